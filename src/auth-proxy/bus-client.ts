@@ -1,0 +1,487 @@
+// AuthProxy: the only way a service touches the bus. Signs what it sends, checks what it receives, renews its token.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Clock } from '../core/clock.js';
+import type { MessageRegistry, MessageSpec, PayloadOf } from '../core/contract.js';
+import { encodeEnvelope, signEnvelope, type Envelope, describeIssues } from '../core/envelope.js';
+import { DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
+import { createIdFactory, type IdFactory } from '../core/ids.js';
+import type { SigningKey } from '../core/keys.js';
+import type { Logger } from '../core/logger.js';
+import { AuditRejected, KeyDirectory, RpcReply, Topics, TokenRenew } from '../core/messages.js';
+import { readTokenUnverified, type TokenClaims } from '../core/token.js';
+import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
+import { AuditLimiter } from '../core/audit-limiter.js';
+import { AuthProxyError } from './errors.js';
+import { ExpectedDuplicate, InboundChecks, type AcceptedMessage, type FreshnessPolicy } from './inbound.js';
+import { TrustedKeys, type DirectoryPayload } from './key-directory.js';
+import { ReplayGuard } from './replay-guard.js';
+import { VerifyCache } from './verify-cache.js';
+
+export interface BusClientOptions {
+  client: string;
+  signingKey: SigningKey;
+  token: string;
+  rootPublicKey: string;
+  brokerUrl: string;
+  caFile?: string;
+  registry: MessageRegistry;
+  clock: Clock;
+  logger: Logger;
+  policy: FreshnessPolicy & { auditPerSecond: number; requestTimeoutMs: number };
+  /** Suffix of the MQTT client id for a second instance of one client; sessions are kept per id. */
+  instance?: string;
+  /** Keep the broker session across reconnects so QoS 1 messages wait for us. Default true. */
+  persistentSession?: boolean;
+  /** A directory already verified in this process (embedded mode), so start() need not wait for the retained one. */
+  initialDirectory?: DirectoryPayload;
+  verifyCache?: VerifyCache;
+  /** Renew the token over the bus before it expires. Default true. */
+  renewToken?: boolean;
+}
+
+export interface MessageContext {
+  topic: string;
+  raw: Buffer;
+}
+
+export type Handler<P> = (payload: P, envelope: Envelope<P>, context: MessageContext) => void | Promise<void>;
+export type AnyHandler = (accepted: AcceptedMessage) => void | Promise<void>;
+export type Responder<P, R> = (payload: P, envelope: Envelope<P>) => R | Promise<R>;
+export type RejectionListener = (rejection: { topic: string; code: string; message: string; envelope?: Partial<Envelope> }) => void;
+
+interface PendingRequest {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+  spec: MessageSpec;
+  responder: string;
+}
+
+const DIRECTORY_WAIT_MS = 10_000;
+const RENEW_RETRY_MS = 5_000;
+
+export class BusClient {
+  readonly client: string;
+  readonly #options: BusClientOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #nextId: IdFactory;
+  readonly #keys: TrustedKeys;
+  readonly #checks: InboundChecks;
+  readonly #replay = new ReplayGuard();
+  readonly #audit: AuditLimiter;
+  readonly #handlers = new Map<string, Handler<unknown>[]>();
+  readonly #anyHandlers: AnyHandler[] = [];
+  readonly #rejectionListeners: RejectionListener[] = [];
+  readonly #pending = new Map<string, PendingRequest>();
+  readonly #subscriptions = new Set<string>();
+  readonly #replyTopic: string;
+  readonly #directoryWaiters: (() => void)[] = [];
+  #token: string;
+  #claims: TokenClaims;
+  #mqtt: MqttClient | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: BusClientOptions) {
+    this.client = options.client;
+    this.#options = options;
+    this.#clock = options.clock;
+    this.#log = options.logger.child({ bus: options.client });
+    this.#nextId = createIdFactory(options.clock);
+    this.#keys = new TrustedKeys(options.rootPublicKey);
+    if (options.initialDirectory) this.#keys.apply(options.initialDirectory);
+    this.#checks = new InboundChecks(
+      options.registry,
+      this.#keys,
+      this.#replay,
+      options.verifyCache ?? new VerifyCache(),
+      options.policy,
+      options.clock,
+    );
+    this.#audit = new AuditLimiter(options.policy.auditPerSecond, options.clock);
+    this.#token = options.token;
+    this.#claims = readTokenUnverified(options.token);
+    this.#replyTopic = `${Topics.replyBase(options.client)}/${options.instance ?? randomBytes(6).toString('hex')}`;
+    this.on(KeyDirectory, (directory) => this.#applyDirectory(directory));
+    this.on(RpcReply, (reply, envelope) => this.#settleRequest(reply, envelope));
+  }
+
+  get connected(): boolean {
+    return this.#mqtt?.connected ?? false;
+  }
+
+  get tokenClaims(): TokenClaims {
+    return this.#claims;
+  }
+
+  get directoryVersion(): number {
+    return this.#keys.version;
+  }
+
+  /** Connects, subscribes to the key directory and its reply topic, and waits until it knows who may sign what. */
+  async start(): Promise<void> {
+    const { brokerUrl, caFile, client, instance, persistentSession } = this.#options;
+    const connection = mqtt.connect(brokerUrl, {
+      clientId: instance ? `${client}:${instance}` : client,
+      username: client,
+      password: this.#token,
+      protocolVersion: 4,
+      clean: !(persistentSession ?? true),
+      reconnectPeriod: 1_000,
+      connectTimeout: 10_000,
+      resubscribe: true,
+      queueQoSZero: false,
+      ...(caFile ? { ca: readFileSync(caFile) } : {}),
+    });
+    this.#mqtt = connection;
+    connection.on('message', (topic, payload, packet) => this.#receive(topic, payload, packet.dup));
+    connection.on('error', (error) => this.#log.warn({ err: error.message }, 'bus connection error'));
+    connection.on('reconnect', () => this.#log.debug('reconnecting to broker'));
+    connection.on('connect', (connack) => this.#log.debug({ sessionPresent: connack.sessionPresent }, 'connected to broker'));
+    await waitForConnect(connection, this.#options.brokerUrl);
+    await this.subscribe(Topics.directory);
+    await this.subscribe(`${this.#replyTopic}`);
+    await this.#waitForDirectory();
+    this.#pruneTimer = setInterval(() => this.#replay.prune(this.#clock.now()), 1_000).unref();
+    if (this.#options.renewToken ?? true) this.#scheduleRenewal();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#renewTimer);
+    clearInterval(this.#pruneTimer);
+    for (const [correlationId, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new AuthProxyError('AUTH_PROXY_STOPPED', `request ${correlationId} abandoned: bus client stopped`));
+    }
+    this.#pending.clear();
+    await this.#mqtt?.endAsync();
+  }
+
+  /** Registers a handler for one message type; subscribe separately to the topics that carry it. */
+  on<S extends MessageSpec>(spec: S, handler: Handler<PayloadOf<S>>): void {
+    const list = this.#handlers.get(spec.type) ?? [];
+    list.push(handler as Handler<unknown>);
+    this.#handlers.set(spec.type, list);
+  }
+
+  /** Sees every accepted message, whatever its type (the EventLogger). */
+  onAny(handler: AnyHandler): void {
+    this.#anyHandlers.push(handler);
+  }
+
+  /** Told of every message dropped by the checks, with its code: for tests and metrics. */
+  onRejected(listener: RejectionListener): void {
+    this.#rejectionListeners.push(listener);
+  }
+
+  /** @throws AuthProxyError AUTH_PROXY_NOT_GRANTED when the token does not allow the filter. */
+  async subscribe(filter: string): Promise<void> {
+    assertTopicFilter(filter);
+    if (!anyFilterContains(this.#claims.grants.sub, filter)) {
+      throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `token of "${this.client}" does not grant subscribing to ${filter}`);
+    }
+    if (this.#subscriptions.has(filter)) return;
+    const granted = await this.#connection().subscribeAsync(filter, { qos: 1 });
+    if (granted.some((grant) => grant.qos === 128)) {
+      throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `broker refused the subscription to ${filter}`);
+    }
+    this.#subscriptions.add(filter);
+  }
+
+  /** Registers a handler and subscribes to every topic the type travels on (from any issuer it allows). */
+  async listen<S extends MessageSpec>(spec: S, handler: Handler<PayloadOf<S>>, topic?: string): Promise<void> {
+    this.on(spec, handler);
+    await this.subscribe(topic ?? spec.topic.replaceAll('{issuer}', '+'));
+  }
+
+  /**
+   * Signs and publishes one message (QoS 1). Queued by the MQTT client while the broker is away.
+   * @throws AuthProxyError AUTH_PROXY_PAYLOAD_INVALID or AUTH_PROXY_NOT_GRANTED before anything is sent.
+   */
+  async publish<S extends MessageSpec>(
+    spec: S,
+    payload: PayloadOf<S>,
+    options: { topic?: string; expiresInMs?: number; replyTo?: string; correlationId?: string } = {},
+  ): Promise<Envelope<PayloadOf<S>>> {
+    const envelope = this.seal(spec, payload, options);
+    await this.sendSealed(spec, envelope, options.topic);
+    return envelope;
+  }
+
+  /** Builds and signs an envelope without sending it: for commands handed to another path, and the benchmark. */
+  seal<S extends MessageSpec>(
+    spec: S,
+    payload: PayloadOf<S>,
+    options: { expiresInMs?: number; replyTo?: string; correlationId?: string } = {},
+  ): Envelope<PayloadOf<S>> {
+    const checked = spec.payload.safeParse(payload);
+    if (!checked.success) {
+      throw new AuthProxyError('AUTH_PROXY_PAYLOAD_INVALID', `${spec.type}: ${describeIssues(checked.error)}`);
+    }
+    const issuedAt = this.#clock.now();
+    const expiresInMs = options.expiresInMs ?? defaultLifetime(spec, this.#options.policy.maxCommandTtlMs);
+    return signEnvelope(
+      {
+        v: 1,
+        id: this.#nextId(),
+        type: spec.type,
+        issuer: this.client,
+        issuedAt,
+        ...(expiresInMs !== undefined ? { expiresAt: issuedAt + expiresInMs } : {}),
+        ...(options.replyTo !== undefined ? { replyTo: options.replyTo } : {}),
+        ...(options.correlationId !== undefined ? { correlationId: options.correlationId } : {}),
+        payload: checked.data as PayloadOf<S>,
+      },
+      this.#options.signingKey,
+    );
+  }
+
+  async sendSealed(spec: MessageSpec, envelope: Envelope, topic?: string): Promise<void> {
+    const target = topic ?? spec.topic.replaceAll('{issuer}', this.client);
+    assertTopicName(target);
+    if (!topicMatches(spec.topic.replaceAll('{issuer}', this.client), target)) {
+      throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `${spec.type} may not travel on ${target}`);
+    }
+    this.#assertMayPublish(target);
+    await this.#connection().publishAsync(target, encodeEnvelope(envelope), { qos: 1, retain: spec.retained ?? false });
+  }
+
+  /**
+   * Sends a request and waits for the reply from the service that owns the request topic.
+   * @throws RemoteError with the responder's code; AuthProxyError AUTH_PROXY_REQUEST_TIMEOUT or AUTH_PROXY_REPLY_INVALID.
+   */
+  async request<S extends MessageSpec>(spec: S, payload: PayloadOf<S>, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    const timeoutMs = Math.min(options.timeoutMs ?? this.#options.policy.requestTimeoutMs, this.#options.policy.maxCommandTtlMs);
+    const correlationId = this.#nextId();
+    const responder = ownerOfTopic(spec.topic);
+    const reply = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(correlationId);
+        reject(new AuthProxyError('AUTH_PROXY_REQUEST_TIMEOUT', `${spec.type} to ${responder} got no reply within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(correlationId, { resolve, reject, timer, spec, responder });
+    });
+    try {
+      await this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo: this.#replyTopic, correlationId });
+    } catch (error) {
+      const pending = this.#pending.get(correlationId);
+      clearTimeout(pending?.timer);
+      this.#pending.delete(correlationId);
+      throw error;
+    }
+    return reply;
+  }
+
+  /** Answers requests of one type; a thrown DctrlError goes back to the caller as its code and message. */
+  async respond<S extends MessageSpec, R>(spec: S, responder: Responder<PayloadOf<S>, R>): Promise<void> {
+    await this.listen(spec, async (payload, envelope) => {
+      const replyTo = envelope.replyTo!;
+      if (!topicMatches(`${Topics.replyBase(envelope.issuer)}/+`, replyTo)) {
+        this.#reject(replyTo, 'AUTH_PROXY_REPLY_TO_FORBIDDEN', `reply topic ${replyTo} is not one of "${envelope.issuer}"`, envelope);
+        return;
+      }
+      let reply: PayloadOf<typeof RpcReply>;
+      try {
+        reply = { ok: true, result: await responder(payload, envelope) };
+      } catch (error) {
+        if (!(error instanceof DctrlError)) this.#log.error({ err: error, type: spec.type }, 'request handler failed');
+        reply = { ok: false, error: errorToWire(error) };
+      }
+      await this.publish(RpcReply, reply, { topic: replyTo, correlationId: envelope.correlationId! });
+    });
+  }
+
+  /** Hands the broker a renewed token for this session and for every later reconnect. */
+  async useToken(token: string): Promise<void> {
+    this.#claims = readTokenUnverified(token);
+    this.#token = token;
+    const connection = this.#connection();
+    connection.options.password = token;
+    if (connection.connected) await connection.publishAsync(Topics.sessionRenew, Buffer.from(token), { qos: 1 });
+    this.#scheduleRenewal();
+  }
+
+  #connection(): MqttClient {
+    if (!this.#mqtt || this.#stopped) throw new AuthProxyError('AUTH_PROXY_STOPPED', `bus client "${this.client}" is not running`);
+    return this.#mqtt;
+  }
+
+  #assertMayPublish(topic: string): void {
+    if (!anyFilterMatches(this.#claims.grants.pub, topic)) {
+      throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `token of "${this.client}" does not grant publishing to ${topic}`);
+    }
+  }
+
+  #receive(topic: string, raw: Buffer, redelivery: boolean): void {
+    let accepted: AcceptedMessage;
+    try {
+      accepted = this.#checks.accept(topic, raw, redelivery);
+    } catch (error) {
+      if (error instanceof ExpectedDuplicate) return;
+      const code = error instanceof DctrlError ? error.code : 'CORE_INTERNAL';
+      this.#reject(topic, code, (error as Error).message, peek(raw));
+      return;
+    }
+    this.#dispatch(accepted);
+  }
+
+  #dispatch(accepted: AcceptedMessage): void {
+    const { envelope, topic, raw } = accepted;
+    const handlers = this.#handlers.get(envelope.type) ?? [];
+    if (handlers.length === 0 && this.#anyHandlers.length === 0) {
+      this.#log.warn({ type: envelope.type, topic }, 'accepted a message no handler takes');
+    }
+    for (const handler of this.#anyHandlers) this.#runHandler(() => handler(accepted), envelope);
+    for (const handler of handlers) this.#runHandler(() => handler(envelope.payload, envelope, { topic, raw }), envelope);
+  }
+
+  #runHandler(run: () => void | Promise<void>, envelope: Envelope): void {
+    const fail = (error: unknown) =>
+      this.#log.error({ err: error, type: envelope.type, id: envelope.id }, 'message handler failed');
+    try {
+      const result = run();
+      if (result instanceof Promise) result.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  #reject(topic: string, code: string, message: string, envelope?: Partial<Envelope>): void {
+    this.#log.warn({ topic, code, claimedIssuer: envelope?.issuer, claimedId: envelope?.id }, message);
+    for (const listener of this.#rejectionListeners) listener({ topic, code, message, ...(envelope ? { envelope } : {}) });
+    const suppressed = this.#audit.take();
+    if (suppressed === undefined || this.#stopped || !this.connected) return;
+    const auditPayload = {
+      reason: code,
+      message: message.slice(0, 2000),
+      topic: topic.slice(0, 1024),
+      suppressed,
+      ...claimed('claimedIssuer', envelope?.issuer),
+      ...claimed('claimedId', envelope?.id),
+      ...claimed('claimedType', envelope?.type),
+    };
+    this.publish(AuditRejected, auditPayload).catch((error: unknown) =>
+      this.#log.warn({ err: (error as Error).message }, 'could not publish audit event'),
+    );
+  }
+
+  #applyDirectory(directory: DirectoryPayload): void {
+    if (this.#keys.apply(directory)) {
+      this.#log.debug({ version: directory.version, keys: directory.keys.length }, 'key directory updated');
+      for (const waiter of this.#directoryWaiters.splice(0)) waiter();
+    }
+  }
+
+  async #waitForDirectory(): Promise<void> {
+    if (this.#keys.ready) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new AuthProxyError('AUTH_PROXY_NO_DIRECTORY', `no key directory on ${Topics.directory} within ${DIRECTORY_WAIT_MS} ms`)),
+        DIRECTORY_WAIT_MS,
+      );
+      this.#directoryWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #settleRequest(reply: PayloadOf<typeof RpcReply>, envelope: Envelope): void {
+    const pending = this.#pending.get(envelope.correlationId ?? '');
+    if (!pending) {
+      this.#log.debug({ correlationId: envelope.correlationId }, 'reply to no pending request (timed out?)');
+      return;
+    }
+    this.#pending.delete(envelope.correlationId!);
+    clearTimeout(pending.timer);
+    if (envelope.issuer !== pending.responder) {
+      pending.reject(new AuthProxyError('AUTH_PROXY_REPLY_INVALID', `reply to ${pending.spec.type} came from "${envelope.issuer}", not "${pending.responder}"`));
+      return;
+    }
+    if (!reply.ok) {
+      pending.reject(errorFromWire(reply.error, envelope.issuer));
+      return;
+    }
+    const result = pending.spec.reply?.safeParse(reply.result);
+    if (result && !result.success) {
+      pending.reject(new AuthProxyError('AUTH_PROXY_REPLY_INVALID', `reply to ${pending.spec.type}: ${describeIssues(result.error)}`));
+      return;
+    }
+    pending.resolve(result ? result.data : reply.result);
+  }
+
+  #scheduleRenewal(): void {
+    clearTimeout(this.#renewTimer);
+    if (this.#stopped) return;
+    const { issuedAt, expiresAt } = this.#claims;
+    const renewAt = issuedAt + ((expiresAt - issuedAt) * 2) / 3;
+    const delay = Math.max(0, renewAt - this.#clock.now());
+    this.#renewTimer = setTimeout(() => void this.renewNow(), Math.min(delay, 2 ** 31 - 1)).unref();
+  }
+
+  /** Asks the Vault for a fresh token now; on failure retries until the old one expires. */
+  async renewNow(): Promise<void> {
+    try {
+      const renewed = (await this.request(TokenRenew, { token: this.#token })) as { token: string; expiresAt: number };
+      await this.useToken(renewed.token);
+      this.#log.info({ expiresAt: new Date(renewed.expiresAt).toISOString() }, 'token renewed');
+    } catch (error) {
+      if (this.#stopped) return;
+      this.#log.warn({ err: (error as Error).message }, 'token renewal failed; retrying');
+      clearTimeout(this.#renewTimer);
+      this.#renewTimer = setTimeout(() => void this.renewNow(), RENEW_RETRY_MS).unref();
+    }
+  }
+}
+
+function defaultLifetime(spec: MessageSpec, maxCommandTtlMs: number): number | undefined {
+  if (spec.kind === 'command' || spec.kind === 'request') return Math.min(10_000, maxCommandTtlMs);
+  return undefined;
+}
+
+/** `dctrl/v1/vault/rpc/token-renew` is answered by `vault`. */
+function ownerOfTopic(topic: string): string {
+  return topic.split('/')[2] ?? '';
+}
+
+function claimed<K extends string>(key: K, value: unknown): Partial<Record<K, string>> {
+  return typeof value === 'string' ? ({ [key]: value.slice(0, 128) } as Record<K, string>) : {};
+}
+
+/** What a rejected message claims to be, for the audit event; never trusted, never the payload. */
+function peek(raw: Buffer): Partial<Envelope> | undefined {
+  try {
+    const value = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { issuer, id, type } = value;
+    return {
+      ...(typeof issuer === 'string' ? { issuer } : {}),
+      ...(typeof id === 'string' ? { id } : {}),
+      ...(typeof type === 'string' ? { type } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function waitForConnect(connection: MqttClient, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onConnect = () => {
+      connection.off('error', onError);
+      resolve();
+    };
+    const onError = (error: Error) => {
+      connection.off('connect', onConnect);
+      connection.end(true);
+      reject(new AuthProxyError('AUTH_PROXY_STOPPED', `cannot connect to ${url}: ${error.message}`, { cause: error }));
+    };
+    connection.once('connect', onConnect);
+    connection.once('error', onError);
+  });
+}

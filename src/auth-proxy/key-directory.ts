@@ -1,0 +1,53 @@
+// The issuer keys this client trusts: the pinned Vault root key, plus the directory the root key signed.
+import type { KeyObject } from 'node:crypto';
+import { importPublicKey } from '../core/keys.js';
+import type { PayloadOf } from '../core/contract.js';
+import type { KeyDirectory } from '../core/messages.js';
+
+export type DirectoryPayload = PayloadOf<typeof KeyDirectory>;
+
+export interface IssuerKey {
+  readonly publicKeyB64: string;
+  readonly key: KeyObject;
+}
+
+export const ROOT_ISSUER = 'vault';
+
+export class TrustedKeys {
+  readonly #root: IssuerKey;
+  #issuers = new Map<string, IssuerKey>();
+  #version = 0;
+
+  constructor(rootPublicKeyB64: string) {
+    this.#root = { publicKeyB64: rootPublicKeyB64, key: importPublicKey(rootPublicKeyB64) };
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get ready(): boolean {
+    return this.#version > 0;
+  }
+
+  /** Takes a verified directory if it is newer than the one held, so an old one cannot be replayed to restore a removed key. */
+  apply(directory: DirectoryPayload): boolean {
+    if (directory.version <= this.#version) return false;
+    const next = new Map<string, IssuerKey>();
+    for (const entry of directory.keys) {
+      const current = this.#issuers.get(entry.client);
+      next.set(
+        entry.client,
+        current?.publicKeyB64 === entry.publicKey ? current : { publicKeyB64: entry.publicKey, key: importPublicKey(entry.publicKey) },
+      );
+    }
+    this.#issuers = next;
+    this.#version = directory.version;
+    return true;
+  }
+
+  /** The key that must have signed a message from `issuer`; the root key for the Vault itself. */
+  keyFor(issuer: string): IssuerKey | undefined {
+    return issuer === ROOT_ISSUER ? this.#root : this.#issuers.get(issuer);
+  }
+}

@@ -1,0 +1,246 @@
+// One validated, frozen configuration: defaults < config file < DCTRL_* env vars < command-line flags.
+import { readFileSync, existsSync } from 'node:fs';
+import { z } from 'zod';
+import { CoreError } from './errors.js';
+
+/** Services this build knows, in start order: the broker first, then the Vault, then the rest. */
+export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+const port = z.int().min(1).max(65535);
+const positiveMs = z.int().positive();
+
+export const configSchema = z.strictObject({
+  /** Where keys, the vault, logs and databases live. Relative paths are from the working directory. */
+  dataDir: z.string().min(1).default('./data'),
+  /** Which services this process runs; all of them by default (embedded mode). */
+  services: z.array(z.enum(SERVICE_NAMES)).min(1).default([...SERVICE_NAMES]),
+  /** A credentials bundle from `dctrl vault export`, for a service that runs away from the Vault. */
+  credentialsFile: z.string().min(1).optional(),
+  broker: z
+    .strictObject({
+      /** What clients connect to: mqtt://, mqtts://, ws:// or wss://. */
+      url: z
+        .string()
+        .regex(/^(mqtts?|wss?):\/\/[^\s/]+(:\d+)?(\/.*)?$/, 'expected mqtt://, mqtts://, ws:// or wss:// with a host')
+        .default('mqtt://127.0.0.1:1883'),
+      /** CA certificate file that clients trust for mqtts:// and wss://. */
+      caFile: z.string().min(1).optional(),
+      /** Where the embedded broker (SubscriptionMgr) listens for plain MQTT. Loopback by default. */
+      host: z.string().min(1).default('127.0.0.1'),
+      port: port.default(1883),
+      tls: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          port: port.default(8883),
+          certFile: z.string().min(1).optional(),
+          keyFile: z.string().min(1).optional(),
+        })
+        .prefault({}),
+      websocket: z.strictObject({ enabled: z.boolean().default(false), port: port.default(8080) }).prefault({}),
+      /** Clients that stop reading are cut after this long, so one cannot stall delivery to all. */
+      drainTimeoutMs: positiveMs.default(30_000),
+    })
+    .prefault({}),
+  bus: z
+    .strictObject({
+      /** Events issued longer ago than this are dropped as stale; it also bounds the replay cache. */
+      freshnessWindowMs: positiveMs.default(120_000),
+      /** How far in the future an issued-at may lie, for clocks that disagree a little. */
+      maxClockSkewMs: z.int().nonnegative().default(5_000),
+      /** Commands and requests may not be valid for longer than this. */
+      maxCommandTtlMs: positiveMs.default(60_000),
+      /** Larger messages are dropped before parsing. */
+      maxMessageBytes: z.int().min(1024).max(10_485_760).default(65_536),
+      /** Audit events a client may publish per second; the rest are counted in the next one. */
+      auditPerSecond: z.int().positive().default(20),
+      /** Request/response timeout when the caller names none. */
+      requestTimeoutMs: positiveMs.default(5_000),
+    })
+    .prefault({}),
+  vault: z
+    .strictObject({
+      /** Token lifetime; AuthProxy renews at two thirds of it. */
+      tokenTtlSeconds: z.int().min(60).max(30 * 86_400).default(3_600),
+      /** How long a published key directory is valid; it is re-signed well before. */
+      directoryTtlSeconds: z.int().min(300).default(86_400),
+      /** How often the Vault checks its store for revocations made by the CLI. */
+      revocationPollMs: positiveMs.default(1_000),
+    })
+    .prefault({}),
+  subscriptionMgr: z
+    .strictObject({
+      /** How often connected sessions are checked for expired tokens. */
+      sessionSweepMs: positiveMs.default(1_000),
+    })
+    .prefault({}),
+  eventLogger: z
+    .strictObject({
+      /** Segment files are rotated when they reach this size. */
+      segmentMaxBytes: z.int().min(4096).default(64 * 1024 * 1024),
+      /** always: fsync every batch; interval: every fsyncIntervalMs; never: leave it to the OS. */
+      fsync: z.enum(['always', 'interval', 'never']).default('interval'),
+      fsyncIntervalMs: positiveMs.default(1_000),
+      /** How often the signed head is written and published. */
+      checkpointIntervalMs: positiveMs.default(60_000),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Environment variables that carry secrets rather than config; read only where the secret is needed. */
+export const SECRET_ENV_VARS = ['DCTRL_VAULT_PASSPHRASE', 'DCTRL_VAULT_KEY_FILE'] as const;
+const ENV_PREFIX = 'DCTRL_';
+
+export interface ConfigSources {
+  file?: string;
+  env?: Record<string, string | undefined>;
+  /** Flag overrides as dotted key paths, e.g. `{ 'broker.port': '1884' }`. */
+  overrides?: Record<string, unknown>;
+}
+
+/**
+ * Builds the configuration from every source and validates it once.
+ * @throws CoreError CORE_CONFIG_INVALID listing every bad key, or CORE_CONFIG_FILE_UNREADABLE.
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const merged: Record<string, unknown> = {};
+  if (sources.file !== undefined) deepMerge(merged, readConfigFile(sources.file));
+  const problems: string[] = [];
+  for (const [path, value] of envOverrides(sources.env ?? {}, problems)) setPath(merged, path, value);
+  for (const [path, value] of Object.entries(sources.overrides ?? {})) setPath(merged, path, value);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(describeConfigIssue(issue));
+  }
+  if (problems.length > 0) {
+    throw new CoreError('CORE_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return deepFreeze(result.data!);
+}
+
+export const DEFAULT_CONFIG_FILE = 'dctrl.config.json';
+
+/** The config file to read: the one named, else ./dctrl.config.json when it exists. */
+export function resolveConfigFile(named: string | undefined): string | undefined {
+  if (named !== undefined) return named;
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new CoreError('CORE_CONFIG_FILE_UNREADABLE', `cannot read config file ${file}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new Error('the top level must be an object');
+    }
+    return parsed as Record<string, unknown>;
+  } catch (cause) {
+    throw new CoreError('CORE_CONFIG_FILE_UNREADABLE', `config file ${file} is not valid JSON: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+function describeConfigIssue(issue: z.core.$ZodIssue): string {
+  const key = issue.path.join('.') || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    const prefix = issue.path.length > 0 ? `${key}.` : '';
+    return `unknown key ${issue.keys.map((k) => `"${prefix}${k}"`).join(', ')}; see docs/configuration.md`;
+  }
+  return `"${key}": ${issue.message}`;
+}
+
+/** Maps `broker.tls.certFile` to `DCTRL_BROKER__TLS__CERT_FILE`. */
+export function envNameFor(path: readonly string[]): string {
+  return ENV_PREFIX + path.map((key) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('__');
+}
+
+/** Every leaf key path of the schema, for env-var names and the docs table. */
+export function configKeyPaths(schema: z.ZodType = configSchema, prefix: string[] = []): string[][] {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject) {
+    return Object.entries(inner.shape).flatMap(([key, child]) => configKeyPaths(child as z.ZodType, [...prefix, key]));
+  }
+  return [prefix];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  while (current instanceof z.ZodDefault || current instanceof z.ZodPrefault || current instanceof z.ZodOptional) {
+    current = current._zod.def.innerType as z.ZodType;
+  }
+  return current;
+}
+
+function envOverrides(env: Record<string, string | undefined>, problems: string[]): [string, unknown][] {
+  const known = new Map(configKeyPaths().map((path) => [envNameFor(path), path.join('.')]));
+  const overrides: [string, unknown][] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    if ((SECRET_ENV_VARS as readonly string[]).includes(name)) continue;
+    const path = known.get(name);
+    if (path === undefined) {
+      problems.push(`unknown environment variable ${name}; known ones are listed in docs/configuration.md`);
+      continue;
+    }
+    overrides.push([path, parseScalar(value)]);
+  }
+  return overrides;
+}
+
+/** Env vars and flags are text: numbers, booleans and JSON arrays are read as such, the rest stays a string. */
+export function parseScalar(text: string): unknown {
+  const trimmed = text.trim();
+  if (/^-?\d+(\.\d+)?$/.test(trimmed) || trimmed === 'true' || trimmed === 'false' || trimmed.startsWith('[')) {
+    try {
+      return JSON.parse(trimmed);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+function setPath(target: Record<string, unknown>, dottedPath: string, value: unknown): void {
+  const keys = dottedPath.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    if (typeof child !== 'object' || child === null || Array.isArray(child)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    const existing = target[key];
+    if (isPlainObject(value) && isPlainObject(existing)) deepMerge(existing, value);
+    else target[key] = value;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,34 @@
+// The topic grants each client's token carries by default: least privilege, derived from the contract.
+import type { Grants } from './token.js';
+import { Topics } from './messages.js';
+
+/** What every bus client needs: its own namespace, the Vault's public state, and its replies. */
+export function baseGrants(client: string): Grants {
+  return {
+    pub: [`${Topics.root}/${client}/#`, `${Topics.root}/vault/rpc/#`, Topics.sessionRenew],
+    sub: [Topics.directory, Topics.revocations, `${Topics.replyBase(client)}/#`],
+  };
+}
+
+/** Grants beyond the base that the foundation services need for their job. */
+const SERVICE_GRANTS: Record<string, Grants> = {
+  vault: { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/vault/rpc/#`] },
+  'event-logger': {
+    pub: [`${Topics.root}/+/reply/#`],
+    sub: [Topics.everything],
+  },
+  'subscription-mgr': { pub: [], sub: [] },
+};
+
+export function defaultGrants(client: string, extra: Partial<Grants> = {}): Grants {
+  const base = baseGrants(client);
+  const service = SERVICE_GRANTS[client] ?? { pub: [], sub: [] };
+  return {
+    pub: unique([...base.pub, ...service.pub, ...(extra.pub ?? [])]),
+    sub: unique([...base.sub, ...service.sub, ...(extra.sub ?? [])]),
+  };
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

@@ -1,0 +1,187 @@
+// The message types of the bus contract that the foundation services publish; one table, in code.
+import { z } from 'zod';
+import { defineMessage, MessageRegistry, type MessageSpec } from './contract.js';
+import { clientNameSchema } from './envelope.js';
+
+const epochMs = z.int().nonnegative();
+const wireError = z.strictObject({ code: z.string().min(1).max(64), message: z.string().max(2000) });
+
+export const Topics = {
+  root: 'dctrl/v1',
+  everything: 'dctrl/v1/#',
+  directory: 'dctrl/v1/vault/directory',
+  revocations: 'dctrl/v1/vault/revocations',
+  tokenRenew: 'dctrl/v1/vault/rpc/token-renew',
+  audit: (client: string) => `dctrl/v1/${client}/audit`,
+  status: (client: string) => `dctrl/v1/${client}/status`,
+  ping: (client: string) => `dctrl/v1/${client}/ping`,
+  replyBase: (client: string) => `dctrl/v1/${client}/reply`,
+  checkpoint: 'dctrl/v1/event-logger/checkpoint',
+  replayRequest: 'dctrl/v1/event-logger/rpc/replay',
+  replayStream: (session: string) => `dctrl/v1/event-logger/replay/${session}`,
+  /** Broker control, not a bus message: a connected client hands the broker its renewed token. */
+  sessionRenew: '$dctrl/session/renew',
+} as const;
+
+export const KeyDirectory = defineMessage({
+  type: 'vault.directory',
+  topic: Topics.directory,
+  kind: 'state',
+  issuers: ['vault'],
+  retained: true,
+  description: 'Every client name and its Ed25519 public key, signed by the Vault root key.',
+  payload: z.strictObject({
+    version: z.int().positive(),
+    keys: z.array(z.strictObject({ client: clientNameSchema, publicKey: z.string().length(43) })).max(10_000),
+  }),
+});
+
+export const Revocations = defineMessage({
+  type: 'vault.revocations',
+  topic: Topics.revocations,
+  kind: 'state',
+  issuers: ['vault'],
+  retained: true,
+  description: 'Tokens revoked before their expiry; the broker disconnects their holders.',
+  payload: z.strictObject({
+    version: z.int().nonnegative(),
+    revoked: z.array(z.strictObject({ tokenId: z.string().min(1).max(64), client: clientNameSchema, expiresAt: epochMs })),
+  }),
+});
+
+export const TokenRenew = defineMessage({
+  type: 'vault.token.renew',
+  topic: Topics.tokenRenew,
+  kind: 'request',
+  issuers: 'any',
+  description: 'A client asks the Vault for a fresh token with the same grants as its current one.',
+  payload: z.strictObject({ token: z.string().min(1).max(8192) }),
+  reply: z.strictObject({ token: z.string(), tokenId: z.string(), expiresAt: epochMs }),
+});
+
+export const RpcReply = defineMessage({
+  type: 'rpc.reply',
+  topic: 'dctrl/v1/+/reply/+',
+  kind: 'reply',
+  issuers: 'any',
+  description: 'The answer to a request: a result checked against the request type, or a coded error.',
+  payload: z.union([
+    z.strictObject({ ok: z.literal(true), result: z.unknown() }),
+    z.strictObject({ ok: z.literal(false), error: wireError }),
+  ]),
+});
+
+export const AuditRejected = defineMessage({
+  type: 'audit.rejected',
+  topic: 'dctrl/v1/{issuer}/audit',
+  kind: 'event',
+  issuers: 'any',
+  description: 'A client dropped an inbound message before any handler saw it, and why.',
+  payload: z.strictObject({
+    reason: z.string().min(1).max(64),
+    message: z.string().max(2000),
+    topic: z.string().max(1024),
+    claimedIssuer: z.string().max(128).optional(),
+    claimedId: z.string().max(128).optional(),
+    claimedType: z.string().max(128).optional(),
+    suppressed: z.int().nonnegative(),
+  }),
+});
+
+export const AuditDenied = defineMessage({
+  type: 'audit.denied',
+  topic: 'dctrl/v1/{issuer}/audit',
+  kind: 'event',
+  issuers: ['subscription-mgr'],
+  description: 'The broker refused a connect, publish or subscribe, or cut a session, and why.',
+  payload: z.strictObject({
+    client: z.string().max(256),
+    action: z.enum(['connect', 'publish', 'subscribe', 'session']),
+    topic: z.string().max(1024).optional(),
+    reason: z.string().min(1).max(64),
+    message: z.string().max(2000),
+    suppressed: z.int().nonnegative(),
+  }),
+});
+
+export const ServiceStatus = defineMessage({
+  type: 'service.status',
+  topic: 'dctrl/v1/{issuer}/status',
+  kind: 'state',
+  issuers: 'any',
+  retained: true,
+  description: 'Heartbeat of a running service; expired means it is gone.',
+  payload: z.strictObject({
+    state: z.enum(['up', 'stopping']),
+    startedAt: epochMs,
+    version: z.string().max(64),
+  }),
+});
+
+export const Ping = defineMessage({
+  type: 'bus.ping',
+  topic: 'dctrl/v1/{issuer}/ping',
+  kind: 'event',
+  issuers: 'any',
+  description: 'A probe message for health checks and the bus benchmark.',
+  payload: z.strictObject({ seq: z.int().nonnegative(), sentAtNs: z.string().max(32), pad: z.string().max(60_000) }),
+});
+
+export const LogCheckpoint = defineMessage({
+  type: 'event-logger.checkpoint',
+  topic: Topics.checkpoint,
+  kind: 'event',
+  issuers: ['event-logger'],
+  description: 'The head of the hash-chained event log, so a truncated log shows against copies held elsewhere.',
+  payload: z.strictObject({ seq: z.int().nonnegative(), hash: z.string().length(64), segment: z.string().max(64) }),
+});
+
+export const ReplayRequest = defineMessage({
+  type: 'event-logger.replay',
+  topic: Topics.replayRequest,
+  kind: 'request',
+  issuers: 'any',
+  description: 'Ask the EventLogger to re-publish logged envelopes from an id or a time onto a replay topic.',
+  payload: z.strictObject({
+    /** The requester subscribes to dctrl/v1/event-logger/replay/<session> before asking. */
+    session: z.string().regex(/^[a-z0-9-]{1,64}$/),
+    fromId: z.string().max(26).optional(),
+    fromTime: epochMs.optional(),
+    limit: z.int().positive().max(100_000),
+    topicFilter: z.string().max(1024).optional(),
+  }),
+  reply: z.strictObject({ replayTopic: z.string(), count: z.int().nonnegative() }),
+});
+
+export const Replayed = defineMessage({
+  type: 'event-logger.replayed',
+  topic: 'dctrl/v1/event-logger/replay/+',
+  kind: 'event',
+  issuers: ['event-logger'],
+  description: 'One logged envelope, re-published whole so its original signature can still be checked.',
+  payload: z.strictObject({
+    seq: z.int().nonnegative(),
+    receivedAt: epochMs,
+    topic: z.string(),
+    envelope: z.unknown(),
+    last: z.boolean(),
+  }),
+});
+
+export const coreMessages: readonly MessageSpec[] = [
+  KeyDirectory,
+  Revocations,
+  TokenRenew,
+  RpcReply,
+  AuditRejected,
+  AuditDenied,
+  ServiceStatus,
+  Ping,
+  LogCheckpoint,
+  ReplayRequest,
+  Replayed,
+] as MessageSpec[];
+
+export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {
+  return new MessageRegistry([...coreMessages, ...extra]);
+}

@@ -1,0 +1,149 @@
+// Appends records to the current segment in batches, rotates by size, fsyncs by policy, keeps the chain head.
+import { closeSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import { GENESIS_HASH, linkRecord, type LogRecord } from './chain.js';
+import { listSegments, segmentName, splitLines } from './segments.js';
+
+export type FsyncPolicy = 'always' | 'interval' | 'never';
+
+export interface WriterOptions {
+  dir: string;
+  segmentMaxBytes: number;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  logger: Logger;
+  /** Called after each rotation and on close, with the head to sign. */
+  onHead?: (head: { seq: number; hash: string; segment: string }) => void;
+}
+
+export class LogWriter {
+  readonly #options: WriterOptions;
+  #fd = -1;
+  #segment = '';
+  #segmentBytes = 0;
+  #lastSeq = 0;
+  #lastHash = GENESIS_HASH;
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #flushScheduled = false;
+  #dirty = false;
+  #syncTimer: NodeJS.Timeout | undefined;
+  readonly #appendListeners: ((record: LogRecord) => void)[] = [];
+
+  constructor(options: WriterOptions) {
+    this.#options = options;
+  }
+
+  get head(): { seq: number; hash: string; segment: string } {
+    return { seq: this.#lastSeq, hash: this.#lastHash, segment: this.#segment };
+  }
+
+  /** Opens the newest segment, setting aside a line torn by a crash so the chain continues from the last whole record. */
+  open(): void {
+    mkdirSync(this.#options.dir, { recursive: true });
+    const segments = listSegments(this.#options.dir);
+    const newest = segments.at(-1);
+    if (newest) {
+      this.#recoverTail(newest.path);
+      this.#segment = newest.name;
+    } else {
+      this.#segment = segmentName(1);
+    }
+    this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
+    this.#segmentBytes = fstatSync(this.#fd).size;
+    if (this.#options.fsync === 'interval') {
+      this.#syncTimer = setInterval(() => this.sync(), this.#options.fsyncIntervalMs);
+      this.#syncTimer.unref();
+    }
+  }
+
+  onAppend(listener: (record: LogRecord) => void): void {
+    this.#appendListeners.push(listener);
+  }
+
+  /** Adds a record to the chain; it reaches the disk at the end of this tick, in one write with its neighbours. */
+  append(at: number, topic: string, env: unknown): LogRecord {
+    const { record, line } = linkRecord(this.#lastHash, this.#lastSeq + 1, at, topic, env);
+    const lineBytes = Buffer.byteLength(line);
+    if (this.#segmentBytes + this.#pendingBytes + lineBytes > this.#options.segmentMaxBytes && this.#segmentBytes + this.#pendingBytes > 0) {
+      this.flush();
+      this.#rotate(record.seq);
+    }
+    this.#pending.push(line);
+    this.#pendingBytes += lineBytes;
+    this.#lastSeq = record.seq;
+    this.#lastHash = record.hash;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    for (const listener of this.#appendListeners) listener(record);
+    return record;
+  }
+
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0 || this.#fd < 0) return;
+    const data = Buffer.from(this.#pending.join(''));
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    let offset = 0;
+    while (offset < data.length) offset += writeSync(this.#fd, data, offset);
+    this.#segmentBytes += data.length;
+    this.#dirty = true;
+    if (this.#options.fsync === 'always') this.sync();
+  }
+
+  sync(): void {
+    if (!this.#dirty || this.#fd < 0) return;
+    fdatasyncSync(this.#fd);
+    this.#dirty = false;
+  }
+
+  close(): void {
+    clearInterval(this.#syncTimer);
+    this.flush();
+    if (this.#fd >= 0) {
+      if (this.#options.fsync !== 'never') this.sync();
+      closeSync(this.#fd);
+      this.#fd = -1;
+    }
+    this.#options.onHead?.(this.head);
+  }
+
+  #rotate(firstSeq: number): void {
+    if (this.#options.fsync !== 'never') this.sync();
+    closeSync(this.#fd);
+    this.#segment = segmentName(firstSeq);
+    this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
+    this.#segmentBytes = 0;
+    this.#options.onHead?.(this.head);
+  }
+
+  #recoverTail(path: string): void {
+    const text = readFileSync(path, 'utf8');
+    const { lines, tornTail } = splitLines(text);
+    if (tornTail !== undefined) {
+      const keptBytes = Buffer.byteLength(text) - Buffer.byteLength(tornTail);
+      const aside = `${path}.torn-${Date.now()}`;
+      renameSync(path, aside);
+      // Keep the torn bytes for inspection, and continue the chain after the last whole record.
+      const whole = Buffer.from(text).subarray(0, keptBytes);
+      const fd = openSync(path, 'w');
+      writeSync(fd, whole);
+      fdatasyncSync(fd);
+      closeSync(fd);
+      this.#options.logger.warn({ segment: path, tornBytes: Buffer.byteLength(tornTail), keptAt: aside }, 'set aside a record torn by a crash');
+    }
+    const last = lines.at(-1);
+    if (last) {
+      const record = JSON.parse(last) as LogRecord;
+      this.#lastSeq = record.seq;
+      this.#lastHash = record.hash;
+    } else {
+      const previous = listSegments(this.#options.dir).filter((segment) => segment.path !== path).at(-1);
+      if (previous) this.#recoverTail(previous.path);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+// SubscriptionMgr error and denial codes: why the broker refused a client.
+import { DctrlError } from '../core/errors.js';
+
+export const SubscriptionMgrErrorCodes = {
+  SUBSCRIPTION_MGR_NO_TOKEN: 'The client connected without a token as its MQTT password.',
+  SUBSCRIPTION_MGR_TOKEN_INVALID: 'The token is malformed, forged, expired or revoked (the message says which).',
+  SUBSCRIPTION_MGR_CLIENT_ID_MISMATCH: 'The MQTT client id must be the token subject, or "<subject>:<instance>".',
+  SUBSCRIPTION_MGR_PUBLISH_DENIED: 'The token does not grant publishing to this topic.',
+  SUBSCRIPTION_MGR_SUBSCRIBE_DENIED: 'The token does not grant subscribing to this topic filter.',
+  SUBSCRIPTION_MGR_MESSAGE_TOO_LARGE: 'The message is larger than bus.maxMessageBytes.',
+  SUBSCRIPTION_MGR_SESSION_EXPIRED: 'The token of a connected client expired without renewal; the client was disconnected.',
+  SUBSCRIPTION_MGR_SESSION_REVOKED: 'The token of a connected client was revoked; the client was disconnected.',
+  SUBSCRIPTION_MGR_TLS_FILES_MISSING: 'broker.tls.enabled needs broker.tls.certFile and broker.tls.keyFile.',
+  SUBSCRIPTION_MGR_LISTEN_FAILED: 'A listener could not bind its port; is another broker running there?',
+} as const;
+
+export type SubscriptionMgrErrorCode = keyof typeof SubscriptionMgrErrorCodes;
+
+export class SubscriptionMgrError extends DctrlError {
+  returnCode?: number;
+
+  constructor(code: SubscriptionMgrErrorCode, message: string, options?: { cause?: unknown; returnCode?: number }) {
+    super(code, message, options);
+    this.name = 'SubscriptionMgrError';
+    if (options?.returnCode !== undefined) this.returnCode = options.returnCode;
+  }
+}

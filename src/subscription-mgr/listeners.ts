@@ -1,0 +1,73 @@
+// Network listeners that feed connections to the broker: plain MQTT, MQTT over TLS, MQTT over WebSocket.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { SubscriptionMgrError } from './errors.js';
+
+export type ConnectionHandler = (stream: Duplex) => void;
+
+export interface ListenerConfig {
+  host: string;
+  port: number;
+  tls: { enabled: boolean; port: number; certFile?: string | undefined; keyFile?: string | undefined };
+  websocket: { enabled: boolean; port: number };
+}
+
+export interface OpenListener {
+  kind: 'mqtt' | 'mqtts' | 'ws';
+  url: string;
+  close(): Promise<void>;
+}
+
+/** @throws SubscriptionMgrError when TLS files are missing or a port cannot be bound. */
+export async function openListeners(config: ListenerConfig, handle: ConnectionHandler): Promise<OpenListener[]> {
+  const opened: OpenListener[] = [];
+  try {
+    const plain = createNetServer((socket) => handle(socket));
+    opened.push(await listen(plain, 'mqtt', config.host, config.port));
+    if (config.tls.enabled) {
+      const { certFile, keyFile } = config.tls;
+      if (!certFile || !keyFile) {
+        throw new SubscriptionMgrError('SUBSCRIPTION_MGR_TLS_FILES_MISSING', 'broker.tls.enabled is true but certFile or keyFile is not set');
+      }
+      const secure = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) => handle(socket));
+      opened.push(await listen(secure, 'mqtts', config.host, config.tls.port));
+    }
+    if (config.websocket.enabled) {
+      const http = createHttpServer();
+      const wss = new WebSocketServer({ server: http });
+      wss.on('connection', (socket) => handle(createWebSocketStream(socket)));
+      const listener = await listen(http, 'ws', config.host, config.websocket.port);
+      opened.push({ ...listener, close: async () => { wss.close(); await listener.close(); } });
+    }
+    return opened;
+  } catch (error) {
+    await Promise.all(opened.map((listener) => listener.close()));
+    throw error;
+  }
+}
+
+function listen(server: Server, kind: OpenListener['kind'], host: string, port: number): Promise<OpenListener> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (cause: Error) =>
+      reject(new SubscriptionMgrError('SUBSCRIPTION_MGR_LISTEN_FAILED', `${kind} listener on ${host}:${port}: ${cause.message}`, { cause })),
+    );
+    server.listen(port, host, () => {
+      const address = server.address();
+      const boundPort = typeof address === 'object' && address ? address.port : port;
+      const url = `${kind}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+      resolve({
+        kind,
+        url,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            if ('closeAllConnections' in server) (server as { closeAllConnections(): void }).closeAllConnections();
+          }),
+      });
+    });
+  });
+}

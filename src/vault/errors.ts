@@ -1,0 +1,22 @@
+// Vault error codes: secrets at rest, keys and tokens.
+import { DctrlError } from '../core/errors.js';
+
+export const VaultErrorCodes = {
+  VAULT_WRONG_KEY: 'The vault key or passphrase does not open this vault; use the one it was created with.',
+  VAULT_KEY_FILE_INVALID: 'DCTRL_VAULT_KEY_FILE must name a file holding 32 random bytes as base64 or hex.',
+  VAULT_SECRET_CORRUPT: 'An encrypted secret failed its integrity check; restore data/vault.db from a backup.',
+  VAULT_UNKNOWN_CLIENT: 'No signing key exists for this client; create one with `dctrl vault export <client>`.',
+  VAULT_UNKNOWN_TOKEN: 'No token with this id was issued; `dctrl token list` shows the ids.',
+  VAULT_TOKEN_REVOKED: 'The token was revoked; issue a new one with `dctrl token issue`.',
+  VAULT_RENEW_MISMATCH: 'A client asked to renew a token that names another client.',
+  VAULT_CLIENT_NAME_INVALID: 'Client names are lowercase letters, digits and "-", starting with a letter.',
+} as const;
+
+export type VaultErrorCode = keyof typeof VaultErrorCodes;
+
+export class VaultError extends DctrlError {
+  constructor(code: VaultErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'VaultError';
+  }
+}

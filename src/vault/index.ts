@@ -1,0 +1,72 @@
+// Vault service: publishes the signed key directory and revocation list, and renews tokens over the bus.
+import { createBusClient, type BusClient } from '../auth-proxy/index.js';
+import { KeyDirectory, Revocations, TokenRenew } from '../core/messages.js';
+import type { Service, ServiceContext } from '../core/service.js';
+import type { VaultKeeper } from './keeper.js';
+
+export const SERVICE_NAME = 'vault';
+
+export { VaultKeeper, type VaultSecret, type IssuedToken, type TokenRecord, ROOT_CLIENT, DEMO_KEY_FILE } from './keeper.js';
+export { VaultError, VaultErrorCodes } from './errors.js';
+
+export interface VaultService extends Service {
+  /** Publishes the directory and revocations now if they changed (the poll does this every revocationPollMs). */
+  publishChanges(): Promise<void>;
+}
+
+export function createVaultService(context: ServiceContext, keeper: VaultKeeper): VaultService {
+  const { config, clock } = context;
+  const log = context.logger.child({ service: SERVICE_NAME });
+  const directoryTtlMs = config.vault.directoryTtlSeconds * 1000;
+  let bus: BusClient | undefined;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let published = { directory: -1, revocations: -1, at: 0 };
+  let publishing: Promise<void> = Promise.resolve();
+
+  const publishIfChanged = async (): Promise<void> => {
+    if (!bus) return;
+    const versions = keeper.versions();
+    // Re-sign well before expiry so subscribers never hold an expired directory.
+    const due = clock.now() - published.at > directoryTtlMs / 4;
+    if (due || versions.directory !== published.directory) {
+      await bus.publish(KeyDirectory, keeper.directory(), { expiresInMs: directoryTtlMs });
+    }
+    if (due || versions.revocations !== published.revocations) {
+      await bus.publish(Revocations, keeper.revocationList(), { expiresInMs: directoryTtlMs });
+    }
+    if (due) published.at = clock.now();
+    published = { ...published, ...versions };
+  };
+  const publishChanges = (): Promise<void> => {
+    publishing = publishing.then(publishIfChanged, publishIfChanged);
+    return publishing;
+  };
+
+  return {
+    name: SERVICE_NAME,
+    publishChanges,
+    async start() {
+      // The Vault is the source of the directory, so it never waits for one on the bus.
+      bus = createBusClient(context, { initialDirectory: keeper.directory() });
+      await bus.start();
+      await bus.respond(TokenRenew, async ({ token }, envelope) => {
+        const renewed = await keeper.renewToken(token, envelope.issuer);
+        log.info({ client: renewed.client, tokenId: renewed.tokenId }, 'token renewed');
+        return { token: renewed.token, tokenId: renewed.tokenId, expiresAt: renewed.expiresAt };
+      });
+      await publishChanges();
+      pollTimer = setInterval(() => {
+        publishChanges().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'could not publish vault state'));
+      }, config.vault.revocationPollMs);
+      pollTimer.unref();
+    },
+    async stop() {
+      clearInterval(pollTimer);
+      await publishing.catch(() => undefined);
+      await bus?.stop();
+    },
+    describe() {
+      return [`vault: ${keeper.listKeys().length} signing keys, directory v${keeper.versions().directory}`];
+    },
+  };
+}

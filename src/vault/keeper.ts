@@ -1,0 +1,257 @@
+// The Vault's keeper: opens the encrypted store, holds the root and service keys, issues, renews and revokes tokens.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ulid } from 'ulid';
+import type { Clock } from '../core/clock.js';
+import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
+import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, type SigningKey } from '../core/keys.js';
+import { grantsSchema, signToken, verifyToken, type Grants } from '../core/token.js';
+import { VaultError } from './errors.js';
+import { SecretBox } from './secret-box.js';
+import { VaultStore, type TokenRow } from './store.js';
+
+/** How the master key is given: a passphrase, a key file, or demo mode (a key file made in the data folder). */
+export type VaultSecret = { passphrase: string } | { keyFile: string } | { demo: true };
+
+export const ROOT_CLIENT = 'vault';
+const KEY_CHECK_CONTEXT = 'dctrl-vault-key-check';
+export const DEMO_KEY_FILE = 'vault.key';
+
+export interface IssuedToken {
+  token: string;
+  tokenId: string;
+  client: string;
+  expiresAt: number;
+}
+
+export interface TokenRecord {
+  tokenId: string;
+  client: string;
+  grants: Grants;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  revokeReason: string | null;
+  renewedFrom: string | null;
+}
+
+export interface KeeperOptions {
+  dataDir: string;
+  secret: VaultSecret;
+  clock: Clock;
+  tokenTtlSeconds: number;
+  /** Told once when demo mode creates or uses a key file beside the vault. */
+  onDemoKey?: (path: string, created: boolean) => void;
+}
+
+export class VaultKeeper {
+  readonly #store: VaultStore;
+  readonly #box: SecretBox;
+  readonly #clock: Clock;
+  readonly #tokenTtlMs: number;
+  readonly #keys = new Map<string, SigningKey>();
+  readonly root: SigningKey;
+
+  private constructor(store: VaultStore, box: SecretBox, options: KeeperOptions) {
+    this.#store = store;
+    this.#box = box;
+    this.#clock = options.clock;
+    this.#tokenTtlMs = options.tokenTtlSeconds * 1000;
+    this.root = this.ensureClient(ROOT_CLIENT);
+  }
+
+  /**
+   * Opens the vault in `dataDir`, creating it on first use.
+   * @throws VaultError VAULT_WRONG_KEY when the secret does not open an existing vault.
+   */
+  static open(options: KeeperOptions): VaultKeeper {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const store = new VaultStore(join(options.dataDir, 'vault.db'));
+    try {
+      const box = openBox(store, options);
+      return new VaultKeeper(store, box, options);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  /** The client's signing key, created and sealed on first request. */
+  ensureClient(client: string): SigningKey {
+    assertClientName(client);
+    const cached = this.#keys.get(client);
+    if (cached) return cached;
+    if (!this.#store.getKey(client)) {
+      const key = generateSigningKey();
+      this.#store.insertKey({
+        client,
+        public_key: key.publicKeyB64,
+        private_key_sealed: this.#box.seal(Buffer.from(exportPrivateKeyPem(key)), `signing-key:${client}`),
+        created_at: this.#clock.now(),
+      });
+    }
+    return this.signingKey(client);
+  }
+
+  /** @throws VaultError VAULT_UNKNOWN_CLIENT when the client has no key. */
+  signingKey(client: string): SigningKey {
+    const cached = this.#keys.get(client);
+    if (cached) return cached;
+    const row = this.#store.getKey(client);
+    if (!row) throw new VaultError('VAULT_UNKNOWN_CLIENT', `no signing key for client "${client}"`);
+    const key = importPrivateKeyPem(this.#box.open(row.private_key_sealed, `signing-key:${client}`).toString('utf8'));
+    this.#keys.set(client, key);
+    return key;
+  }
+
+  listKeys(): { client: string; publicKey: string; createdAt: number }[] {
+    return this.#store.listKeys().map((row) => ({ client: row.client, publicKey: row.public_key, createdAt: row.created_at }));
+  }
+
+  /** The payload of the signed key directory: every client but the root, whose key is pinned instead. */
+  directory(): { version: number; keys: { client: string; publicKey: string }[] } {
+    const keys = this.#store
+      .listKeys()
+      .filter((row) => row.client !== ROOT_CLIENT)
+      .map((row) => ({ client: row.client, publicKey: row.public_key }));
+    return { version: this.#store.versions().directory, keys };
+  }
+
+  versions(): { directory: number; revocations: number } {
+    return this.#store.versions();
+  }
+
+  async issueToken(client: string, grants: Grants, ttlSeconds?: number, renewedFrom?: string): Promise<IssuedToken> {
+    assertClientName(client);
+    const checked = grantsSchema.parse(grants);
+    const issuedAt = this.#clock.now();
+    const expiresAt = issuedAt + (ttlSeconds !== undefined ? ttlSeconds * 1000 : this.#tokenTtlMs);
+    const tokenId = ulid(issuedAt);
+    const token = await signToken(this.root.privateKey, { client, tokenId, issuedAt, expiresAt, grants: checked });
+    this.#store.insertToken({
+      token_id: tokenId,
+      client,
+      grants: JSON.stringify(checked),
+      issued_at: issuedAt,
+      expires_at: expiresAt,
+      revoked_at: null,
+      revoke_reason: null,
+      renewed_from: renewedFrom ?? null,
+    });
+    return { token, tokenId, client, expiresAt };
+  }
+
+  /**
+   * A fresh token with the same client and grants, for a token that is still valid and not revoked.
+   * @throws TokenError when the token is expired or forged; VaultError when revoked or not the caller's.
+   */
+  async renewToken(token: string, requester: string): Promise<IssuedToken> {
+    const claims = await verifyToken(token, this.root.publicKey, this.#clock);
+    if (claims.client !== requester) {
+      throw new VaultError('VAULT_RENEW_MISMATCH', `"${requester}" asked to renew a token of "${claims.client}"`);
+    }
+    const record = this.#store.getToken(claims.tokenId);
+    if (!record) throw new VaultError('VAULT_UNKNOWN_TOKEN', `token ${claims.tokenId} was not issued by this vault`);
+    if (record.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `token ${claims.tokenId} was revoked`);
+    const ttlSeconds = Math.round((claims.expiresAt - claims.issuedAt) / 1000);
+    return this.issueToken(claims.client, claims.grants, ttlSeconds, claims.tokenId);
+  }
+
+  /** @throws VaultError VAULT_UNKNOWN_TOKEN. Returns false when the token was already revoked. */
+  revokeToken(tokenId: string, reason: string): boolean {
+    if (!this.#store.getToken(tokenId)) {
+      throw new VaultError('VAULT_UNKNOWN_TOKEN', `no token with id ${tokenId}; see \`dctrl token list\``);
+    }
+    return this.#store.revokeToken(tokenId, this.#clock.now(), reason);
+  }
+
+  listTokens(options: { includeExpired?: boolean } = {}): TokenRecord[] {
+    const since = options.includeExpired ? 0 : this.#clock.now();
+    return this.#store.listTokens(since).map(toRecord);
+  }
+
+  revocationList(): { version: number; revoked: { tokenId: string; client: string; expiresAt: number }[] } {
+    const revoked = this.#store
+      .revokedUnexpired(this.#clock.now())
+      .map((row) => ({ tokenId: row.token_id, client: row.client, expiresAt: row.expires_at }));
+    return { version: this.#store.versions().revocations, revoked };
+  }
+
+  close(): void {
+    this.#store.close();
+  }
+}
+
+function toRecord(row: TokenRow): TokenRecord {
+  return {
+    tokenId: row.token_id,
+    client: row.client,
+    grants: JSON.parse(row.grants) as Grants,
+    issuedAt: row.issued_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    revokeReason: row.revoke_reason,
+    renewedFrom: row.renewed_from,
+  };
+}
+
+function assertClientName(client: string): void {
+  if (!CLIENT_NAME_PATTERN.test(client)) {
+    throw new VaultError(
+      'VAULT_CLIENT_NAME_INVALID',
+      `client name "${client.slice(0, 80)}" must be lowercase letters, digits and "-", starting with a letter`,
+    );
+  }
+}
+
+function openBox(store: VaultStore, options: KeeperOptions): SecretBox {
+  const box = boxFor(store, options);
+  const check = store.getMeta('key_check');
+  if (check === undefined) {
+    store.setMeta('key_source', sourceName(options.secret));
+    store.setMeta('key_check', box.seal(Buffer.from(KEY_CHECK_CONTEXT), KEY_CHECK_CONTEXT));
+    return box;
+  }
+  try {
+    box.open(check as Buffer, KEY_CHECK_CONTEXT);
+  } catch (cause) {
+    const createdWith = String(store.getMeta('key_source') ?? 'unknown');
+    throw new VaultError(
+      'VAULT_WRONG_KEY',
+      `the ${sourceName(options.secret)} given does not open ${join(options.dataDir, 'vault.db')}, which was created with a ${createdWith}; set ${envHint(createdWith)}`,
+      { cause },
+    );
+  }
+  return box;
+}
+
+function boxFor(store: VaultStore, options: KeeperOptions): SecretBox {
+  const secret = options.secret;
+  if ('passphrase' in secret) {
+    let salt = store.getMeta('kdf_salt') as Buffer | undefined;
+    if (!salt) {
+      salt = randomBytes(16);
+      store.setMeta('kdf_salt', salt);
+    }
+    return SecretBox.fromPassphrase(secret.passphrase, salt);
+  }
+  if ('keyFile' in secret) return SecretBox.fromKeyFile(secret.keyFile);
+  const demoKeyFile = join(options.dataDir, DEMO_KEY_FILE);
+  const created = !existsSync(demoKeyFile);
+  if (created) writeFileSync(demoKeyFile, SecretBox.generateKeyText() + '\n', { mode: 0o600, flag: 'wx' });
+  options.onDemoKey?.(demoKeyFile, created);
+  return SecretBox.fromKeyFile(demoKeyFile);
+}
+
+function sourceName(secret: VaultSecret): string {
+  if ('passphrase' in secret) return 'passphrase';
+  if ('keyFile' in secret) return 'key file';
+  return 'demo key file';
+}
+
+function envHint(createdWith: string): string {
+  if (createdWith === 'passphrase') return 'DCTRL_VAULT_PASSPHRASE';
+  if (createdWith === 'key file') return 'DCTRL_VAULT_KEY_FILE to the key file it was created with';
+  return `neither secret variable, so the demo key file ${DEMO_KEY_FILE} in the data folder is used`;
+}

@@ -1,0 +1,143 @@
+// The Vault's SQLite file: sealed signing keys, issued-token records, and change counters (WAL, so the CLI and a running hub share it).
+import Database from 'better-sqlite3';
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+   CREATE TABLE signing_keys (
+     client TEXT PRIMARY KEY,
+     public_key TEXT NOT NULL,
+     private_key_sealed BLOB NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE tokens (
+     token_id TEXT PRIMARY KEY,
+     client TEXT NOT NULL,
+     grants TEXT NOT NULL,
+     issued_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     revoke_reason TEXT,
+     renewed_from TEXT
+   );
+   CREATE INDEX tokens_by_client ON tokens (client);
+   INSERT INTO meta (name, value) VALUES ('directory_version', 1), ('revocation_version', 0);`,
+];
+
+export interface KeyRow {
+  client: string;
+  public_key: string;
+  private_key_sealed: Buffer;
+  created_at: number;
+}
+
+export interface TokenRow {
+  token_id: string;
+  client: string;
+  grants: string;
+  issued_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+  renewed_from: string | null;
+}
+
+export class VaultStore {
+  readonly #db: Database.Database;
+
+  constructor(file: string) {
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma('user_version', { simple: true }) as number;
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[version]!);
+        this.#db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+  }
+
+  getMeta(name: string): Buffer | number | string | undefined {
+    const row = this.#db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: Buffer } | undefined;
+    return row?.value;
+  }
+
+  setMeta(name: string, value: Buffer | number | string): void {
+    this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+  }
+
+  versions(): { directory: number; revocations: number } {
+    return {
+      directory: Number(this.getMeta('directory_version')),
+      revocations: Number(this.getMeta('revocation_version')),
+    };
+  }
+
+  #bump(counter: 'directory_version' | 'revocation_version'): void {
+    this.#db.prepare('UPDATE meta SET value = value + 1 WHERE name = ?').run(counter);
+  }
+
+  getKey(client: string): KeyRow | undefined {
+    return this.#db.prepare('SELECT * FROM signing_keys WHERE client = ?').get(client) as KeyRow | undefined;
+  }
+
+  listKeys(): KeyRow[] {
+    return this.#db.prepare('SELECT * FROM signing_keys ORDER BY client').all() as KeyRow[];
+  }
+
+  /** Inserts the key unless the client already has one; returns whether it was inserted. */
+  insertKey(row: KeyRow): boolean {
+    return this.#db.transaction(() => {
+      const result = this.#db
+        .prepare(
+          'INSERT INTO signing_keys (client, public_key, private_key_sealed, created_at) VALUES (@client, @public_key, @private_key_sealed, @created_at) ON CONFLICT (client) DO NOTHING',
+        )
+        .run(row);
+      if (result.changes > 0) this.#bump('directory_version');
+      return result.changes > 0;
+    })();
+  }
+
+  insertToken(row: TokenRow): void {
+    this.#db
+      .prepare(
+        'INSERT INTO tokens (token_id, client, grants, issued_at, expires_at, revoked_at, revoke_reason, renewed_from) VALUES (@token_id, @client, @grants, @issued_at, @expires_at, @revoked_at, @revoke_reason, @renewed_from)',
+      )
+      .run(row);
+  }
+
+  getToken(tokenId: string): TokenRow | undefined {
+    return this.#db.prepare('SELECT * FROM tokens WHERE token_id = ?').get(tokenId) as TokenRow | undefined;
+  }
+
+  listTokens(since: number): TokenRow[] {
+    return this.#db
+      .prepare('SELECT * FROM tokens WHERE expires_at >= ? ORDER BY issued_at, token_id')
+      .all(since) as TokenRow[];
+  }
+
+  revokedUnexpired(now: number): TokenRow[] {
+    return this.#db
+      .prepare('SELECT * FROM tokens WHERE revoked_at IS NOT NULL AND expires_at > ? ORDER BY token_id')
+      .all(now) as TokenRow[];
+  }
+
+  /** Marks a token revoked; returns false when it already was. */
+  revokeToken(tokenId: string, at: number, reason: string): boolean {
+    return this.#db.transaction(() => {
+      const result = this.#db
+        .prepare('UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE token_id = ? AND revoked_at IS NULL')
+        .run(at, reason, tokenId);
+      if (result.changes > 0) this.#bump('revocation_version');
+      return result.changes > 0;
+    })();
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
