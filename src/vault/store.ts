@@ -1,4 +1,5 @@
 // The Vault's SQLite file: sealed signing keys, issued-token records, and change counters (WAL, so the CLI and a running hub share it).
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 const MIGRATIONS: readonly string[] = [
@@ -46,6 +47,7 @@ export class VaultStore {
 
   constructor(file: string) {
     this.#db = new Database(file);
+    chmodSync(file, 0o600);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('busy_timeout = 5000');
     this.#migrate();

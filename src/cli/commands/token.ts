@@ -1,0 +1,118 @@
+// `dctrl token …`, `dctrl keys list` and `dctrl vault export`: work on the local Vault file directly.
+import type { Command } from 'commander';
+import { systemClock } from '../../core/clock.js';
+import { defaultGrants } from '../../core/grants.js';
+import { writeCredentialsBundle } from '../credentials.js';
+import { collect, configFrom, type GlobalOptions } from '../options.js';
+import { credentialsFor, openVault } from '../vault-access.js';
+import type { VaultKeeper } from '../../vault/index.js';
+
+async function withVault<T>(command: Command, work: (keeper: VaultKeeper) => Promise<T> | T): Promise<T> {
+  const config = configFrom(command.optsWithGlobals<GlobalOptions>());
+  const keeper = openVault(config, process.env, systemClock);
+  try {
+    return await work(keeper);
+  } finally {
+    keeper.close();
+  }
+}
+
+function print(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+interface GrantOptions {
+  pub?: string[];
+  sub?: string[];
+  ttl?: string;
+}
+
+function ttlSeconds(options: GrantOptions): number | undefined {
+  if (options.ttl === undefined) return undefined;
+  const seconds = Number(options.ttl);
+  if (!Number.isInteger(seconds) || seconds < 60) throw new TypeError(`--ttl expects whole seconds >= 60, got "${options.ttl}"`);
+  return seconds;
+}
+
+export function registerTokenCommands(program: Command): void {
+  const token = program.command('token').description('issue, revoke and list bus access tokens');
+  token
+    .command('issue <client>')
+    .description("issue a token with the client's default grants plus any given")
+    .option('--pub <filter>', 'extra topic filter it may publish to (repeatable)', collect)
+    .option('--sub <filter>', 'extra topic filter it may subscribe to (repeatable)', collect)
+    .option('--ttl <seconds>', 'lifetime in seconds (default vault.tokenTtlSeconds)')
+    .action(async (client: string, options: GrantOptions, command: Command) =>
+      withVault(command, async (keeper) => {
+        const grants = defaultGrants(client, { pub: options.pub ?? [], sub: options.sub ?? [] });
+        const issued = await keeper.issueToken(client, grants, ttlSeconds(options));
+        print(`token id:   ${issued.tokenId}`);
+        print(`client:     ${issued.client}`);
+        print(`expires at: ${new Date(issued.expiresAt).toISOString()}`);
+        print(`publish:    ${grants.pub.join(' ')}`);
+        print(`subscribe:  ${grants.sub.join(' ')}`);
+        print(issued.token);
+      }),
+    );
+  token
+    .command('revoke <tokenId>')
+    .description('revoke a token; a running broker disconnects its holder within seconds')
+    .option('--reason <text>', 'why, for the record', 'revoked by operator')
+    .action(async (tokenId: string, options: { reason: string }, command: Command) =>
+      withVault(command, (keeper) => {
+        const changed = keeper.revokeToken(tokenId, options.reason);
+        print(changed ? `revoked ${tokenId}` : `${tokenId} was already revoked`);
+      }),
+    );
+  token
+    .command('list')
+    .description('list tokens that have not expired')
+    .option('--all', 'include expired tokens')
+    .option('--json', 'print JSON')
+    .action(async (options: { all?: boolean; json?: boolean }, command: Command) =>
+      withVault(command, (keeper) => {
+        const tokens = keeper.listTokens({ includeExpired: options.all ?? false });
+        if (options.json) return print(JSON.stringify(tokens, null, 2));
+        print(['TOKEN ID'.padEnd(26), 'CLIENT'.padEnd(20), 'EXPIRES'.padEnd(24), 'STATUS'].join('  '));
+        for (const t of tokens) {
+          const status = t.revokedAt !== null ? `revoked (${t.revokeReason ?? ''})` : t.expiresAt <= systemClock.now() ? 'expired' : 'valid';
+          print([t.tokenId.padEnd(26), t.client.padEnd(20), new Date(t.expiresAt).toISOString().padEnd(24), status].join('  '));
+        }
+      }),
+    );
+
+  program
+    .command('keys')
+    .description('signing keys held by the Vault')
+    .command('list')
+    .description('list every client with a signing key and its public key')
+    .action(async (_options: unknown, command: Command) =>
+      withVault(command, (keeper) => {
+        print(['CLIENT'.padEnd(20), 'PUBLIC KEY (Ed25519, base64url)'.padEnd(45), 'CREATED'].join('  '));
+        for (const key of keeper.listKeys()) {
+          print([key.client.padEnd(20), key.publicKey.padEnd(45), new Date(key.createdAt).toISOString()].join('  '));
+        }
+      }),
+    );
+
+  program
+    .command('vault')
+    .description('the Vault')
+    .command('export <clients>')
+    .description('write a credentials bundle (signing keys, tokens, root key) for services that run on another machine')
+    .requiredOption('--out <file>', 'where to write it (created mode 0600: it holds private keys)')
+    .option('--pub <filter>', 'extra topic filter they may publish to (repeatable)', collect)
+    .option('--sub <filter>', 'extra topic filter they may subscribe to (repeatable)', collect)
+    .option('--ttl <seconds>', 'token lifetime in seconds (they renew it over the bus)')
+    .action(async (clients: string, options: GrantOptions & { out: string }, command: Command) =>
+      withVault(command, async (keeper) => {
+        const names = clients.split(',').map((name) => name.trim()).filter(Boolean);
+        const bundle = [];
+        for (const client of names) {
+          bundle.push(await credentialsFor(keeper, client, { pub: options.pub ?? [], sub: options.sub ?? [] }, ttlSeconds(options)));
+        }
+        writeCredentialsBundle(options.out, keeper.root.publicKeyB64, bundle);
+        print(`wrote credentials for ${names.join(', ')} to ${options.out}`);
+      }),
+    );
+}

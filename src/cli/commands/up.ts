@@ -1,0 +1,39 @@
+// `dctrl up`: run every service in one process (embedded), or only some against a remote broker.
+import type { Command } from 'commander';
+import { systemClock } from '../../core/clock.js';
+import { SERVICE_NAMES } from '../../core/config.js';
+import { configFrom, loggerFor, VERSION, type GlobalOptions } from '../options.js';
+import { startNode } from '../runtime.js';
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command('up')
+    .description('start services; with no options, the whole hackerspace in this process')
+    .option('--only <services>', `comma-separated subset of: ${SERVICE_NAMES.join(', ')}`)
+    .option('--broker <url>', 'broker to connect to, e.g. mqtts://hub:8883')
+    .option('--credentials <file>', 'credentials bundle from `dctrl vault export` (when the Vault runs elsewhere)')
+    .action(async (options: { only?: string; broker?: string; credentials?: string }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const extra: Record<string, unknown> = {};
+      if (options.only !== undefined) extra.services = options.only.split(',').map((name) => name.trim()).filter(Boolean);
+      if (options.broker !== undefined) extra['broker.url'] = options.broker;
+      if (options.credentials !== undefined) extra.credentialsFile = options.credentials;
+      const config = configFrom(globals, extra);
+      const logger = loggerFor(config);
+      const node = await startNode(config, { clock: systemClock, logger, secretEnv: process.env });
+      const mode = config.services.length === SERVICE_NAMES.length ? 'embedded' : `only ${config.services.join(', ')}`;
+      process.stdout.write(
+        [`dctrl-os ${VERSION} is running (${mode})`, ...node.describe().map((line) => `  ${line}`), '  dashboard: not part of this build yet', 'Press Ctrl-C to stop.', ''].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          process.stdout.write(`\n${signal}: stopping…\n`);
+          resolve();
+        };
+        process.once('SIGINT', () => shutdown('SIGINT'));
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+      });
+      await node.stop();
+      process.stdout.write('stopped cleanly\n');
+    });
+}

@@ -1,0 +1,53 @@
+// Credentials bundles: how a service away from the hub gets its signing key, token and the pinned root key.
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
+import { DctrlError } from '../core/errors.js';
+import { exportPrivateKeyPem, importPrivateKeyPem } from '../core/keys.js';
+import type { Credentials } from '../core/service.js';
+
+const bundleSchema = z.strictObject({
+  version: z.literal(1),
+  rootPublicKey: z.string().length(43),
+  clients: z
+    .array(z.strictObject({ client: z.string().regex(CLIENT_NAME_PATTERN), privateKeyPem: z.string(), token: z.string() }))
+    .min(1),
+});
+
+export class CredentialsError extends DctrlError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CLI_CREDENTIALS_INVALID', message, options);
+  }
+}
+
+/** Writes a bundle readable only by its owner: it holds private keys. */
+export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[]): void {
+  const bundle = {
+    version: 1 as const,
+    rootPublicKey,
+    clients: clients.map((c) => ({ client: c.client, privateKeyPem: exportPrivateKeyPem(c.signingKey), token: c.token })),
+  };
+  writeFileSync(path, JSON.stringify(bundle, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** @throws CredentialsError naming what is wrong with the file. */
+export function readCredentialsBundle(path: string): Map<string, Credentials> {
+  let parsed: z.infer<typeof bundleSchema>;
+  try {
+    parsed = bundleSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (cause) {
+    throw new CredentialsError(`credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`, { cause });
+  }
+  const result = new Map<string, Credentials>();
+  for (const entry of parsed.clients) {
+    let signingKey;
+    try {
+      signingKey = importPrivateKeyPem(entry.privateKeyPem);
+    } catch (cause) {
+      throw new CredentialsError(`credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`, { cause });
+    }
+    result.set(entry.client, { client: entry.client, signingKey, token: entry.token, rootPublicKey: parsed.rootPublicKey });
+  }
+  return result;
+}

@@ -1,0 +1,35 @@
+// Global CLI options and how they become the one validated config.
+import { loadConfig, parseScalar, resolveConfigFile, type Config } from '../core/config.js';
+import { CoreError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/logger.js';
+
+export const VERSION = '0.1.0';
+
+export interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+  set?: string[];
+  logLevel?: string;
+}
+
+/** Flags beat env vars beat the config file beat defaults. */
+export function configFrom(options: GlobalOptions, extra: Record<string, unknown> = {}): Config {
+  const overrides: Record<string, unknown> = {};
+  for (const assignment of options.set ?? []) {
+    const split = assignment.indexOf('=');
+    if (split <= 0) throw new CoreError('CORE_CONFIG_INVALID', `--set expects key=value, got "${assignment}"`);
+    overrides[assignment.slice(0, split)] = parseScalar(assignment.slice(split + 1));
+  }
+  if (options.dataDir !== undefined) overrides.dataDir = options.dataDir;
+  if (options.logLevel !== undefined) overrides['log.level'] = options.logLevel;
+  Object.assign(overrides, extra);
+  return loadConfig({ file: resolveConfigFile(options.config), env: process.env, overrides });
+}
+
+export function loggerFor(config: Config): Logger {
+  return createLogger(config.log.level);
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,33 @@
+// The `dctrl` command tree; main.ts runs it, tests drive it directly.
+import { Command, Option } from 'commander';
+import { DctrlError } from '../core/errors.js';
+import { registerLogCommands } from './commands/log.js';
+import { registerTokenCommands } from './commands/token.js';
+import { registerUpCommand } from './commands/up.js';
+import { collect, VERSION } from './options.js';
+
+export function buildProgram(): Command {
+  const program = new Command('dctrl')
+    .description('dctrl-os: run a hackerspace on a signed publish/subscribe bus')
+    .version(VERSION)
+    .option('-c, --config <file>', 'config file (default ./dctrl.config.json when present)')
+    .option('-d, --data-dir <dir>', 'data folder (keys, vault, logs)')
+    .option('--set <key=value>', 'set any config key, e.g. --set bus.freshnessWindowMs=60000 (repeatable)', collect)
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .showHelpAfterError();
+  registerUpCommand(program);
+  registerTokenCommands(program);
+  registerLogCommands(program);
+  return program;
+}
+
+/** Runs the CLI; a DctrlError becomes one line on stderr and exit code 2 (bad config) or 1. */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (!(error instanceof DctrlError)) throw error;
+    process.stderr.write(`dctrl: ${error.code}: ${error.message}\n`);
+    process.exitCode = error.code.startsWith('CORE_CONFIG') ? 2 : 1;
+  }
+}

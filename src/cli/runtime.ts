@@ -1,0 +1,120 @@
+// Starts the services this process runs, in order, each with its own credentials; stops them in reverse.
+import { resolve } from 'node:path';
+import { shareDirectory } from '../auth-proxy/index.js';
+import type { Clock } from '../core/clock.js';
+import type { Config, ServiceName } from '../core/config.js';
+import { DctrlError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { createRegistry } from '../core/messages.js';
+import type { Credentials, Service, ServiceContext } from '../core/service.js';
+import { createEventLogger } from '../event-logger/index.js';
+import { createSubscriptionMgr } from '../subscription-mgr/index.js';
+import { createVaultService, type VaultKeeper } from '../vault/index.js';
+import { readCredentialsBundle } from './credentials.js';
+import { credentialsFor, openVault, type SecretEnv } from './vault-access.js';
+
+export interface RunningNode {
+  readonly services: Service[];
+  readonly config: Config;
+  readonly keeper: VaultKeeper | undefined;
+  describe(): string[];
+  stop(): Promise<void>;
+}
+
+export interface NodeOptions {
+  clock: Clock;
+  logger: Logger;
+  secretEnv: SecretEnv;
+}
+
+/**
+ * Embedded mode when the Vault runs here: it mints every local service's key and token.
+ * Otherwise each service's credentials come from `credentialsFile` (`dctrl vault export`).
+ */
+export async function startNode(initialConfig: Config, options: NodeOptions): Promise<RunningNode> {
+  let config = initialConfig;
+  const registry = createRegistry();
+  const shared: Record<string, unknown> = {};
+  const running: Service[] = [];
+  const wanted = new Set<ServiceName>(config.services);
+  const keeper = wanted.has('vault')
+    ? openVault(config, options.secretEnv, options.clock, (path, created) =>
+        options.logger.warn(
+          { keyFile: path },
+          created
+            ? 'demo mode: created a vault key beside the vault; set DCTRL_VAULT_PASSPHRASE or DCTRL_VAULT_KEY_FILE for real use'
+            : 'demo mode: the vault key sits beside the vault; set DCTRL_VAULT_PASSPHRASE or DCTRL_VAULT_KEY_FILE for real use',
+        ),
+      )
+    : undefined;
+  const bundle = keeper ? undefined : config.credentialsFile ? readCredentialsBundle(config.credentialsFile) : undefined;
+
+  const credentials = async (client: string): Promise<Credentials> => {
+    if (keeper) return credentialsFor(keeper, client);
+    const found = bundle?.get(client);
+    if (!found) {
+      throw new DctrlError(
+        'CLI_CREDENTIALS_MISSING',
+        `"${client}" runs here without the Vault, so it needs credentials: run \`dctrl vault export ${client} --out creds.json\` on the hub and pass --credentials creds.json`,
+      );
+    }
+    return found;
+  };
+  const contextFor = async (client: string): Promise<ServiceContext> => ({
+    config,
+    clock: options.clock,
+    logger: options.logger,
+    registry,
+    credentials: await credentials(client),
+    shared,
+  });
+
+  try {
+    if (keeper) {
+      // Keys first, so the directory handed to co-located services already names every one of them.
+      for (const service of config.services) keeper.ensureClient(service);
+      shareDirectory({ shared }, keeper.directory());
+    }
+    if (wanted.has('subscription-mgr')) {
+      const broker = createSubscriptionMgr(await contextFor('subscription-mgr'));
+      await broker.start();
+      running.push(broker);
+      // Co-located services reach this broker on the port it really bound.
+      config = Object.freeze({ ...config, broker: Object.freeze({ ...config.broker, url: broker.urls[0]! }) });
+    }
+    if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
+    if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
+  } catch (error) {
+    await stopAll(running, options.logger);
+    keeper?.close();
+    throw error;
+  }
+
+  return {
+    services: running,
+    get config() {
+      return config;
+    },
+    keeper,
+    describe: () => [`data folder: ${resolve(config.dataDir)}`, ...running.flatMap((service) => service.describe())],
+    stop: async () => {
+      await stopAll(running, options.logger);
+      keeper?.close();
+    },
+  };
+}
+
+async function startOne(service: Service, running: Service[]): Promise<void> {
+  await service.start();
+  running.push(service);
+}
+
+async function stopAll(running: Service[], logger: Logger): Promise<void> {
+  for (const service of running.splice(0).reverse()) {
+    try {
+      await service.stop();
+    } catch (error) {
+      logger.error({ err: error, service: service.name }, 'service did not stop cleanly');
+    }
+  }
+}

@@ -1,0 +1,33 @@
+// Opens the local Vault for the CLI and for `up`, with the secret from the environment (or demo mode).
+import { SECRET_ENV_VARS } from '../core/config.js';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import { defaultGrants } from '../core/grants.js';
+import type { Grants } from '../core/token.js';
+import type { Credentials } from '../core/service.js';
+import { VaultKeeper, type VaultSecret } from '../vault/index.js';
+
+export type SecretEnv = Partial<Record<(typeof SECRET_ENV_VARS)[number], string>>;
+
+export function vaultSecretFrom(env: SecretEnv): VaultSecret {
+  if (env.DCTRL_VAULT_KEY_FILE) return { keyFile: env.DCTRL_VAULT_KEY_FILE };
+  if (env.DCTRL_VAULT_PASSPHRASE) return { passphrase: env.DCTRL_VAULT_PASSPHRASE };
+  return { demo: true };
+}
+
+export function openVault(config: Config, env: SecretEnv, clock: Clock, onDemoKey?: (path: string, created: boolean) => void): VaultKeeper {
+  return VaultKeeper.open({
+    dataDir: config.dataDir,
+    secret: vaultSecretFrom(env),
+    clock,
+    tokenTtlSeconds: config.vault.tokenTtlSeconds,
+    ...(onDemoKey ? { onDemoKey } : {}),
+  });
+}
+
+/** A signing key (made on first use) and a fresh token with the client's default grants plus any extra. */
+export async function credentialsFor(keeper: VaultKeeper, client: string, extra: Partial<Grants> = {}, ttlSeconds?: number): Promise<Credentials> {
+  const signingKey = keeper.ensureClient(client);
+  const issued = await keeper.issueToken(client, defaultGrants(client, extra), ttlSeconds);
+  return { client, signingKey, token: issued.token, rootPublicKey: keeper.root.publicKeyB64 };
+}
