@@ -61,6 +61,7 @@ interface PendingRequest {
 
 const DIRECTORY_WAIT_MS = 10_000;
 const RENEW_RETRY_MS = 5_000;
+const STOP_GRACE_MS = 2_000;
 
 export class BusClient {
   readonly client: string;
@@ -160,7 +161,11 @@ export class BusClient {
       pending.reject(new AuthProxyError('AUTH_PROXY_STOPPED', `request ${correlationId} abandoned: bus client stopped`));
     }
     this.#pending.clear();
-    await this.#mqtt?.endAsync();
+    const connection = this.#mqtt;
+    if (!connection) return;
+    // Wait for in-flight QoS 1 acks while connected, but never forever: a cut session cannot ack.
+    const graceful = connection.connected ? connection.endAsync(false) : Promise.reject(new Error('offline'));
+    await withTimeout(graceful, STOP_GRACE_MS).catch(() => connection.endAsync(true));
   }
 
   /** Registers a handler for one message type; subscribe separately to the topics that carry it. */
@@ -187,9 +192,12 @@ export class BusClient {
       throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `token of "${this.client}" does not grant subscribing to ${filter}`);
     }
     if (this.#subscriptions.has(filter)) return;
-    const granted = await this.#connection().subscribeAsync(filter, { qos: 1 });
-    if (granted.some((grant) => grant.qos === 128)) {
-      throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `broker refused the subscription to ${filter}`);
+    try {
+      const granted = await this.#connection().subscribeAsync(filter, { qos: 1 });
+      // [MQTT-3.9.3] 0x80 in SUBACK is the broker's refusal; mqtt.js may resolve or reject with it.
+      if (granted.some((grant) => grant.qos === 128)) throw new Error('SUBACK 0x80');
+    } catch (cause) {
+      throw new AuthProxyError('AUTH_PROXY_NOT_GRANTED', `broker refused the subscription to ${filter}`, { cause });
     }
     this.#subscriptions.add(filter);
   }
@@ -468,6 +476,22 @@ function peek(raw: Buffer): Partial<Envelope> | undefined {
   } catch {
     return undefined;
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 function waitForConnect(connection: MqttClient, url: string): Promise<void> {

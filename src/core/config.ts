@@ -7,7 +7,8 @@ import { CoreError } from './errors.js';
 export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
-const port = z.int().min(1).max(65535);
+/** A port to listen on; 0 lets the OS pick a free one (the real one is printed at start). */
+const listenPort = z.int().min(0).max(65535);
 const positiveMs = z.int().positive();
 
 export const configSchema = z.strictObject({
@@ -28,16 +29,16 @@ export const configSchema = z.strictObject({
       caFile: z.string().min(1).optional(),
       /** Where the embedded broker (SubscriptionMgr) listens for plain MQTT. Loopback by default. */
       host: z.string().min(1).default('127.0.0.1'),
-      port: port.default(1883),
+      port: listenPort.default(1883),
       tls: z
         .strictObject({
           enabled: z.boolean().default(false),
-          port: port.default(8883),
+          port: listenPort.default(8883),
           certFile: z.string().min(1).optional(),
           keyFile: z.string().min(1).optional(),
         })
         .prefault({}),
-      websocket: z.strictObject({ enabled: z.boolean().default(false), port: port.default(8080) }).prefault({}),
+      websocket: z.strictObject({ enabled: z.boolean().default(false), port: listenPort.default(8080) }).prefault({}),
       /** Clients that stop reading are cut after this long, so one cannot stall delivery to all. */
       drainTimeoutMs: positiveMs.default(30_000),
     })

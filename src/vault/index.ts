@@ -62,8 +62,9 @@ export function createVaultService(context: ServiceContext, keeper: VaultKeeper)
     },
     async stop() {
       clearInterval(pollTimer);
-      await publishing.catch(() => undefined);
+      // A publish queued while the broker is away settles when the client stops; do not wait on it first.
       await bus?.stop();
+      await publishing.catch(() => undefined);
     },
     describe() {
       return [`vault: ${keeper.listKeys().length} signing keys, directory v${keeper.versions().directory}`];

@@ -1,0 +1,42 @@
+// Tokens over time: a renewed session outlives its first token; an unrenewed one is cut when it expires.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, test } from 'node:test';
+import { ManualClock } from '../../src/core/clock.js';
+import { Ping } from '../../src/core/messages.js';
+import type { Denial } from '../../src/subscription-mgr/sessions.js';
+import { eventually, startHarness, type Harness } from '../helpers/harness.js';
+
+// Moving the clock past every token's expiry cuts the harness's own services too, so each test gets its own.
+const clock = new ManualClock(Date.now());
+let h: Harness;
+const denials: Denial[] = [];
+
+beforeEach(async () => {
+  clock.set(Date.now());
+  h = await startHarness({ clock, config: { vault: { tokenTtlSeconds: 3_600 }, subscriptionMgr: { sessionSweepMs: 50 } } });
+  h.broker.onDenial((denial) => void denials.push(denial));
+});
+afterEach(async () => h.stop());
+
+test('a renewed client stays connected past its first token; an unrenewed one is cut and cannot return', async () => {
+  const renewing = await h.client('renewing', { extra: { sub: ['dctrl/v1/steady/ping'] } });
+  const steady = await h.client('steady');
+  clock.advance(3_000_000);
+  await renewing.renewNow();
+  clock.advance(700_000); // past the first tokens' expiry, inside the renewed one
+  await eventually(() => denials.some((d) => d.client === 'steady' && d.error.code === 'SUBSCRIPTION_MGR_SESSION_EXPIRED'), 'steady cut');
+  await eventually(() => denials.some((d) => d.client === 'steady' && d.action === 'connect' && /TOKEN_EXPIRED/.test(d.error.message)), 'steady refused on reconnect');
+  assert.ok(renewing.connected, 'the renewed client is still connected');
+  assert.ok(!denials.some((d) => d.client === 'renewing'), 'the renewed client was never denied');
+  await steady.stop();
+});
+
+test('a message signed under the renewed token still flows', async () => {
+  const sender = await h.client('sender');
+  const receiver = await h.client('receiver', { extra: { sub: ['dctrl/v1/sender/ping'] } });
+  const seen: number[] = [];
+  await receiver.listen(Ping, (payload) => void seen.push(payload.seq), 'dctrl/v1/sender/ping');
+  await sender.renewNow();
+  await sender.publish(Ping, { seq: 5, sentAtNs: '0', pad: '' });
+  await eventually(() => seen.includes(5), 'delivery after renewal');
+});
