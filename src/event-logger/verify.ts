@@ -55,7 +55,8 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
         return report({ ...where, code: 'EVENT_LOGGER_RECORD_UNREADABLE', seq: undefined, message: `${segment.name} line ${index + 1} is not a valid record (expected seq ${expectedSeq})` });
       }
       if (record.seq !== expectedSeq) {
-        const code = record.seq > expectedSeq ? 'EVENT_LOGGER_RECORD_MISSING' : 'EVENT_LOGGER_RECORD_REORDERED';
+        const expectedComesLater = lines.slice(index + 1).some((line) => line.startsWith(`{"seq":${expectedSeq},`));
+        const code = record.seq > expectedSeq && !expectedComesLater ? 'EVENT_LOGGER_RECORD_MISSING' : 'EVENT_LOGGER_RECORD_REORDERED';
         const what = code === 'EVENT_LOGGER_RECORD_MISSING' ? `seq ${expectedSeq}..${record.seq - 1} removed` : 'out of order or repeated';
         return report({ ...where, code, seq: record.seq, message: `${segment.name} line ${index + 1}: found seq ${record.seq}, expected ${expectedSeq} (${what})` });
       }

@@ -125,7 +125,8 @@ export class VaultKeeper {
   async issueToken(client: string, grants: Grants, ttlSeconds?: number, renewedFrom?: string): Promise<IssuedToken> {
     assertClientName(client);
     const checked = grantsSchema.parse(grants);
-    const issuedAt = this.#clock.now();
+    // JWT times are whole seconds; keep the record identical to what the token says.
+    const issuedAt = Math.floor(this.#clock.now() / 1000) * 1000;
     const expiresAt = issuedAt + (ttlSeconds !== undefined ? ttlSeconds * 1000 : this.#tokenTtlMs);
     const tokenId = ulid(issuedAt);
     const token = await signToken(this.root.privateKey, { client, tokenId, issuedAt, expiresAt, grants: checked });

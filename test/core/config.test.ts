@@ -1,0 +1,62 @@
+// Config: defaults that run with no file, file < env < flags, and one error naming every bad key.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { configKeyPaths, envNameFor, loadConfig } from '../../src/core/config.js';
+import { tempDir } from '../helpers/harness.js';
+
+describe('config', () => {
+  test('defaults alone make a working embedded config', () => {
+    const config = loadConfig();
+    assert.equal(config.broker.url, 'mqtt://127.0.0.1:1883');
+    assert.equal(config.broker.host, '127.0.0.1');
+    assert.deepEqual(config.services, ['subscription-mgr', 'vault', 'event-logger']);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.broker));
+  });
+
+  test('precedence: flags beat env vars beat the file', () => {
+    const file = join(tempDir(), 'dctrl.config.json');
+    writeFileSync(file, JSON.stringify({ dataDir: '/from-file', broker: { port: 1000 }, bus: { freshnessWindowMs: 1 } }));
+    const config = loadConfig({
+      file,
+      env: { DCTRL_BROKER__PORT: '2000', DCTRL_BUS__FRESHNESS_WINDOW_MS: '30000', PATH: '/bin' },
+      overrides: { 'broker.port': 3000 },
+    });
+    assert.equal(config.dataDir, '/from-file');
+    assert.equal(config.bus.freshnessWindowMs, 30_000);
+    assert.equal(config.broker.port, 3000);
+  });
+
+  test('every bad value is named with what is allowed, in one error', () => {
+    assert.throws(
+      () => loadConfig({ overrides: { 'broker.port': 70_000, 'eventLogger.fsync': 'sometimes', services: ['vault', 'coffee-maker'], 'broker.url': 'http://x' } }),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'CORE_CONFIG_INVALID');
+        assert.match(error.message, /"broker\.port": Too big: expected number to be <=65535/);
+        assert.match(error.message, /"eventLogger\.fsync": Invalid option: expected one of "always"\|"interval"\|"never"/);
+        assert.match(error.message, /"services\.1": Invalid option/);
+        assert.match(error.message, /"broker\.url": expected mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//);
+        return true;
+      },
+    );
+  });
+
+  test('unknown keys and unknown DCTRL_ variables are refused, secret variables are not config', () => {
+    assert.throws(() => loadConfig({ overrides: { 'broker.prot': 1 } }), /unknown key "broker\.prot"/);
+    assert.throws(() => loadConfig({ env: { DCTRL_BORKER__PORT: '1' } }), /unknown environment variable DCTRL_BORKER__PORT/);
+    assert.doesNotThrow(() => loadConfig({ env: { DCTRL_VAULT_PASSPHRASE: 'x', DCTRL_VAULT_KEY_FILE: '/k' } }));
+  });
+
+  test('a config file that is not JSON names the file', () => {
+    const file = join(tempDir(), 'bad.json');
+    writeFileSync(file, '{ broker: ');
+    assert.throws(() => loadConfig({ file }), (error: Error & { code?: string }) => error.code === 'CORE_CONFIG_FILE_UNREADABLE' && error.message.includes(file));
+    assert.throws(() => loadConfig({ file: '/nonexistent/dctrl.json' }), { code: 'CORE_CONFIG_FILE_UNREADABLE' });
+  });
+
+  test('env var names follow the key paths', () => {
+    assert.equal(envNameFor(['broker', 'tls', 'certFile']), 'DCTRL_BROKER__TLS__CERT_FILE');
+    assert.ok(configKeyPaths().some((path) => path.join('.') === 'eventLogger.fsyncIntervalMs'));
+  });
+});
