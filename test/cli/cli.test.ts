@@ -1,0 +1,80 @@
+// The `dctrl` command as an operator uses it: up and Ctrl-C, tokens, keys, the log, and one service on another machine.
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { freePort } from '../helpers/mosquitto.js';
+import { tempDir } from '../helpers/harness.js';
+import { dctrl, dctrlBackground } from '../helpers/cli.js';
+
+describe('dctrl', () => {
+  test('up starts the embedded hackerspace, prints where things are, and stops cleanly on Ctrl-C', async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const up = dctrlBackground(['up', '--data-dir', dataDir, '--set', `broker.port=${port}`]);
+    await up.waitFor('Press Ctrl-C to stop.');
+    assert.match(up.stdout(), new RegExp(`broker \\(mqtt\\): mqtt://127\\.0\\.0\\.1:${port}`));
+    assert.match(up.stdout(), new RegExp(`data folder: ${dataDir}`));
+    assert.match(up.stderr(), /demo mode/);
+    assert.equal(await up.stop('SIGINT'), 0);
+    assert.match(up.stdout(), /stopped cleanly/);
+    const verify = dctrl(['log', 'verify', '--data-dir', dataDir]);
+    assert.equal(verify.status, 0, verify.stderr);
+    assert.match(verify.stdout, /chain intact/);
+    assert.match(verify.stdout, /signed head checked/);
+  });
+
+  test('a wrong config value fails at start, naming the key and what is allowed (exit 2)', () => {
+    const result = dctrl(['up', '--data-dir', tempDir(), '--set', 'broker.port=99999', '--set', 'eventLogger.fsync=maybe']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /CORE_CONFIG_INVALID/);
+    assert.match(result.stderr, /"broker\.port": Too big/);
+    assert.match(result.stderr, /"eventLogger\.fsync": Invalid option: expected one of "always"\|"interval"\|"never"/);
+    const env = dctrl(['up', '--data-dir', tempDir()], { DCTRL_BROKER__PORT: 'eighteen' });
+    assert.equal(env.status, 2);
+    assert.match(env.stderr, /"broker\.port": Invalid input: expected number, received string/);
+  });
+
+  test('token issue, list and revoke; keys list', () => {
+    const dataDir = tempDir();
+    const issued = dctrl(['token', 'issue', 'door-front', '--sub', 'dctrl/v1/business-mgr/#', '--ttl', '600', '--data-dir', dataDir]);
+    assert.equal(issued.status, 0, issued.stderr);
+    const tokenId = /token id:\s+(\S+)/.exec(issued.stdout)![1]!;
+    assert.match(issued.stdout, /subscribe: .*dctrl\/v1\/business-mgr\/#/);
+    assert.match(dctrl(['token', 'list', '--data-dir', dataDir]).stdout, new RegExp(`${tokenId}\\s+door-front .* valid`));
+    assert.match(dctrl(['token', 'revoke', tokenId, '--reason', 'fob lost', '--data-dir', dataDir]).stdout, /revoked/);
+    assert.match(dctrl(['token', 'list', '--data-dir', dataDir]).stdout, /revoked \(fob lost\)/);
+    const unknown = dctrl(['token', 'revoke', 'nope', '--data-dir', dataDir]);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /VAULT_UNKNOWN_TOKEN/);
+    assert.match(dctrl(['keys', 'list', '--data-dir', dataDir]).stdout, /vault\s+\S{43}/);
+    const wrong = dctrl(['token', 'list', '--data-dir', dataDir], { DCTRL_VAULT_PASSPHRASE: 'not the demo key' });
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /VAULT_WRONG_KEY/);
+  });
+
+  test('one service alone on "another machine", with exported credentials, against the hub broker', async () => {
+    const hubDir = tempDir();
+    const port = await freePort();
+    const hub = dctrlBackground(['up', '--only', 'subscription-mgr,vault', '--data-dir', hubDir, '--set', `broker.port=${port}`]);
+    try {
+      await hub.waitFor('Press Ctrl-C to stop.');
+      const credentials = join(tempDir(), 'creds.json');
+      const exported = dctrl(['vault', 'export', 'event-logger', '--out', credentials, '--data-dir', hubDir]);
+      assert.equal(exported.status, 0, exported.stderr);
+      assert.equal(statSync(credentials).mode & 0o077, 0, 'credentials are private');
+      const piDir = tempDir();
+      const pi = dctrlBackground(['up', '--only', 'event-logger', '--broker', `mqtt://127.0.0.1:${port}`, '--credentials', credentials, '--data-dir', piDir]);
+      await pi.waitFor('Press Ctrl-C to stop.');
+      assert.match(pi.stdout(), /running \(only event-logger\)/);
+      assert.equal(await pi.stop('SIGTERM'), 0);
+      const tail = dctrl(['log', 'tail', '--data-dir', piDir]);
+      assert.match(tail.stdout, /vault\.directory/);
+      const missing = dctrl(['up', '--only', 'event-logger', '--broker', `mqtt://127.0.0.1:${port}`, '--data-dir', tempDir()]);
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /CLI_CREDENTIALS_MISSING.*dctrl vault export event-logger/);
+    } finally {
+      await hub.stop();
+    }
+  });
+});
