@@ -49,7 +49,12 @@ export interface MessageContext {
 export type Handler<P> = (payload: P, envelope: Envelope<P>, context: MessageContext) => void | Promise<void>;
 export type AnyHandler = (accepted: AcceptedMessage) => void | Promise<void>;
 export type Responder<P, R> = (payload: P, envelope: Envelope<P>) => R | Promise<R>;
-export type RejectionListener = (rejection: { topic: string; code: string; message: string; envelope?: Partial<Envelope> }) => void;
+export type RejectionListener = (rejection: {
+  topic: string;
+  code: string;
+  message: string;
+  envelope?: Partial<Envelope>;
+}) => void;
 
 interface PendingRequest {
   resolve: (value: unknown) => void;
@@ -271,7 +276,9 @@ export class BusClient {
     const reply = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(correlationId);
-        reject(new AuthProxyError('AUTH_PROXY_REQUEST_TIMEOUT', `${spec.type} to ${responder} got no reply within ${timeoutMs} ms`));
+        reject(
+          new AuthProxyError('AUTH_PROXY_REQUEST_TIMEOUT', `${spec.type} to ${responder} got no reply within ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       this.#pending.set(correlationId, { resolve, reject, timer, spec, responder });
     });
@@ -291,7 +298,12 @@ export class BusClient {
     await this.listen(spec, async (payload, envelope) => {
       const replyTo = envelope.replyTo!;
       if (!topicMatches(`${Topics.replyBase(envelope.issuer)}/+`, replyTo)) {
-        this.#reject(replyTo, 'AUTH_PROXY_REPLY_TO_FORBIDDEN', `reply topic ${replyTo} is not one of "${envelope.issuer}"`, envelope);
+        this.#reject(
+          replyTo,
+          'AUTH_PROXY_REPLY_TO_FORBIDDEN',
+          `reply topic ${replyTo} is not one of "${envelope.issuer}"`,
+          envelope,
+        );
         return;
       }
       let reply: PayloadOf<typeof RpcReply>;
@@ -316,7 +328,8 @@ export class BusClient {
   }
 
   #connection(): MqttClient {
-    if (!this.#mqtt || this.#stopped) throw new AuthProxyError('AUTH_PROXY_STOPPED', `bus client "${this.client}" is not running`);
+    if (!this.#mqtt || this.#stopped)
+      throw new AuthProxyError('AUTH_PROXY_STOPPED', `bus client "${this.client}" is not running`);
     return this.#mqtt;
   }
 
@@ -390,7 +403,13 @@ export class BusClient {
     if (this.#keys.ready) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new AuthProxyError('AUTH_PROXY_NO_DIRECTORY', `no key directory on ${Topics.directory} within ${DIRECTORY_WAIT_MS} ms`)),
+        () =>
+          reject(
+            new AuthProxyError(
+              'AUTH_PROXY_NO_DIRECTORY',
+              `no key directory on ${Topics.directory} within ${DIRECTORY_WAIT_MS} ms`,
+            ),
+          ),
         DIRECTORY_WAIT_MS,
       );
       this.#directoryWaiters.push(() => {
@@ -409,7 +428,12 @@ export class BusClient {
     this.#pending.delete(envelope.correlationId!);
     clearTimeout(pending.timer);
     if (envelope.issuer !== pending.responder) {
-      pending.reject(new AuthProxyError('AUTH_PROXY_REPLY_INVALID', `reply to ${pending.spec.type} came from "${envelope.issuer}", not "${pending.responder}"`));
+      pending.reject(
+        new AuthProxyError(
+          'AUTH_PROXY_REPLY_INVALID',
+          `reply to ${pending.spec.type} came from "${envelope.issuer}", not "${pending.responder}"`,
+        ),
+      );
       return;
     }
     if (!reply.ok) {
@@ -418,7 +442,9 @@ export class BusClient {
     }
     const result = pending.spec.reply?.safeParse(reply.result);
     if (result && !result.success) {
-      pending.reject(new AuthProxyError('AUTH_PROXY_REPLY_INVALID', `reply to ${pending.spec.type}: ${describeIssues(result.error)}`));
+      pending.reject(
+        new AuthProxyError('AUTH_PROXY_REPLY_INVALID', `reply to ${pending.spec.type}: ${describeIssues(result.error)}`),
+      );
       return;
     }
     pending.resolve(result ? result.data : reply.result);
@@ -488,7 +514,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       },
       (error: unknown) => {
         clearTimeout(timer);
-        reject(error as Error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
   });

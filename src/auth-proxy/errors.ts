@@ -6,7 +6,8 @@ export const AuthProxyErrorCodes = {
   AUTH_PROXY_REQUEST_TIMEOUT: 'No reply came before the request expired; is the responding service running?',
   AUTH_PROXY_REPLY_INVALID: 'A reply did not match the schema of the request or came from the wrong service.',
   AUTH_PROXY_REPLY_TO_FORBIDDEN: 'A request asked for its reply on a topic that is not its issuer reply topic.',
-  AUTH_PROXY_REPLAY_CACHE_FULL: 'Too many messages inside the freshness window to remember them all; shorten bus.freshnessWindowMs.',
+  AUTH_PROXY_REPLAY_CACHE_FULL:
+    'Too many messages inside the freshness window to remember them all; shorten bus.freshnessWindowMs.',
   AUTH_PROXY_NO_DIRECTORY: 'No signed key directory arrived from the Vault in time; is the Vault running?',
   AUTH_PROXY_PAYLOAD_INVALID: 'A payload this client tried to publish does not match its message type.',
   AUTH_PROXY_STOPPED: 'The bus client was stopped.',

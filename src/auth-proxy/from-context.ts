@@ -10,7 +10,9 @@ const SHARED_DIRECTORY = 'auth-proxy.directory';
 /** Builds the bus client of a service from its context; it connects on start(). */
 export function createBusClient(
   context: ServiceContext,
-  options: Partial<Pick<BusClientOptions, 'instance' | 'persistentSession' | 'renewToken' | 'brokerUrl' | 'initialDirectory'>> = {},
+  options: Partial<
+    Pick<BusClientOptions, 'instance' | 'persistentSession' | 'renewToken' | 'brokerUrl' | 'initialDirectory'>
+  > = {},
 ): BusClient {
   const { config, credentials } = context;
   context.shared[SHARED_VERIFY_CACHE] ??= new VerifyCache();

@@ -83,7 +83,10 @@ export class InboundChecks {
   #checkSignature(envelope: Envelope, raw: Buffer): void {
     const issuerKey = this.keys.keyFor(envelope.issuer);
     if (!issuerKey) {
-      throw new CoreError('CORE_ENVELOPE_UNKNOWN_ISSUER', `issuer "${envelope.issuer}" is not in key directory v${this.keys.version}`);
+      throw new CoreError(
+        'CORE_ENVELOPE_UNKNOWN_ISSUER',
+        `issuer "${envelope.issuer}" is not in key directory v${this.keys.version}`,
+      );
     }
     const wireText = raw.toString('latin1');
     if (this.cache.has(issuerKey.publicKeyB64, wireText)) return;
@@ -98,9 +101,12 @@ export class InboundChecks {
       if (redelivery || spec.kind === 'state') throw new ExpectedDuplicate(envelope.id);
       throw new CoreError('CORE_ENVELOPE_REPLAYED', `message ${envelope.id} was already accepted`);
     }
-    const validUntil =
-      envelope.expiresAt ?? envelope.issuedAt + this.policy.freshnessWindowMs;
-    this.replay.remember(envelope.id, Math.max(validUntil, envelope.issuedAt + this.policy.freshnessWindowMs) + this.policy.maxClockSkewMs, now);
+    const validUntil = envelope.expiresAt ?? envelope.issuedAt + this.policy.freshnessWindowMs;
+    this.replay.remember(
+      envelope.id,
+      Math.max(validUntil, envelope.issuedAt + this.policy.freshnessWindowMs) + this.policy.maxClockSkewMs,
+      now,
+    );
   }
 
   #checkPayload(envelope: Envelope, spec: MessageSpec): void {

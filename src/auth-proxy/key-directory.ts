@@ -38,7 +38,9 @@ export class TrustedKeys {
       const current = this.#issuers.get(entry.client);
       next.set(
         entry.client,
-        current?.publicKeyB64 === entry.publicKey ? current : { publicKeyB64: entry.publicKey, key: importPublicKey(entry.publicKey) },
+        current?.publicKeyB64 === entry.publicKey
+          ? current
+          : { publicKeyB64: entry.publicKey, key: importPublicKey(entry.publicKey) },
       );
     }
     this.#issuers = next;

@@ -37,7 +37,9 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
   try {
     parsed = bundleSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   } catch (cause) {
-    throw new CredentialsError(`credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`, { cause });
+    throw new CredentialsError(`credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`, {
+      cause,
+    });
   }
   const result = new Map<string, Credentials>();
   for (const entry of parsed.clients) {
@@ -45,7 +47,9 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
     try {
       signingKey = importPrivateKeyPem(entry.privateKeyPem);
     } catch (cause) {
-      throw new CredentialsError(`credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`, { cause });
+      throw new CredentialsError(`credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`, {
+        cause,
+      });
     }
     result.set(entry.client, { client: entry.client, signingKey, token: entry.token, rootPublicKey: parsed.rootPublicKey });
   }

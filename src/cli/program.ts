@@ -13,7 +13,9 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default ./dctrl.config.json when present)')
     .option('-d, --data-dir <dir>', 'data folder (keys, vault, logs)')
     .option('--set <key=value>', 'set any config key, e.g. --set bus.freshnessWindowMs=60000 (repeatable)', collect)
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    )
     .showHelpAfterError();
   registerUpCommand(program);
   registerTokenCommands(program);

@@ -1,5 +1,5 @@
 // Opens the local Vault for the CLI and for `up`, with the secret from the environment (or demo mode).
-import { SECRET_ENV_VARS } from '../core/config.js';
+import { type SECRET_ENV_VARS } from '../core/config.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import { defaultGrants } from '../core/grants.js';
@@ -15,7 +15,12 @@ export function vaultSecretFrom(env: SecretEnv): VaultSecret {
   return { demo: true };
 }
 
-export function openVault(config: Config, env: SecretEnv, clock: Clock, onDemoKey?: (path: string, created: boolean) => void): VaultKeeper {
+export function openVault(
+  config: Config,
+  env: SecretEnv,
+  clock: Clock,
+  onDemoKey?: (path: string, created: boolean) => void,
+): VaultKeeper {
   return VaultKeeper.open({
     dataDir: config.dataDir,
     secret: vaultSecretFrom(env),
@@ -26,7 +31,12 @@ export function openVault(config: Config, env: SecretEnv, clock: Clock, onDemoKe
 }
 
 /** A signing key (made on first use) and a fresh token with the client's default grants plus any extra. */
-export async function credentialsFor(keeper: VaultKeeper, client: string, extra: Partial<Grants> = {}, ttlSeconds?: number): Promise<Credentials> {
+export async function credentialsFor(
+  keeper: VaultKeeper,
+  client: string,
+  extra: Partial<Grants> = {},
+  ttlSeconds?: number,
+): Promise<Credentials> {
   const signingKey = keeper.ensureClient(client);
   const issued = await keeper.issueToken(client, defaultGrants(client, extra), ttlSeconds);
   return { client, signingKey, token: issued.token, rootPublicKey: keeper.root.publicKeyB64 };

@@ -15,7 +15,10 @@ export const configSchema = z.strictObject({
   /** Where keys, the vault, logs and databases live. Relative paths are from the working directory. */
   dataDir: z.string().min(1).default('./data'),
   /** Which services this process runs; all of them by default (embedded mode). */
-  services: z.array(z.enum(SERVICE_NAMES)).min(1).default([...SERVICE_NAMES]),
+  services: z
+    .array(z.enum(SERVICE_NAMES))
+    .min(1)
+    .default([...SERVICE_NAMES]),
   /** A credentials bundle from `dctrl vault export`, for a service that runs away from the Vault. */
   credentialsFile: z.string().min(1).optional(),
   broker: z
@@ -62,7 +65,11 @@ export const configSchema = z.strictObject({
   vault: z
     .strictObject({
       /** Token lifetime; AuthProxy renews at two thirds of it. */
-      tokenTtlSeconds: z.int().min(60).max(30 * 86_400).default(3_600),
+      tokenTtlSeconds: z
+        .int()
+        .min(60)
+        .max(30 * 86_400)
+        .default(3_600),
       /** How long a published key directory is valid; it is re-signed well before. */
       directoryTtlSeconds: z.int().min(300).default(86_400),
       /** How often the Vault checks its store for revocations made by the CLI. */
@@ -78,7 +85,10 @@ export const configSchema = z.strictObject({
   eventLogger: z
     .strictObject({
       /** Segment files are rotated when they reach this size. */
-      segmentMaxBytes: z.int().min(4096).default(64 * 1024 * 1024),
+      segmentMaxBytes: z
+        .int()
+        .min(4096)
+        .default(64 * 1024 * 1024),
       /** always: fsync every batch; interval: every fsyncIntervalMs; never: leave it to the OS. */
       fsync: z.enum(['always', 'interval', 'never']).default('interval'),
       fsyncIntervalMs: positiveMs.default(1_000),

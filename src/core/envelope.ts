@@ -63,7 +63,7 @@ export function decodeEnvelope(bytes: Buffer, maxBytes: number): Envelope {
   if (!result.success) {
     throw new CoreError('CORE_ENVELOPE_MALFORMED', `not a valid envelope: ${describeIssues(result.error)}`);
   }
-  return result.data as Envelope;
+  return result.data;
 }
 
 /** One line naming each invalid field: `"issuedAt": expected int, received string`. */

@@ -59,10 +59,7 @@ export class TokenError extends DctrlError {
   }
 }
 
-export async function signToken(
-  rootKey: KeyObject,
-  claims: TokenClaims,
-): Promise<string> {
+export async function signToken(rootKey: KeyObject, claims: TokenClaims): Promise<string> {
   return new SignJWT({ acl: claims.grants })
     .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
     .setIssuer(TOKEN_ISSUER)

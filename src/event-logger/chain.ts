@@ -24,7 +24,13 @@ export function chainHash(prev: string, body: string): string {
 }
 
 /** Builds the next record and its line (newline-terminated). */
-export function linkRecord(prev: string, seq: number, at: number, topic: string, env: unknown): { record: LogRecord; line: string } {
+export function linkRecord(
+  prev: string,
+  seq: number,
+  at: number,
+  topic: string,
+  env: unknown,
+): { record: LogRecord; line: string } {
   const body = recordBody({ seq, at, topic, env });
   const hash = chainHash(prev, body);
   const record = { seq, at, topic, env, prev, hash };

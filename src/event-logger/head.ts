@@ -45,12 +45,17 @@ export function readHead(dir: string, signerKey?: KeyObject): LogHead | undefine
   try {
     head = headSchema.parse(JSON.parse(text));
   } catch (cause) {
-    throw new EventLoggerError('EVENT_LOGGER_HEAD_INVALID', `${HEAD_FILE} is not a valid head: ${(cause as Error).message}`, { cause });
+    throw new EventLoggerError('EVENT_LOGGER_HEAD_INVALID', `${HEAD_FILE} is not a valid head: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   if (signerKey) {
     const { sig, ...unsigned } = head;
     if (!verifyBytes(signerKey, canonicalBytes(unsigned), sig)) {
-      throw new EventLoggerError('EVENT_LOGGER_HEAD_INVALID', `${HEAD_FILE} signature does not verify with the key of "${head.signer}"`);
+      throw new EventLoggerError(
+        'EVENT_LOGGER_HEAD_INVALID',
+        `${HEAD_FILE} signature does not verify with the key of "${head.signer}"`,
+      );
     }
   }
   return head;

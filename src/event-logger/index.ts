@@ -79,7 +79,13 @@ export function createEventLogger(context: ServiceContext): EventLogger {
           for (const [index, record] of records.entries()) {
             await replayer.publish(
               Replayed,
-              { seq: record.seq, receivedAt: record.at, topic: record.topic, envelope: record.env, last: index === records.length - 1 },
+              {
+                seq: record.seq,
+                receivedAt: record.at,
+                topic: record.topic,
+                envelope: record.env,
+                last: index === records.length - 1,
+              },
               { topic: replayTopic },
             );
           }

@@ -44,7 +44,13 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
     const { lines, tornTail } = splitLines(readFileSync(segment.path, 'utf8'));
     if (segment.firstSeq !== expectedSeq && !(lines.length === 0 && tornTail === undefined)) {
       const code = segment.firstSeq > expectedSeq ? 'EVENT_LOGGER_RECORD_MISSING' : 'EVENT_LOGGER_RECORD_REORDERED';
-      return report({ code, segment: segment.name, line: 1, seq: segment.firstSeq, message: `segment ${segment.name} starts at seq ${segment.firstSeq}, expected ${expectedSeq}` });
+      return report({
+        code,
+        segment: segment.name,
+        line: 1,
+        seq: segment.firstSeq,
+        message: `segment ${segment.name} starts at seq ${segment.firstSeq}, expected ${expectedSeq}`,
+      });
     }
     for (let index = 0; index < lines.length; index++) {
       const where = { segment: segment.name, line: index + 1 };
@@ -52,26 +58,54 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
       try {
         record = JSON.parse(lines[index]!) as LogRecord;
       } catch {
-        return report({ ...where, code: 'EVENT_LOGGER_RECORD_UNREADABLE', seq: undefined, message: `${segment.name} line ${index + 1} is not a valid record (expected seq ${expectedSeq})` });
+        return report({
+          ...where,
+          code: 'EVENT_LOGGER_RECORD_UNREADABLE',
+          seq: undefined,
+          message: `${segment.name} line ${index + 1} is not a valid record (expected seq ${expectedSeq})`,
+        });
       }
       if (record.seq !== expectedSeq) {
         const expectedComesLater = lines.slice(index + 1).some((line) => line.startsWith(`{"seq":${expectedSeq},`));
-        const code = record.seq > expectedSeq && !expectedComesLater ? 'EVENT_LOGGER_RECORD_MISSING' : 'EVENT_LOGGER_RECORD_REORDERED';
-        const what = code === 'EVENT_LOGGER_RECORD_MISSING' ? `seq ${expectedSeq}..${record.seq - 1} removed` : 'out of order or repeated';
-        return report({ ...where, code, seq: record.seq, message: `${segment.name} line ${index + 1}: found seq ${record.seq}, expected ${expectedSeq} (${what})` });
+        const code =
+          record.seq > expectedSeq && !expectedComesLater ? 'EVENT_LOGGER_RECORD_MISSING' : 'EVENT_LOGGER_RECORD_REORDERED';
+        const what =
+          code === 'EVENT_LOGGER_RECORD_MISSING' ? `seq ${expectedSeq}..${record.seq - 1} removed` : 'out of order or repeated';
+        return report({
+          ...where,
+          code,
+          seq: record.seq,
+          message: `${segment.name} line ${index + 1}: found seq ${record.seq}, expected ${expectedSeq} (${what})`,
+        });
       }
       if (chainHash(record.prev, recordBody(record)) !== record.hash) {
-        return report({ ...where, code: 'EVENT_LOGGER_RECORD_MODIFIED', seq: record.seq, message: `record seq ${record.seq} (${segment.name} line ${index + 1}) was modified: its hash does not match its content` });
+        return report({
+          ...where,
+          code: 'EVENT_LOGGER_RECORD_MODIFIED',
+          seq: record.seq,
+          message: `record seq ${record.seq} (${segment.name} line ${index + 1}) was modified: its hash does not match its content`,
+        });
       }
       if (record.prev !== prevHash) {
-        return report({ ...where, code: 'EVENT_LOGGER_RECORD_REORDERED', seq: record.seq, message: `record seq ${record.seq} (${segment.name} line ${index + 1}) does not link to the record before it` });
+        return report({
+          ...where,
+          code: 'EVENT_LOGGER_RECORD_REORDERED',
+          seq: record.seq,
+          message: `record seq ${record.seq} (${segment.name} line ${index + 1}) does not link to the record before it`,
+        });
       }
       prevHash = record.hash;
       expectedSeq++;
       records++;
     }
     if (tornTail !== undefined) {
-      return report({ segment: segment.name, line: lines.length + 1, code: 'EVENT_LOGGER_RECORD_UNREADABLE', seq: undefined, message: `${segment.name} ends with an incomplete record after seq ${expectedSeq - 1} (truncated mid-record)` });
+      return report({
+        segment: segment.name,
+        line: lines.length + 1,
+        code: 'EVENT_LOGGER_RECORD_UNREADABLE',
+        seq: undefined,
+        message: `${segment.name} ends with an incomplete record after seq ${expectedSeq - 1} (truncated mid-record)`,
+      });
     }
   }
 
@@ -86,7 +120,14 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
       message: `the log ends at seq ${lastSeq} but the signed head (written ${new Date(head.at).toISOString()}) records seq ${head.seq}`,
     });
   }
-  return { ok: true, records, segments: segments.length, lastSeq, lastHash: prevHash, headChecked: head !== undefined && options.headKey !== undefined };
+  return {
+    ok: true,
+    records,
+    segments: segments.length,
+    lastSeq,
+    lastHash: prevHash,
+    headChecked: head !== undefined && options.headKey !== undefined,
+  };
 }
 
 export function assertLogIntact(dir: string, options: { headKey?: KeyObject } = {}): VerifyReport {

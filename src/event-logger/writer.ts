@@ -66,7 +66,10 @@ export class LogWriter {
   append(at: number, topic: string, env: unknown): LogRecord {
     const { record, line } = linkRecord(this.#lastHash, this.#lastSeq + 1, at, topic, env);
     const lineBytes = Buffer.byteLength(line);
-    if (this.#segmentBytes + this.#pendingBytes + lineBytes > this.#options.segmentMaxBytes && this.#segmentBytes + this.#pendingBytes > 0) {
+    if (
+      this.#segmentBytes + this.#pendingBytes + lineBytes > this.#options.segmentMaxBytes &&
+      this.#segmentBytes + this.#pendingBytes > 0
+    ) {
       this.flush();
       this.#rotate(record.seq);
     }
@@ -134,7 +137,10 @@ export class LogWriter {
       writeSync(fd, whole);
       fdatasyncSync(fd);
       closeSync(fd);
-      this.#options.logger.warn({ segment: path, tornBytes: Buffer.byteLength(tornTail), keptAt: aside }, 'set aside a record torn by a crash');
+      this.#options.logger.warn(
+        { segment: path, tornBytes: Buffer.byteLength(tornTail), keptAt: aside },
+        'set aside a record torn by a crash',
+      );
     }
     const last = lines.at(-1);
     if (last) {
@@ -142,7 +148,9 @@ export class LogWriter {
       this.#lastSeq = record.seq;
       this.#lastHash = record.hash;
     } else {
-      const previous = listSegments(this.#options.dir).filter((segment) => segment.path !== path).at(-1);
+      const previous = listSegments(this.#options.dir)
+        .filter((segment) => segment.path !== path)
+        .at(-1);
       if (previous) this.#recoverTail(previous.path);
     }
   }

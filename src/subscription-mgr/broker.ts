@@ -16,7 +16,8 @@ const SYS_PREFIX = '$SYS/';
 export async function createBroker(options: BrokerOptions): Promise<Aedes> {
   const { sessions, onDenial } = options;
   const deny = (client: Client | null, action: Denial['action'], error: unknown, topic?: string): Error => {
-    const denial = error instanceof SubscriptionMgrError ? error : new SubscriptionMgrError('SUBSCRIPTION_MGR_TOKEN_INVALID', String(error));
+    const denial =
+      error instanceof SubscriptionMgrError ? error : new SubscriptionMgrError('SUBSCRIPTION_MGR_TOKEN_INVALID', String(error));
     onDenial({ client: client?.id ?? '(none)', action, error: denial, ...(topic !== undefined ? { topic } : {}) });
     return denial;
   };
@@ -36,7 +37,14 @@ export async function createBroker(options: BrokerOptions): Promise<Aedes> {
     authorizePublish: (client, packet, done) => {
       if (!client) return done(new Error('no client'));
       if (packet.topic.startsWith(SYS_PREFIX)) {
-        return done(deny(client, 'publish', new SubscriptionMgrError('SUBSCRIPTION_MGR_PUBLISH_DENIED', `${SYS_PREFIX} is reserved`), packet.topic));
+        return done(
+          deny(
+            client,
+            'publish',
+            new SubscriptionMgrError('SUBSCRIPTION_MGR_PUBLISH_DENIED', `${SYS_PREFIX} is reserved`),
+            packet.topic,
+          ),
+        );
       }
       try {
         sessions.checkPublish(client, packet.topic, packet.payload.length);

@@ -31,7 +31,10 @@ export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr 
   let sweepTimer: NodeJS.Timeout | undefined;
 
   const report = (denial: Denial): void => {
-    log.warn({ client: denial.client, action: denial.action, topic: denial.topic, code: denial.error.code }, denial.error.message);
+    log.warn(
+      { client: denial.client, action: denial.action, topic: denial.topic, code: denial.error.code },
+      denial.error.message,
+    );
     for (const listener of denialListeners) listener(denial);
     const suppressed = auditLimit.take();
     if (suppressed === undefined || !bus?.connected) return;
@@ -53,7 +56,11 @@ export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr 
       const claims = sessions.claimsOf(client);
       sessions.forget(client);
       const reason = code === 'SUBSCRIPTION_MGR_SESSION_EXPIRED' ? 'expired' : 'was revoked';
-      report({ client: client.id, action: 'session', error: new SubscriptionMgrError(code, `token ${claims?.tokenId ?? '?'} ${reason}; disconnected`) });
+      report({
+        client: client.id,
+        action: 'session',
+        error: new SubscriptionMgrError(code, `token ${claims?.tokenId ?? '?'} ${reason}; disconnected`),
+      });
       client.close();
     }
   };
@@ -70,11 +77,16 @@ export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr 
       broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
       const handle = broker.handle.bind(broker);
       listeners.push(...(await openListeners(config.broker, (stream) => handle(stream))));
-      sweepTimer = setInterval(() => cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED'), config.subscriptionMgr.sessionSweepMs);
+      sweepTimer = setInterval(
+        () => cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED'),
+        config.subscriptionMgr.sessionSweepMs,
+      );
       sweepTimer.unref();
       // Its own bus client reaches this broker directly, whatever URL other clients are told.
       bus = createBusClient(context, { brokerUrl: listeners[0]!.url });
-      bus.on(Revocations, (list) => cut(sessions.applyRevocations(list.revoked.map((entry) => entry.tokenId)), 'SUBSCRIPTION_MGR_SESSION_REVOKED'));
+      bus.on(Revocations, (list) =>
+        cut(sessions.applyRevocations(list.revoked.map((entry) => entry.tokenId)), 'SUBSCRIPTION_MGR_SESSION_REVOKED'),
+      );
       await bus.start();
       await bus.subscribe(Revocations.topic);
       log.info({ listeners: listeners.map((listener) => listener.url) }, 'broker listening');

@@ -31,7 +31,10 @@ export async function openListeners(config: ListenerConfig, handle: ConnectionHa
     if (config.tls.enabled) {
       const { certFile, keyFile } = config.tls;
       if (!certFile || !keyFile) {
-        throw new SubscriptionMgrError('SUBSCRIPTION_MGR_TLS_FILES_MISSING', 'broker.tls.enabled is true but certFile or keyFile is not set');
+        throw new SubscriptionMgrError(
+          'SUBSCRIPTION_MGR_TLS_FILES_MISSING',
+          'broker.tls.enabled is true but certFile or keyFile is not set',
+        );
       }
       const secure = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) => handle(socket));
       opened.push(await listen(secure, 'mqtts', config.host, config.tls.port));
@@ -41,7 +44,13 @@ export async function openListeners(config: ListenerConfig, handle: ConnectionHa
       const wss = new WebSocketServer({ server: http });
       wss.on('connection', (socket) => handle(createWebSocketStream(socket)));
       const listener = await listen(http, 'ws', config.host, config.websocket.port);
-      opened.push({ ...listener, close: async () => { wss.close(); await listener.close(); } });
+      opened.push({
+        ...listener,
+        close: async () => {
+          wss.close();
+          await listener.close();
+        },
+      });
     }
     return opened;
   } catch (error) {
@@ -53,7 +62,11 @@ export async function openListeners(config: ListenerConfig, handle: ConnectionHa
 function listen(server: Server, kind: OpenListener['kind'], host: string, port: number): Promise<OpenListener> {
   return new Promise((resolve, reject) => {
     server.once('error', (cause: Error) =>
-      reject(new SubscriptionMgrError('SUBSCRIPTION_MGR_LISTEN_FAILED', `${kind} listener on ${host}:${port}: ${cause.message}`, { cause })),
+      reject(
+        new SubscriptionMgrError('SUBSCRIPTION_MGR_LISTEN_FAILED', `${kind} listener on ${host}:${port}: ${cause.message}`, {
+          cause,
+        }),
+      ),
     );
     server.listen(port, host, () => {
       const address = server.address();

@@ -69,7 +69,9 @@ export class VaultStore {
   }
 
   setMeta(name: string, value: Buffer | number | string): void {
-    this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+    this.#db
+      .prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value')
+      .run(name, value);
   }
 
   versions(): { directory: number; revocations: number } {
@@ -117,9 +119,7 @@ export class VaultStore {
   }
 
   listTokens(since: number): TokenRow[] {
-    return this.#db
-      .prepare('SELECT * FROM tokens WHERE expires_at >= ? ORDER BY issued_at, token_id')
-      .all(since) as TokenRow[];
+    return this.#db.prepare('SELECT * FROM tokens WHERE expires_at >= ? ORDER BY issued_at, token_id').all(since) as TokenRow[];
   }
 
   revokedUnexpired(now: number): TokenRow[] {

@@ -37,7 +37,15 @@ function checks() {
 
 function ping(overrides: Partial<UnsignedEnvelope> = {}, key = alice): Envelope {
   return signEnvelope(
-    { v: 1, id: nextId(), type: Ping.type, issuer: 'alice', issuedAt: clock.now(), payload: { seq: 1, sentAtNs: '0', pad: '' }, ...overrides },
+    {
+      v: 1,
+      id: nextId(),
+      type: Ping.type,
+      issuer: 'alice',
+      issuedAt: clock.now(),
+      payload: { seq: 1, sentAtNs: '0', pad: '' },
+      ...overrides,
+    },
     key,
   );
 }
@@ -57,21 +65,73 @@ const hostile: HostileCase[] = [
   { id: 'json-not-an-envelope', bytes: () => wire([1, 2, 3]), code: 'CORE_ENVELOPE_MALFORMED' },
   { id: 'missing-signature', bytes: () => wire({ ...ping(), sig: undefined }), code: 'CORE_ENVELOPE_MALFORMED' },
   { id: 'extra-field', bytes: () => wire({ ...ping(), admin: true }), code: 'CORE_ENVELOPE_MALFORMED' },
-  { id: 'over-size-limit', bytes: () => wire(ping({ payload: { seq: 1, sentAtNs: '0', pad: 'x'.repeat(5_000) } })), code: 'CORE_ENVELOPE_TOO_LARGE' },
-  { id: 'tampered-payload', bytes: () => wire({ ...ping(), payload: { seq: 2, sentAtNs: '0', pad: '' } }), code: 'CORE_ENVELOPE_BAD_SIGNATURE' },
-  { id: 'tampered-signature', bytes: () => { const e = ping(); return wire({ ...e, sig: (e.sig[0] === 'A' ? 'B' : 'A') + e.sig.slice(1) }); }, code: 'CORE_ENVELOPE_BAD_SIGNATURE' },
+  {
+    id: 'over-size-limit',
+    bytes: () => wire(ping({ payload: { seq: 1, sentAtNs: '0', pad: 'x'.repeat(5_000) } })),
+    code: 'CORE_ENVELOPE_TOO_LARGE',
+  },
+  {
+    id: 'tampered-payload',
+    bytes: () => wire({ ...ping(), payload: { seq: 2, sentAtNs: '0', pad: '' } }),
+    code: 'CORE_ENVELOPE_BAD_SIGNATURE',
+  },
+  {
+    id: 'tampered-signature',
+    bytes: () => {
+      const e = ping();
+      return wire({ ...e, sig: (e.sig[0] === 'A' ? 'B' : 'A') + e.sig.slice(1) });
+    },
+    code: 'CORE_ENVELOPE_BAD_SIGNATURE',
+  },
   { id: 'signed-with-wrong-key', bytes: () => wire(ping({}, mallory)), code: 'CORE_ENVELOPE_BAD_SIGNATURE' },
-  { id: 'unknown-issuer', topic: 'dctrl/v1/mallory/ping', bytes: () => wire(ping({ issuer: 'mallory' }, mallory)), code: 'CORE_ENVELOPE_UNKNOWN_ISSUER' },
+  {
+    id: 'unknown-issuer',
+    topic: 'dctrl/v1/mallory/ping',
+    bytes: () => wire(ping({ issuer: 'mallory' }, mallory)),
+    code: 'CORE_ENVELOPE_UNKNOWN_ISSUER',
+  },
   { id: 'stale-event', bytes: () => wire(ping({ issuedAt: clock.now() - 121_000 })), code: 'CORE_ENVELOPE_STALE' },
   { id: 'from-the-future', bytes: () => wire(ping({ issuedAt: clock.now() + 60_000 })), code: 'CORE_ENVELOPE_FROM_FUTURE' },
   { id: 'unknown-type', bytes: () => wire(ping({ type: 'door.open-everything' })), code: 'CORE_ENVELOPE_UNKNOWN_TYPE' },
   { id: 'wrong-topic-for-issuer', topic: 'dctrl/v1/bob/ping', bytes: () => wire(ping()), code: 'CORE_ENVELOPE_WRONG_TOPIC' },
-  { id: 'issuer-not-allowed-for-type', topic: 'dctrl/v1/vault/directory', bytes: () => wire(ping({ type: KeyDirectory.type, expiresAt: clock.now() + 1000, payload: { version: 9, keys: [] } })), code: 'CORE_ENVELOPE_ISSUER_NOT_ALLOWED' },
-  { id: 'payload-fails-schema', bytes: () => wire(ping({ payload: { seq: -1, sentAtNs: '0', pad: '' } })), code: 'CORE_ENVELOPE_PAYLOAD_INVALID' },
-  { id: 'command-without-expiry', topic: 'dctrl/v1/alice/unlock', bytes: () => wire(ping({ type: Unlock.type, payload: { door: 'front' } })), code: 'CORE_ENVELOPE_MALFORMED' },
-  { id: 'command-expired', topic: 'dctrl/v1/alice/unlock', bytes: () => wire(ping({ type: Unlock.type, issuedAt: clock.now() - 20_000, expiresAt: clock.now() - 10_000, payload: { door: 'front' } })), code: 'CORE_ENVELOPE_STALE' },
-  { id: 'command-valid-too-long', topic: 'dctrl/v1/alice/unlock', bytes: () => wire(ping({ type: Unlock.type, expiresAt: clock.now() + 3_600_000, payload: { door: 'front' } })), code: 'CORE_ENVELOPE_STALE' },
-  { id: 'request-without-reply-to', topic: 'dctrl/v1/vault/rpc/token-renew', bytes: () => wire(ping({ type: TokenRenew.type, expiresAt: clock.now() + 5_000, payload: { token: 'x' } })), code: 'CORE_ENVELOPE_MALFORMED' },
+  {
+    id: 'issuer-not-allowed-for-type',
+    topic: 'dctrl/v1/vault/directory',
+    bytes: () => wire(ping({ type: KeyDirectory.type, expiresAt: clock.now() + 1000, payload: { version: 9, keys: [] } })),
+    code: 'CORE_ENVELOPE_ISSUER_NOT_ALLOWED',
+  },
+  {
+    id: 'payload-fails-schema',
+    bytes: () => wire(ping({ payload: { seq: -1, sentAtNs: '0', pad: '' } })),
+    code: 'CORE_ENVELOPE_PAYLOAD_INVALID',
+  },
+  {
+    id: 'command-without-expiry',
+    topic: 'dctrl/v1/alice/unlock',
+    bytes: () => wire(ping({ type: Unlock.type, payload: { door: 'front' } })),
+    code: 'CORE_ENVELOPE_MALFORMED',
+  },
+  {
+    id: 'command-expired',
+    topic: 'dctrl/v1/alice/unlock',
+    bytes: () =>
+      wire(
+        ping({ type: Unlock.type, issuedAt: clock.now() - 20_000, expiresAt: clock.now() - 10_000, payload: { door: 'front' } }),
+      ),
+    code: 'CORE_ENVELOPE_STALE',
+  },
+  {
+    id: 'command-valid-too-long',
+    topic: 'dctrl/v1/alice/unlock',
+    bytes: () => wire(ping({ type: Unlock.type, expiresAt: clock.now() + 3_600_000, payload: { door: 'front' } })),
+    code: 'CORE_ENVELOPE_STALE',
+  },
+  {
+    id: 'request-without-reply-to',
+    topic: 'dctrl/v1/vault/rpc/token-renew',
+    bytes: () => wire(ping({ type: TokenRenew.type, expiresAt: clock.now() + 5_000, payload: { token: 'x' } })),
+    code: 'CORE_ENVELOPE_MALFORMED',
+  },
 ];
 
 describe('inbound checks reject hostile input', () => {
@@ -116,13 +176,23 @@ describe('inbound checks accept good input once', () => {
 
   test('the root key alone may sign as the Vault', () => {
     const directory = signEnvelope(
-      { v: 1, id: nextId(), type: KeyDirectory.type, issuer: 'vault', issuedAt: clock.now(), expiresAt: clock.now() + 60_000, payload: { version: 2, keys: [] } },
+      {
+        v: 1,
+        id: nextId(),
+        type: KeyDirectory.type,
+        issuer: 'vault',
+        issuedAt: clock.now(),
+        expiresAt: clock.now() + 60_000,
+        payload: { version: 2, keys: [] },
+      },
       root,
     );
     const accepted = checks().accept('dctrl/v1/vault/directory', encodeEnvelope(directory), false);
     assert.equal(accepted.envelope.type, KeyDirectory.type);
     const forged = signEnvelope({ ...directory, id: nextId() }, alice);
-    assert.throws(() => checks().accept('dctrl/v1/vault/directory', encodeEnvelope(forged), false), { code: 'CORE_ENVELOPE_BAD_SIGNATURE' });
+    assert.throws(() => checks().accept('dctrl/v1/vault/directory', encodeEnvelope(forged), false), {
+      code: 'CORE_ENVELOPE_BAD_SIGNATURE',
+    });
   });
 
   test('a cached verification never vouches for different bytes', () => {

@@ -6,7 +6,7 @@ import { ulid } from 'ulid';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { encodeEnvelope, signEnvelope } from '../../src/core/envelope.js';
 import { RemoteError } from '../../src/core/errors.js';
-import { AuditDenied, AuditRejected, Ping, TokenRenew, Topics } from '../../src/core/messages.js';
+import { AuditDenied, AuditRejected, Ping, TokenRenew } from '../../src/core/messages.js';
 import { generateSigningKey } from '../../src/core/keys.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -51,8 +51,9 @@ describe('embedded broker + AuthProxy', () => {
 
   test('request/response: the Vault renews a token with the same grants', async () => {
     const before = alice.tokenClaims;
-    const renewed = (await alice.request(TokenRenew, { token: h.keeper.listTokens().find((t) => t.client === 'alice')!.tokenId })
-      .catch((error: unknown) => error)) as unknown;
+    const renewed: unknown = await alice
+      .request(TokenRenew, { token: h.keeper.listTokens().find((t) => t.client === 'alice')!.tokenId })
+      .catch((error: unknown) => error);
     // A token id is not a token: the Vault answers with a coded error, not silence.
     assert.ok(renewed instanceof RemoteError);
     assert.equal(renewed.code, 'TOKEN_MALFORMED');
@@ -96,7 +97,10 @@ describe('embedded broker + AuthProxy', () => {
     await eventually(() => rejections.length >= 2, 'bob to reject both');
     assert.deepEqual(rejections, ['CORE_ENVELOPE_BAD_SIGNATURE', 'CORE_ENVELOPE_MALFORMED']);
     assert.ok(!seen.includes(666));
-    await eventually(() => audits.some((a) => a.payload.reason === 'CORE_ENVELOPE_BAD_SIGNATURE' && a.payload.claimedIssuer === 'alice'), 'audit of the forgery');
+    await eventually(
+      () => audits.some((a) => a.payload.reason === 'CORE_ENVELOPE_BAD_SIGNATURE' && a.payload.claimedIssuer === 'alice'),
+      'audit of the forgery',
+    );
     await mallory.endAsync();
   });
 
@@ -126,7 +130,10 @@ describe('embedded broker + AuthProxy', () => {
     ] as const) {
       const error = await connectError(url, 'mallory', password);
       assert.match(error, /Bad username or password|Not authorized/);
-      await eventually(() => audits.some((a) => a.payload.action === 'connect' && a.payload.reason === reason), `audit ${reason}`);
+      await eventually(
+        () => audits.some((a) => a.payload.action === 'connect' && a.payload.reason === reason),
+        `audit ${reason}`,
+      );
     }
   });
 
@@ -137,10 +144,19 @@ describe('embedded broker + AuthProxy', () => {
 
   test('publish and subscribe outside the grants are denied by the broker and audited', async () => {
     const mallory = await rawClient(h, 'mallory', {});
-    await assert.rejects(mallory.subscribeAsync('dctrl/v1/#', { qos: 1 }), (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0] === 128);
-    await eventually(() => audits.some((a) => a.payload.action === 'subscribe' && a.payload.topic === 'dctrl/v1/#'), 'subscribe denial');
+    await assert.rejects(
+      mallory.subscribeAsync('dctrl/v1/#', { qos: 1 }),
+      (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0] === 128,
+    );
+    await eventually(
+      () => audits.some((a) => a.payload.action === 'subscribe' && a.payload.topic === 'dctrl/v1/#'),
+      'subscribe denial',
+    );
     mallory.publish('dctrl/v1/alice/ping', 'x', { qos: 0 });
-    await eventually(() => audits.some((a) => a.payload.action === 'publish' && a.payload.reason === 'SUBSCRIPTION_MGR_PUBLISH_DENIED'), 'publish denial');
+    await eventually(
+      () => audits.some((a) => a.payload.action === 'publish' && a.payload.reason === 'SUBSCRIPTION_MGR_PUBLISH_DENIED'),
+      'publish denial',
+    );
     await mallory.endAsync(true);
   });
 
@@ -154,9 +170,12 @@ describe('embedded broker + AuthProxy', () => {
   test('revoking a token disconnects its holder within seconds and keeps it out', async () => {
     const creds = await h.credentials('carol');
     const carol = mqtt.connect(h.brokerUrl, { clientId: 'carol', username: 'carol', password: creds.token, reconnectPeriod: 0 });
-    await new Promise((resolve) => carol.once('connect', resolve));
-    const closed = new Promise((resolve) => carol.once('close', resolve));
-    const tokenId = h.keeper.listTokens().filter((t) => t.client === 'carol').at(-1)!.tokenId;
+    await new Promise<void>((resolve) => carol.once('connect', () => resolve()));
+    const closed = new Promise<void>((resolve) => carol.once('close', () => resolve()));
+    const tokenId = h.keeper
+      .listTokens()
+      .filter((t) => t.client === 'carol')
+      .at(-1)!.tokenId;
     const started = Date.now();
     h.keeper.revokeToken(tokenId, 'lost fob');
     await closed;
@@ -169,14 +188,25 @@ describe('embedded broker + AuthProxy', () => {
 
 async function rawClient(h: Harness, client: string, extra: { pub?: string[]; sub?: string[] }) {
   const creds = await h.credentials(client, extra);
-  const connection = await mqtt.connectAsync(h.brokerUrl, { clientId: `${client}:${ulid()}`, username: client, password: creds.token, reconnectPeriod: 0 });
+  const connection = await mqtt.connectAsync(h.brokerUrl, {
+    clientId: `${client}:${ulid()}`,
+    username: client,
+    password: creds.token,
+    reconnectPeriod: 0,
+  });
   connection.on('error', () => undefined);
   return connection;
 }
 
 async function connectError(url: string, clientId: string, password: string): Promise<string> {
   try {
-    const connection = await mqtt.connectAsync(url, { clientId, username: clientId, password, reconnectPeriod: 0, connectTimeout: 3_000 });
+    const connection = await mqtt.connectAsync(url, {
+      clientId,
+      username: clientId,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 3_000,
+    });
     await connection.endAsync(true);
     return 'connected';
   } catch (error) {

@@ -47,18 +47,45 @@ describe('services over a real Mosquitto', () => {
 
   test('forged, wrongly signed and oversized messages are rejected at the receiver', async () => {
     const strangerKey = generateSigningKey();
-    const forgedPing = signEnvelope({ v: 1, id: ulid(), type: Ping.type, issuer: 'alice', issuedAt: Date.now(), payload: pingPayload(666) }, strangerKey);
+    const forgedPing = signEnvelope(
+      { v: 1, id: ulid(), type: Ping.type, issuer: 'alice', issuedAt: Date.now(), payload: pingPayload(666) },
+      strangerKey,
+    );
     await mallory.publishAsync('dctrl/v1/alice/ping', encodeEnvelope(forgedPing), { qos: 1 });
-    const huge = signEnvelope({ v: 1, id: ulid(), type: Ping.type, issuer: 'alice', issuedAt: Date.now(), payload: { ...pingPayload(667), pad: 'x'.repeat(59_000) } }, strangerKey);
-    await mallory.publishAsync('dctrl/v1/alice/ping', Buffer.concat([encodeEnvelope(huge), Buffer.alloc(10_000, 32)]), { qos: 1 });
+    const huge = signEnvelope(
+      {
+        v: 1,
+        id: ulid(),
+        type: Ping.type,
+        issuer: 'alice',
+        issuedAt: Date.now(),
+        payload: { ...pingPayload(667), pad: 'x'.repeat(59_000) },
+      },
+      strangerKey,
+    );
+    await mallory.publishAsync('dctrl/v1/alice/ping', Buffer.concat([encodeEnvelope(huge), Buffer.alloc(10_000, 32)]), {
+      qos: 1,
+    });
     // A directory that would swap in Mallory's key for alice, signed by Mallory.
     const forgedDirectory = signEnvelope(
-      { v: 1, id: ulid(), type: KeyDirectory.type, issuer: 'vault', issuedAt: Date.now(), expiresAt: Date.now() + 60_000, payload: { version: 10_000, keys: [{ client: 'alice', publicKey: strangerKey.publicKeyB64 }] } },
+      {
+        v: 1,
+        id: ulid(),
+        type: KeyDirectory.type,
+        issuer: 'vault',
+        issuedAt: Date.now(),
+        expiresAt: Date.now() + 60_000,
+        payload: { version: 10_000, keys: [{ client: 'alice', publicKey: strangerKey.publicKeyB64 }] },
+      },
       strangerKey,
     );
     await mallory.publishAsync(Topics.directory, encodeEnvelope(forgedDirectory), { qos: 1 });
     await eventually(() => rejected.length >= 3, 'three rejections');
-    assert.deepEqual(rejected.slice(0, 3), ['CORE_ENVELOPE_BAD_SIGNATURE', 'CORE_ENVELOPE_TOO_LARGE', 'CORE_ENVELOPE_BAD_SIGNATURE']);
+    assert.deepEqual(rejected.slice(0, 3), [
+      'CORE_ENVELOPE_BAD_SIGNATURE',
+      'CORE_ENVELOPE_TOO_LARGE',
+      'CORE_ENVELOPE_BAD_SIGNATURE',
+    ]);
     assert.ok(!seen.includes(666) && !seen.includes(667));
     assert.ok(bob.directoryVersion < 10_000, 'the forged directory was not applied');
     // The real alice is still believed.
@@ -73,7 +100,11 @@ describe('services over a real Mosquitto', () => {
     const sends = Array.from({ length: 20 }, (_, i) => alice.publish(Ping, pingPayload(from + i)));
     await broker.restart();
     await Promise.all(sends);
-    await eventually(() => Array.from({ length: 20 }, (_, i) => from + i).every((seq) => seen.includes(seq)), 'all 20 after restart', 15_000);
+    await eventually(
+      () => Array.from({ length: 20 }, (_, i) => from + i).every((seq) => seen.includes(seq)),
+      'all 20 after restart',
+      15_000,
+    );
     const delivered = seen.filter((seq) => seq >= from);
     assert.equal(delivered.length, 20, 'each exactly once');
   });

@@ -24,8 +24,14 @@ test('a renewed client stays connected past its first token; an unrenewed one is
   clock.advance(3_000_000);
   await renewing.renewNow();
   clock.advance(700_000); // past the first tokens' expiry, inside the renewed one
-  await eventually(() => denials.some((d) => d.client === 'steady' && d.error.code === 'SUBSCRIPTION_MGR_SESSION_EXPIRED'), 'steady cut');
-  await eventually(() => denials.some((d) => d.client === 'steady' && d.action === 'connect' && /TOKEN_EXPIRED/.test(d.error.message)), 'steady refused on reconnect');
+  await eventually(
+    () => denials.some((d) => d.client === 'steady' && d.error.code === 'SUBSCRIPTION_MGR_SESSION_EXPIRED'),
+    'steady cut',
+  );
+  await eventually(
+    () => denials.some((d) => d.client === 'steady' && d.action === 'connect' && /TOKEN_EXPIRED/.test(d.error.message)),
+    'steady refused on reconnect',
+  );
   assert.ok(renewing.connected, 'the renewed client is still connected');
   assert.ok(!denials.some((d) => d.client === 'renewing'), 'the renewed client was never denied');
   await steady.stop();

@@ -37,7 +37,17 @@ describe('dctrl', () => {
 
   test('token issue, list and revoke; keys list', () => {
     const dataDir = tempDir();
-    const issued = dctrl(['token', 'issue', 'door-front', '--sub', 'dctrl/v1/business-mgr/#', '--ttl', '600', '--data-dir', dataDir]);
+    const issued = dctrl([
+      'token',
+      'issue',
+      'door-front',
+      '--sub',
+      'dctrl/v1/business-mgr/#',
+      '--ttl',
+      '600',
+      '--data-dir',
+      dataDir,
+    ]);
     assert.equal(issued.status, 0, issued.stderr);
     const tokenId = /token id:\s+(\S+)/.exec(issued.stdout)![1]!;
     assert.match(issued.stdout, /subscribe: .*dctrl\/v1\/business-mgr\/#/);
@@ -64,7 +74,17 @@ describe('dctrl', () => {
       assert.equal(exported.status, 0, exported.stderr);
       assert.equal(statSync(credentials).mode & 0o077, 0, 'credentials are private');
       const piDir = tempDir();
-      const pi = dctrlBackground(['up', '--only', 'event-logger', '--broker', `mqtt://127.0.0.1:${port}`, '--credentials', credentials, '--data-dir', piDir]);
+      const pi = dctrlBackground([
+        'up',
+        '--only',
+        'event-logger',
+        '--broker',
+        `mqtt://127.0.0.1:${port}`,
+        '--credentials',
+        credentials,
+        '--data-dir',
+        piDir,
+      ]);
       await pi.waitFor('Press Ctrl-C to stop.');
       assert.match(pi.stdout(), /running \(only event-logger\)/);
       assert.equal(await pi.stop('SIGTERM'), 0);

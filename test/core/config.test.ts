@@ -30,7 +30,15 @@ describe('config', () => {
 
   test('every bad value is named with what is allowed, in one error', () => {
     assert.throws(
-      () => loadConfig({ overrides: { 'broker.port': 70_000, 'eventLogger.fsync': 'sometimes', services: ['vault', 'coffee-maker'], 'broker.url': 'http://x' } }),
+      () =>
+        loadConfig({
+          overrides: {
+            'broker.port': 70_000,
+            'eventLogger.fsync': 'sometimes',
+            services: ['vault', 'coffee-maker'],
+            'broker.url': 'http://x',
+          },
+        }),
       (error: Error & { code?: string }) => {
         assert.equal(error.code, 'CORE_CONFIG_INVALID');
         assert.match(error.message, /"broker\.port": Too big: expected number to be <=65535/);
@@ -51,7 +59,10 @@ describe('config', () => {
   test('a config file that is not JSON names the file', () => {
     const file = join(tempDir(), 'bad.json');
     writeFileSync(file, '{ broker: ');
-    assert.throws(() => loadConfig({ file }), (error: Error & { code?: string }) => error.code === 'CORE_CONFIG_FILE_UNREADABLE' && error.message.includes(file));
+    assert.throws(
+      () => loadConfig({ file }),
+      (error: Error & { code?: string }) => error.code === 'CORE_CONFIG_FILE_UNREADABLE' && error.message.includes(file),
+    );
     assert.throws(() => loadConfig({ file: '/nonexistent/dctrl.json' }), { code: 'CORE_CONFIG_FILE_UNREADABLE' });
   });
 

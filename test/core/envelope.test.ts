@@ -23,18 +23,45 @@ describe('envelope', () => {
   const clock = new ManualClock(Date.UTC(2026, 10, 27));
   const nextId = createIdFactory(clock);
   const key = generateSigningKey();
-  const unsigned = { v: 1 as const, id: nextId(), type: 'bus.ping', issuer: 'alice', issuedAt: clock.now(), payload: { b: 2, a: [1, { d: 4, c: 3 }] } };
+  const unsigned = {
+    v: 1 as const,
+    id: nextId(),
+    type: 'bus.ping',
+    issuer: 'alice',
+    issuedAt: clock.now(),
+    payload: { b: 2, a: [1, { d: 4, c: 3 }] },
+  };
 
   test('signature covers the canonical form: key order on the wire does not matter', () => {
     const envelope = signEnvelope(unsigned, key);
-    const reordered = { sig: envelope.sig, payload: { a: [1, { c: 3, d: 4 }], b: 2 }, issuedAt: envelope.issuedAt, issuer: 'alice', type: 'bus.ping', id: envelope.id, v: 1 };
+    const reordered = {
+      sig: envelope.sig,
+      payload: { a: [1, { c: 3, d: 4 }], b: 2 },
+      issuedAt: envelope.issuedAt,
+      issuer: 'alice',
+      type: 'bus.ping',
+      id: envelope.id,
+      v: 1,
+    };
     const decoded = decodeEnvelope(Buffer.from(JSON.stringify(reordered)), 65_536);
     assert.ok(verifyEnvelopeSignature(decoded, key.publicKey));
   });
 
   test('every signed field is covered: changing any one breaks the signature', () => {
-    const envelope = signEnvelope({ ...unsigned, expiresAt: clock.now() + 5_000, replyTo: 'dctrl/v1/alice/reply/x', correlationId: 'c1' }, key);
-    const changes = { id: nextId(), type: 'bus.pong', issuer: 'bob', issuedAt: 1, expiresAt: 2, replyTo: 'dctrl/v1/bob/reply/x', correlationId: 'c2', payload: {} };
+    const envelope = signEnvelope(
+      { ...unsigned, expiresAt: clock.now() + 5_000, replyTo: 'dctrl/v1/alice/reply/x', correlationId: 'c1' },
+      key,
+    );
+    const changes = {
+      id: nextId(),
+      type: 'bus.pong',
+      issuer: 'bob',
+      issuedAt: 1,
+      expiresAt: 2,
+      replyTo: 'dctrl/v1/bob/reply/x',
+      correlationId: 'c2',
+      payload: {},
+    };
     for (const [field, value] of Object.entries(changes)) {
       assert.equal(verifyEnvelopeSignature({ ...envelope, [field]: value }, key.publicKey), false, field);
     }

@@ -35,23 +35,42 @@ test('every accepted message is appended; a forged one is not, but its audit eve
   await mallory.publishAsync('dctrl/v1/alice/ping', Buffer.from('{"forged":true}'), { qos: 1 });
   await mallory.endAsync();
   logger.writer.flush();
-  await eventually(() => { logger.writer.flush(); return loggedTypes().filter((t) => t === 'bus.ping').length === 5 && loggedTypes().includes('audit.rejected'); }, 'five pings and an audit event');
+  await eventually(() => {
+    logger.writer.flush();
+    return loggedTypes().filter((t) => t === 'bus.ping').length === 5 && loggedTypes().includes('audit.rejected');
+  }, 'five pings and an audit event');
   assert.equal(verifyLog(eventLogDir(h.dataDir)).ok, true);
 });
 
 test('a replay request re-publishes logged envelopes whole, and they verify against the original signer', async () => {
-  const admin = await h.client('admin', { extra: { pub: ['dctrl/v1/event-logger/rpc/#'], sub: ['dctrl/v1/event-logger/replay/+'] } });
+  const admin = await h.client('admin', {
+    extra: { pub: ['dctrl/v1/event-logger/rpc/#'], sub: ['dctrl/v1/event-logger/replay/+'] },
+  });
   const session = `s-${Date.now()}`;
   const replayed: { seq: number; envelope: Envelope; last: boolean }[] = [];
-  await admin.listen(Replayed, (payload) => void replayed.push({ seq: payload.seq, envelope: payload.envelope as Envelope, last: payload.last }), Topics.replayStream(session));
+  await admin.listen(
+    Replayed,
+    (payload) => void replayed.push({ seq: payload.seq, envelope: payload.envelope as Envelope, last: payload.last }),
+    Topics.replayStream(session),
+  );
   const first = [...readRecords(eventLogDir(h.dataDir))].find((r) => (r.env as { type: string }).type === 'bus.ping')!;
-  const reply = (await admin.request(ReplayRequest, { session, fromId: (first.env as { id: string }).id, limit: 3 })) as { count: number };
+  const reply = (await admin.request(ReplayRequest, { session, fromId: (first.env as { id: string }).id, limit: 3 })) as {
+    count: number;
+  };
   assert.equal(reply.count, 3);
   await eventually(() => replayed.some((r) => r.last), 'the last replayed record');
-  assert.deepEqual(replayed.map((r) => r.seq), [first.seq, first.seq + 1, first.seq + 2]);
+  assert.deepEqual(
+    replayed.map((r) => r.seq),
+    [first.seq, first.seq + 1, first.seq + 2],
+  );
   const aliceKey = h.keeper.signingKey('alice').publicKey;
-  assert.ok(replayed.every((r) => verifyEnvelopeSignature(r.envelope, aliceKey)), 'original signatures still verify');
-  const countBefore = [...readRecords(eventLogDir(h.dataDir))].filter((r) => (r.env as { type: string }).type === Replayed.type).length;
+  assert.ok(
+    replayed.every((r) => verifyEnvelopeSignature(r.envelope, aliceKey)),
+    'original signatures still verify',
+  );
+  const countBefore = [...readRecords(eventLogDir(h.dataDir))].filter(
+    (r) => (r.env as { type: string }).type === Replayed.type,
+  ).length;
   assert.equal(countBefore, 0, 'replay streams are not logged again');
   await assert.rejects(admin.request(ReplayRequest, { session, limit: 3 }), { code: 'EVENT_LOGGER_REPLAY_INVALID' });
 });

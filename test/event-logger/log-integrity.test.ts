@@ -29,11 +29,18 @@ function writer(segmentMaxBytes = 1_000_000): LogWriter {
 
 function writeRecords(count: number, segmentMaxBytes?: number): void {
   const log = writer(segmentMaxBytes);
-  for (let i = 1; i <= count; i++) log.append(1_700_000_000_000 + i, `dctrl/v1/door/tap`, { id: `id-${i}`, type: 'test', payload: { n: i } });
+  for (let i = 1; i <= count; i++)
+    log.append(1_700_000_000_000 + i, `dctrl/v1/door/tap`, { id: `id-${i}`, type: 'test', payload: { n: i } });
   log.close();
 }
 
-const segmentPath = () => join(dir, readdirSync(dir).filter((name) => name.startsWith('segment-')).sort()[0]!);
+const segmentPath = () =>
+  join(
+    dir,
+    readdirSync(dir)
+      .filter((name) => name.startsWith('segment-'))
+      .sort()[0]!,
+  );
 const readLines = () => readFileSync(segmentPath(), 'utf8').split('\n').filter(Boolean);
 const writeLines = (lines: string[]) => writeFileSync(segmentPath(), lines.map((line) => line + '\n').join(''));
 
@@ -56,7 +63,10 @@ describe('an intact log verifies', () => {
     const segments = readdirSync(dir).filter((name) => name.startsWith('segment-'));
     assert.ok(segments.length > 3, `expected several segments, got ${segments.length}`);
     assert.equal(verifyLog(dir, { headKey: key.publicKey }).records, 50);
-    assert.deepEqual([...readRecords(dir)].map((r) => r.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...readRecords(dir)].map((r) => r.seq),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
   });
 
   test('a writer reopened after a clean stop continues the chain', () => {
@@ -75,13 +85,20 @@ describe('tampering is named at the first record it touched', () => {
     const { problem } = verifyLog(dir);
     assert.equal(problem?.code, 'EVENT_LOGGER_RECORD_MODIFIED');
     assert.equal(problem?.seq, 4);
-    assert.match(problem!.message, /seq 4/);
+    assert.match(problem.message, /seq 4/);
   });
 
   test('a modified record whose hash was recomputed still breaks the next link', () => {
     writeRecords(10);
     const lines = readLines();
-    const record = JSON.parse(lines[3]!);
+    const record = JSON.parse(lines[3]!) as {
+      seq: number;
+      at: number;
+      topic: string;
+      prev: string;
+      hash: string;
+      env: { payload: { n: number } };
+    };
     record.env.payload.n = 400;
     const body = JSON.stringify({ seq: record.seq, at: record.at, topic: record.topic, env: record.env });
     record.hash = createHash('sha256').update(record.prev).update('\n').update(body).digest('hex');
@@ -99,7 +116,7 @@ describe('tampering is named at the first record it touched', () => {
     writeLines(lines);
     const { problem } = verifyLog(dir);
     assert.equal(problem?.code, 'EVENT_LOGGER_RECORD_MISSING');
-    assert.match(problem!.message, /seq 7\.\.7 removed/);
+    assert.match(problem.message, /seq 7\.\.7 removed/);
   });
 
   test('two records swapped → EVENT_LOGGER_RECORD_REORDERED', () => {
@@ -118,7 +135,7 @@ describe('tampering is named at the first record it touched', () => {
     writeFileSync(segmentPath(), text.slice(0, text.length - 40));
     const { problem } = verifyLog(dir);
     assert.equal(problem?.code, 'EVENT_LOGGER_RECORD_UNREADABLE');
-    assert.match(problem!.message, /truncated mid-record/);
+    assert.match(problem.message, /truncated mid-record/);
   });
 
   test('whole records cut off the end → EVENT_LOGGER_LOG_TRUNCATED against the signed head', () => {
@@ -126,12 +143,14 @@ describe('tampering is named at the first record it touched', () => {
     writeLines(readLines().slice(0, 7));
     const { problem } = verifyLog(dir, { headKey: key.publicKey });
     assert.equal(problem?.code, 'EVENT_LOGGER_LOG_TRUNCATED');
-    assert.match(problem!.message, /ends at seq 7 .* records seq 10/);
+    assert.match(problem.message, /ends at seq 7 .* records seq 10/);
   });
 
   test('a whole segment removed → EVENT_LOGGER_RECORD_MISSING', () => {
     writeRecords(50, 2_000);
-    const segments = readdirSync(dir).filter((name) => name.startsWith('segment-')).sort();
+    const segments = readdirSync(dir)
+      .filter((name) => name.startsWith('segment-'))
+      .sort();
     unlinkSync(join(dir, segments[1]!));
     assert.equal(verifyLog(dir).problem?.code, 'EVENT_LOGGER_RECORD_MISSING');
   });
@@ -155,6 +174,9 @@ describe('crash recovery', () => {
     const report = verifyLog(dir);
     assert.equal(report.ok, true, report.problem?.message);
     assert.equal(report.records, 6);
-    assert.ok(readdirSync(dir).some((name) => name.includes('.torn-')), 'torn bytes kept for inspection');
+    assert.ok(
+      readdirSync(dir).some((name) => name.includes('.torn-')),
+      'torn bytes kept for inspection',
+    );
   });
 });

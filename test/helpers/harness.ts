@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BusClient, createBusClient, shareDirectory } from '../../src/auth-proxy/index.js';
+import { type BusClient, createBusClient, shareDirectory } from '../../src/auth-proxy/index.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { loadConfig, type Config, type ConfigInput } from '../../src/core/config.js';
 import { defaultGrants } from '../../src/core/grants.js';

@@ -49,7 +49,9 @@ export async function startMosquitto(): Promise<Mosquitto> {
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const failed = new Promise<never>((_, reject) => {
-      child!.once('error', (error) => reject(new Error(`cannot start mosquitto (install it: apt-get install mosquitto): ${error.message}`)));
+      child!.once('error', (error) =>
+        reject(new Error(`cannot start mosquitto (install it: apt-get install mosquitto): ${error.message}`)),
+      );
       child!.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${stderr}`)));
     });
     await Promise.race([waitForPort(port), failed]);

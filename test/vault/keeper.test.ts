@@ -35,7 +35,10 @@ describe('vault at rest', () => {
     const again = open(dir, { passphrase: 'right' });
     assert.equal(again.signingKey('door').publicKeyB64, publicKey);
     again.close();
-    assert.throws(() => open(dir, { passphrase: 'wrong' }), (error: Error & { code?: string }) => error.code === 'VAULT_WRONG_KEY' && /DCTRL_VAULT_PASSPHRASE/.test(error.message));
+    assert.throws(
+      () => open(dir, { passphrase: 'wrong' }),
+      (error: Error & { code?: string }) => error.code === 'VAULT_WRONG_KEY' && /DCTRL_VAULT_PASSPHRASE/.test(error.message),
+    );
     assert.throws(() => open(dir, { demo: true }), { code: 'VAULT_WRONG_KEY' });
   });
 
@@ -52,7 +55,13 @@ describe('vault at rest', () => {
   test('demo mode makes a private key file beside the vault', () => {
     const dir = tempDir();
     let told = '';
-    VaultKeeper.open({ dataDir: dir, secret: { demo: true }, clock: new ManualClock(), tokenTtlSeconds: 60, onDemoKey: (path) => (told = path) }).close();
+    VaultKeeper.open({
+      dataDir: dir,
+      secret: { demo: true },
+      clock: new ManualClock(),
+      tokenTtlSeconds: 60,
+      onDemoKey: (path) => (told = path),
+    }).close();
     assert.equal(told, join(dir, 'vault.key'));
     assert.equal(statSync(told).mode & 0o077, 0);
   });
@@ -81,7 +90,10 @@ describe('tokens', () => {
     assert.equal(keeper.revokeToken(renewed.tokenId, 'stolen'), true);
     assert.equal(keeper.revokeToken(renewed.tokenId, 'again'), false);
     await assert.rejects(keeper.renewToken(renewed.token, 'door'), { code: 'VAULT_TOKEN_REVOKED' });
-    assert.deepEqual(keeper.revocationList().revoked.map((r) => r.tokenId), [renewed.tokenId]);
+    assert.deepEqual(
+      keeper.revocationList().revoked.map((r) => r.tokenId),
+      [renewed.tokenId],
+    );
     assert.throws(() => keeper.revokeToken('no-such-token', 'x'), { code: 'VAULT_UNKNOWN_TOKEN' });
     keeper.close();
   });
@@ -114,7 +126,10 @@ describe('tokens', () => {
     keeper.ensureClient('door');
     const after = keeper.directory();
     assert.equal(after.version, before + 1);
-    assert.deepEqual(after.keys.map((k) => k.client), ['door']);
+    assert.deepEqual(
+      after.keys.map((k) => k.client),
+      ['door'],
+    );
     keeper.close();
   });
 });

@@ -1,7 +1,15 @@
 // `dctrl log verify|tail|replay`: read the hash-chained event log on disk.
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
-import { EventLoggerError, eventLogDir, follow, lastRecords, replayFrom, verifyLog, type LogRecord } from '../../event-logger/index.js';
+import {
+  EventLoggerError,
+  eventLogDir,
+  follow,
+  lastRecords,
+  replayFrom,
+  verifyLog,
+  type LogRecord,
+} from '../../event-logger/index.js';
 import { configFrom, type GlobalOptions } from '../options.js';
 import { openVault } from '../vault-access.js';
 import { isMessageId } from '../../core/ids.js';
@@ -26,7 +34,9 @@ function headKey(command: Command): KeyObject | undefined {
   try {
     const keeper = openVault(config, process.env, systemClock);
     try {
-      return keeper.listKeys().some((key) => key.client === 'event-logger') ? keeper.signingKey('event-logger').publicKey : undefined;
+      return keeper.listKeys().some((key) => key.client === 'event-logger')
+        ? keeper.signingKey('event-logger').publicKey
+        : undefined;
     } finally {
       keeper.close();
     }
@@ -48,7 +58,11 @@ export function registerLogCommands(program: Command): void {
       if (options.json) print(JSON.stringify(report, null, 2));
       else if (report.ok) {
         print(`ok: ${report.records} records in ${report.segments} segments, chain intact up to seq ${report.lastSeq}`);
-        print(report.headChecked ? 'signed head checked' : 'signed head not checked (no head yet, or no Vault here to give the EventLogger key)');
+        print(
+          report.headChecked
+            ? 'signed head checked'
+            : 'signed head not checked (no head yet, or no Vault here to give the EventLogger key)',
+        );
       }
       if (report.problem) throw new EventLoggerError(report.problem.code, report.problem.message);
     });
@@ -89,7 +103,10 @@ function parseFrom(text: string): { fromId: string } | { fromTime: number } | { 
   if (isMessageId(text.toUpperCase())) return { fromId: text.toUpperCase() };
   const time = Date.parse(text);
   if (Number.isNaN(time)) {
-    throw new EventLoggerError('EVENT_LOGGER_NOT_FOUND', `--from expects a message id, an ISO time or a sequence number, got "${text}"`);
+    throw new EventLoggerError(
+      'EVENT_LOGGER_NOT_FOUND',
+      `--from expects a message id, an ISO time or a sequence number, got "${text}"`,
+    );
   }
   return { fromTime: time };
 }

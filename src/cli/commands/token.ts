@@ -75,7 +75,8 @@ export function registerTokenCommands(program: Command): void {
         if (options.json) return print(JSON.stringify(tokens, null, 2));
         print(['TOKEN ID'.padEnd(26), 'CLIENT'.padEnd(20), 'EXPIRES'.padEnd(24), 'STATUS'].join('  '));
         for (const t of tokens) {
-          const status = t.revokedAt !== null ? `revoked (${t.revokeReason ?? ''})` : t.expiresAt <= systemClock.now() ? 'expired' : 'valid';
+          const status =
+            t.revokedAt !== null ? `revoked (${t.revokeReason ?? ''})` : t.expiresAt <= systemClock.now() ? 'expired' : 'valid';
           print([t.tokenId.padEnd(26), t.client.padEnd(20), new Date(t.expiresAt).toISOString().padEnd(24), status].join('  '));
         }
       }),
@@ -106,10 +107,15 @@ export function registerTokenCommands(program: Command): void {
     .option('--ttl <seconds>', 'token lifetime in seconds (they renew it over the bus)')
     .action(async (clients: string, options: GrantOptions & { out: string }, command: Command) =>
       withVault(command, async (keeper) => {
-        const names = clients.split(',').map((name) => name.trim()).filter(Boolean);
+        const names = clients
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean);
         const bundle = [];
         for (const client of names) {
-          bundle.push(await credentialsFor(keeper, client, { pub: options.pub ?? [], sub: options.sub ?? [] }, ttlSeconds(options)));
+          bundle.push(
+            await credentialsFor(keeper, client, { pub: options.pub ?? [], sub: options.sub ?? [] }, ttlSeconds(options)),
+          );
         }
         writeCredentialsBundle(options.out, keeper.root.publicKeyB64, bundle);
         print(`wrote credentials for ${names.join(', ')} to ${options.out}`);

@@ -15,7 +15,11 @@ export function registerUpCommand(program: Command): void {
     .action(async (options: { only?: string; broker?: string; credentials?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const extra: Record<string, unknown> = {};
-      if (options.only !== undefined) extra.services = options.only.split(',').map((name) => name.trim()).filter(Boolean);
+      if (options.only !== undefined)
+        extra.services = options.only
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean);
       if (options.broker !== undefined) extra['broker.url'] = options.broker;
       if (options.credentials !== undefined) extra.credentialsFile = options.credentials;
       const config = configFrom(globals, extra);
@@ -23,7 +27,13 @@ export function registerUpCommand(program: Command): void {
       const node = await startNode(config, { clock: systemClock, logger, secretEnv: process.env });
       const mode = config.services.length === SERVICE_NAMES.length ? 'embedded' : `only ${config.services.join(', ')}`;
       process.stdout.write(
-        [`dctrl-os ${VERSION} is running (${mode})`, ...node.describe().map((line) => `  ${line}`), '  dashboard: not part of this build yet', 'Press Ctrl-C to stop.', ''].join('\n'),
+        [
+          `dctrl-os ${VERSION} is running (${mode})`,
+          ...node.describe().map((line) => `  ${line}`),
+          '  dashboard: not part of this build yet',
+          'Press Ctrl-C to stop.',
+          '',
+        ].join('\n'),
       );
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {

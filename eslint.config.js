@@ -1,0 +1,72 @@
+// Lint rules: typescript-eslint's type-aware recommended set, plus the service boundary rule.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const SERVICES = [
+  'auth-proxy',
+  'subscription-mgr',
+  'vault',
+  'event-logger',
+  'member-data',
+  'business-data',
+  'reporter',
+  'member-mail',
+  'chain-notifier',
+  'price-notifier',
+  'machine-notifier',
+  'business-mgr',
+  'machine-mgr',
+  'payout-mgr',
+  'server',
+  'chain-adaptor',
+];
+
+/** A service may import src/core and the bus (auth-proxy's index) only, never another service's files. */
+const serviceBoundaries = SERVICES.map((service) => ({
+  files: [`src/${service}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: `^\\.\\./(?!core/|${service}/|auth-proxy/index\\.js$)`,
+            message: 'A service imports only src/core and the bus (../auth-proxy/index.js), never another service.',
+          },
+        ],
+      },
+    ],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'data/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+    },
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      // node:test's describe/test return promises the runner itself awaits.
+      '@typescript-eslint/no-floating-promises': 'off',
+    },
+  },
+  {
+    files: ['*.js', 'scripts/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  ...serviceBoundaries,
+);
