@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { createServer, type Server } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
-import { createBusClient, shareDirectory, type BusClient } from '../src/auth-proxy/index.js';
+import { closeShared, createBusClient, shareDirectory, type BusClient } from '../src/auth-proxy/index.js';
 import { systemClock } from '../src/core/clock.js';
 import { loadConfig, type Config } from '../src/core/config.js';
 import { defaultGrants } from '../src/core/grants.js';
@@ -119,7 +119,11 @@ async function rawPath(): Promise<Path> {
   return {
     name: 'raw Aedes, QoS 1',
     send: async (seq) => {
-      await publisher.publishAsync('bench/raw', Buffer.from(JSON.stringify({ seq, sentAtNs: process.hrtime.bigint().toString(), pad: PAD })), { qos: 1 });
+      await publisher.publishAsync(
+        'bench/raw',
+        Buffer.from(JSON.stringify({ seq, sentAtNs: process.hrtime.bigint().toString(), pad: PAD })),
+        { qos: 1 },
+      );
     },
     onDeliver: (listener) => void listeners.push(listener),
     close: async () => {
@@ -131,7 +135,9 @@ async function rawPath(): Promise<Path> {
 }
 
 async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string }> {
-  let config: Config = loadConfig({ overrides: { dataDir, broker: { port: 0 }, log: { level: 'silent' }, eventLogger: { fsync: 'interval' } } });
+  let config: Config = loadConfig({
+    overrides: { dataDir, broker: { port: 0 }, log: { level: 'silent' }, eventLogger: { fsync: 'interval' } },
+  });
   const keeper = VaultKeeper.open({ dataDir, secret: { demo: true }, clock: systemClock, tokenTtlSeconds: 3_600 });
   const registry = createRegistry();
   const shared: Record<string, unknown> = {};
@@ -180,6 +186,7 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
         await subscriber.stop();
         await logger.stop();
         await broker.stop();
+        await closeShared(shared);
         keeper.close();
       },
     },
@@ -200,16 +207,24 @@ async function main(): Promise<void> {
     const signedResult = await measure(signed.path);
     await signed.path.close();
     const log = verifyLog(signed.logDir);
-    console.log(`# Bus benchmark (${THROUGHPUT_MESSAGES} messages for throughput; ${LATENCY_RATE} msgs/s for ${LATENCY_SECONDS} s for latency; one process, as in embedded mode)`);
+    console.log(
+      `# Bus benchmark (${THROUGHPUT_MESSAGES} messages for throughput; ${LATENCY_RATE} msgs/s for ${LATENCY_SECONDS} s for latency; one process, as in embedded mode)`,
+    );
     console.log('');
     console.log('| path | msgs/s | p50 ms | p99 ms | max ms |');
     console.log('| --- | ---: | ---: | ---: | ---: |');
     console.log(row(raw.name, rawResult));
     console.log(row(signed.path.name, signedResult));
     console.log('');
-    console.log(`throughput ratio signed/raw: ${(signedResult.messagesPerSecond / rawResult.messagesPerSecond).toFixed(2)}x (aim >= 0.5x)`);
-    console.log(`p99 latency at ${LATENCY_RATE} msgs/s, signed: ${signedResult.p99Ms.toFixed(3)} ms (aim < 2 ms); ratio to raw p99: ${(signedResult.p99Ms / rawResult.p99Ms).toFixed(2)}x`);
-    console.log(`event log after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}`);
+    console.log(
+      `throughput ratio signed/raw: ${(signedResult.messagesPerSecond / rawResult.messagesPerSecond).toFixed(2)}x (aim >= 0.5x)`,
+    );
+    console.log(
+      `p99 latency at ${LATENCY_RATE} msgs/s, signed: ${signedResult.p99Ms.toFixed(3)} ms (aim < 2 ms); ratio to raw p99: ${(signedResult.p99Ms / rawResult.p99Ms).toFixed(2)}x`,
+    );
+    console.log(
+      `event log after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}`,
+    );
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

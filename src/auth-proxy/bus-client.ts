@@ -14,7 +14,8 @@ import { readTokenUnverified, type TokenClaims } from '../core/token.js';
 import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
 import { AuthProxyError } from './errors.js';
-import { ExpectedDuplicate, InboundChecks, type AcceptedMessage, type FreshnessPolicy } from './inbound.js';
+import { ExpectedDuplicate, InboundChecks, type AcceptedMessage, type FreshnessPolicy, type PendingMessage } from './inbound.js';
+import { inlineVerifier, type Verifier } from './verifier-pool.js';
 import { TrustedKeys, type DirectoryPayload } from './key-directory.js';
 import { ReplayGuard } from './replay-guard.js';
 import { VerifyCache } from './verify-cache.js';
@@ -37,6 +38,8 @@ export interface BusClientOptions {
   /** A directory already verified in this process (embedded mode), so start() need not wait for the retained one. */
   initialDirectory?: DirectoryPayload;
   verifyCache?: VerifyCache;
+  /** Where signatures are checked: this thread by default, or a shared pool of worker threads. */
+  verifier?: Verifier;
   /** Renew the token over the bus before it expires. Default true. */
   renewToken?: boolean;
 }
@@ -91,6 +94,8 @@ export class BusClient {
   #renewTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #verifying = 0;
+  #inboundTail: Promise<void> = Promise.resolve();
 
   constructor(options: BusClientOptions) {
     this.client = options.client;
@@ -107,6 +112,7 @@ export class BusClient {
       options.verifyCache ?? new VerifyCache(),
       options.policy,
       options.clock,
+      options.verifier ?? inlineVerifier,
     );
     this.#audit = new AuditLimiter(options.policy.auditPerSecond, options.clock);
     this.#token = options.token;
@@ -340,16 +346,42 @@ export class BusClient {
   }
 
   #receive(topic: string, raw: Buffer, redelivery: boolean): void {
+    let pending: PendingMessage;
+    try {
+      pending = this.#checks.precheck(topic, raw);
+    } catch (error) {
+      this.#rejectError(topic, error, raw);
+      return;
+    }
+    const verdict = this.#checks.signature(pending);
+    if (typeof verdict === 'boolean' && this.#verifying === 0) {
+      this.#complete(pending, verdict, redelivery);
+      return;
+    }
+    // Verdicts from worker threads may come back in any order; handlers still see arrival order.
+    this.#verifying++;
+    const previous = this.#inboundTail;
+    this.#inboundTail = Promise.all([previous, verdict]).then(([, ok]) => {
+      this.#verifying--;
+      this.#complete(pending, ok, redelivery);
+    });
+  }
+
+  #complete(pending: PendingMessage, signatureOk: boolean, redelivery: boolean): void {
     let accepted: AcceptedMessage;
     try {
-      accepted = this.#checks.accept(topic, raw, redelivery);
+      accepted = this.#checks.finish(pending, signatureOk, redelivery);
     } catch (error) {
-      if (error instanceof ExpectedDuplicate) return;
-      const code = error instanceof DctrlError ? error.code : 'CORE_INTERNAL';
-      this.#reject(topic, code, (error as Error).message, peek(raw));
+      this.#rejectError(pending.topic, error, pending.raw);
       return;
     }
     this.#dispatch(accepted);
+  }
+
+  #rejectError(topic: string, error: unknown, raw: Buffer): void {
+    if (error instanceof ExpectedDuplicate) return;
+    const code = error instanceof DctrlError ? error.code : 'CORE_INTERNAL';
+    this.#reject(topic, code, (error as Error).message, peek(raw));
   }
 
   #dispatch(accepted: AcceptedMessage): void {

@@ -3,9 +3,25 @@ import type { ServiceContext } from '../core/service.js';
 import { BusClient, type BusClientOptions } from './bus-client.js';
 import type { DirectoryPayload } from './key-directory.js';
 import { VerifyCache } from './verify-cache.js';
+import { inlineVerifier, VerifierPool, type Verifier } from './verifier-pool.js';
+import { availableParallelism } from 'node:os';
 
 const SHARED_VERIFY_CACHE = 'auth-proxy.verifyCache';
+const SHARED_VERIFIER = 'auth-proxy.verifier';
 const SHARED_DIRECTORY = 'auth-proxy.directory';
+
+function verifierFor(context: ServiceContext): Verifier {
+  const configured = context.config.bus.verifyThreads;
+  const threads = configured === 'auto' ? Math.min(4, availableParallelism() - 1) : configured;
+  return (context.shared[SHARED_VERIFIER] ??= threads > 0 ? new VerifierPool(threads) : inlineVerifier) as Verifier;
+}
+
+/** Ends what the services of one process shared: the verifier threads. */
+export async function closeShared(shared: Record<string, unknown>): Promise<void> {
+  const verifier = shared[SHARED_VERIFIER] as Verifier | undefined;
+  delete shared[SHARED_VERIFIER];
+  await verifier?.close();
+}
 
 /** Builds the bus client of a service from its context; it connects on start(). */
 export function createBusClient(
@@ -29,6 +45,7 @@ export function createBusClient(
     logger: context.logger,
     policy: config.bus,
     verifyCache: context.shared[SHARED_VERIFY_CACHE] as VerifyCache,
+    verifier: verifierFor(context),
     ...(directory ? { initialDirectory: directory } : {}),
     ...options,
   });

@@ -1,10 +1,11 @@
 // The checks every inbound message passes before any handler sees it: size, shape, route, freshness, signature, replay, payload.
 import type { Clock } from '../core/clock.js';
 import type { MessageRegistry, MessageSpec } from '../core/contract.js';
-import { decodeEnvelope, describeIssues, verifyEnvelopeSignature, type Envelope } from '../core/envelope.js';
+import { decodeEnvelope, describeIssues, signingInput, type Envelope } from '../core/envelope.js';
 import { CoreError } from '../core/errors.js';
-import type { TrustedKeys } from './key-directory.js';
+import type { IssuerKey, TrustedKeys } from './key-directory.js';
 import type { ReplayGuard } from './replay-guard.js';
+import { inlineVerifier, type Verifier } from './verifier-pool.js';
 import type { VerifyCache } from './verify-cache.js';
 
 export interface FreshnessPolicy {
@@ -12,6 +13,14 @@ export interface FreshnessPolicy {
   maxClockSkewMs: number;
   maxCommandTtlMs: number;
   maxMessageBytes: number;
+}
+
+export interface PendingMessage {
+  envelope: Envelope;
+  spec: MessageSpec;
+  topic: string;
+  raw: Buffer;
+  issuerKey: IssuerKey;
 }
 
 export interface AcceptedMessage {
@@ -32,21 +41,59 @@ export class InboundChecks {
     private readonly cache: VerifyCache,
     private readonly policy: FreshnessPolicy,
     private readonly clock: Clock,
+    private readonly verifier: Verifier = inlineVerifier,
   ) {}
 
   /**
-   * Runs every check in order; cheap ones first so a flood of junk costs little.
+   * Runs every check in order, cheap ones first so a flood of junk costs little; for tests and
+   * callers that verify on this thread.
    * @throws CoreError with the code of the first check that failed, or ExpectedDuplicate.
    */
   accept(topic: string, raw: Buffer, redelivery: boolean): AcceptedMessage {
+    const pending = this.precheck(topic, raw);
+    const verdict = this.signature(pending);
+    if (verdict instanceof Promise) throw new Error('accept() needs an inline verifier; use precheck/signature/finish');
+    return this.finish(pending, verdict, redelivery);
+  }
+
+  /** Step 1, on this thread: size, shape, route, freshness, and whose key must have signed. */
+  precheck(topic: string, raw: Buffer): PendingMessage {
     const envelope = decodeEnvelope(raw, this.policy.maxMessageBytes);
     const spec = this.registry.checkRoute(envelope.type, envelope.issuer, topic);
-    const now = this.clock.now();
-    this.#checkFreshness(envelope, spec, now);
-    this.#checkSignature(envelope, raw);
-    this.#checkReplay(envelope, spec, redelivery, now);
+    this.#checkFreshness(envelope, spec, this.clock.now());
+    const issuerKey = this.keys.keyFor(envelope.issuer);
+    if (!issuerKey) {
+      throw new CoreError(
+        'CORE_ENVELOPE_UNKNOWN_ISSUER',
+        `issuer "${envelope.issuer}" is not in key directory v${this.keys.version}`,
+      );
+    }
+    return { envelope, spec, topic, raw, issuerKey };
+  }
+
+  /** Step 2: the signature, from the cache or the verifier (which may be a worker thread). */
+  signature(pending: PendingMessage): boolean | Promise<boolean> {
+    const wireText = pending.raw.toString('latin1');
+    const known = this.cache.lookup(pending.issuerKey.publicKeyB64, wireText);
+    if (known !== undefined) return known;
+    const verdict = this.verifier.verify(pending.issuerKey, signingInput(pending.envelope), pending.envelope.sig);
+    this.cache.record(pending.issuerKey.publicKeyB64, wireText, verdict);
+    return verdict;
+  }
+
+  /**
+   * Step 3, in arrival order: the verdict, replay, payload schema.
+   * @throws CoreError CORE_ENVELOPE_BAD_SIGNATURE, CORE_ENVELOPE_REPLAYED, CORE_ENVELOPE_PAYLOAD_INVALID, or ExpectedDuplicate.
+   */
+  finish(pending: PendingMessage, signatureOk: boolean, redelivery: boolean): AcceptedMessage {
+    const { envelope, spec } = pending;
+    if (!signatureOk) {
+      throw new CoreError('CORE_ENVELOPE_BAD_SIGNATURE', `signature does not verify with the key of "${envelope.issuer}"`);
+    }
+    // Checked only after the signature, so forged ids cannot fill the replay cache.
+    this.#checkReplay(envelope, spec, redelivery, this.clock.now());
     this.#checkPayload(envelope, spec);
-    return { envelope, spec, topic, raw };
+    return { envelope, spec, topic: pending.topic, raw: pending.raw };
   }
 
   #checkFreshness(envelope: Envelope, spec: MessageSpec, now: number): void {
@@ -78,22 +125,6 @@ export class InboundChecks {
     if (spec.kind === 'request' && (envelope.replyTo === undefined || envelope.correlationId === undefined)) {
       throw new CoreError('CORE_ENVELOPE_MALFORMED', `a request (${spec.type}) must carry replyTo and correlationId`);
     }
-  }
-
-  #checkSignature(envelope: Envelope, raw: Buffer): void {
-    const issuerKey = this.keys.keyFor(envelope.issuer);
-    if (!issuerKey) {
-      throw new CoreError(
-        'CORE_ENVELOPE_UNKNOWN_ISSUER',
-        `issuer "${envelope.issuer}" is not in key directory v${this.keys.version}`,
-      );
-    }
-    const wireText = raw.toString('latin1');
-    if (this.cache.has(issuerKey.publicKeyB64, wireText)) return;
-    if (!verifyEnvelopeSignature(envelope, issuerKey.key)) {
-      throw new CoreError('CORE_ENVELOPE_BAD_SIGNATURE', `signature does not verify with the key of "${envelope.issuer}"`);
-    }
-    this.cache.add(issuerKey.publicKeyB64, wireText);
   }
 
   #checkReplay(envelope: Envelope, spec: MessageSpec, redelivery: boolean, now: number): void {

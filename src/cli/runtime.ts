@@ -1,6 +1,6 @@
 // Starts the services this process runs, in order, each with its own credentials; stops them in reverse.
 import { resolve } from 'node:path';
-import { shareDirectory } from '../auth-proxy/index.js';
+import { closeShared, shareDirectory } from '../auth-proxy/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config, ServiceName } from '../core/config.js';
 import { DctrlError } from '../core/errors.js';
@@ -86,6 +86,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
   } catch (error) {
     await stopAll(running, options.logger);
+    await closeShared(shared);
     keeper?.close();
     throw error;
   }
@@ -99,6 +100,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     describe: () => [`data folder: ${resolve(config.dataDir)}`, ...running.flatMap((service) => service.describe())],
     stop: async () => {
       await stopAll(running, options.logger);
+      await closeShared(shared);
       keeper?.close();
     },
   };

@@ -58,6 +58,8 @@ export const configSchema = z.strictObject({
       maxMessageBytes: z.int().min(1024).max(10_485_760).default(65_536),
       /** Audit events a client may publish per second; the rest are counted in the next one. */
       auditPerSecond: z.int().positive().default(20),
+      /** Worker threads that check signatures, shared by the services of one process; 0 checks on the main thread, auto uses all cores but one. */
+      verifyThreads: z.union([z.literal('auto'), z.int().min(0).max(16)]).default('auto'),
       /** Request/response timeout when the caller names none. */
       requestTimeoutMs: positiveMs.default(5_000),
     })

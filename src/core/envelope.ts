@@ -28,7 +28,8 @@ const envelopeSchema = z.strictObject({
 export type Envelope<P = unknown> = Omit<z.infer<typeof envelopeSchema>, 'payload'> & { payload: P };
 export type UnsignedEnvelope<P = unknown> = Omit<Envelope<P>, 'sig'>;
 
-function signingInput(envelope: UnsignedEnvelope): Buffer {
+/** The bytes a signature covers: the canonical encoding of every field but the signature. */
+export function signingInput(envelope: UnsignedEnvelope): Buffer {
   const { v, id, type, issuer, issuedAt, expiresAt, replyTo, correlationId, payload } = envelope;
   return canonicalBytes({ v, id, type, issuer, issuedAt, expiresAt, replyTo, correlationId, payload });
 }

@@ -1,5 +1,15 @@
 // Appends records to the current segment in batches, rotates by size, fsyncs by policy, keeps the chain head.
-import { closeSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { GENESIS_HASH, linkRecord, type LogRecord } from './chain.js';
@@ -28,6 +38,7 @@ export class LogWriter {
   #pendingBytes = 0;
   #flushScheduled = false;
   #dirty = false;
+  #syncing = false;
   #syncTimer: NodeJS.Timeout | undefined;
   readonly #appendListeners: ((record: LogRecord) => void)[] = [];
 
@@ -53,7 +64,7 @@ export class LogWriter {
     this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
     this.#segmentBytes = fstatSync(this.#fd).size;
     if (this.#options.fsync === 'interval') {
-      this.#syncTimer = setInterval(() => this.sync(), this.#options.fsyncIntervalMs);
+      this.#syncTimer = setInterval(() => this.#syncInBackground(), this.#options.fsyncIntervalMs);
       this.#syncTimer.unref();
     }
   }
@@ -102,6 +113,21 @@ export class LogWriter {
     if (!this.#dirty || this.#fd < 0) return;
     fdatasyncSync(this.#fd);
     this.#dirty = false;
+  }
+
+  /** fdatasync on libuv's thread pool, so the event loop is not held while the disk catches up. */
+  #syncInBackground(): void {
+    if (!this.#dirty || this.#fd < 0 || this.#syncing) return;
+    this.#dirty = false;
+    this.#syncing = true;
+    const fd = this.#fd;
+    fdatasync(fd, (error) => {
+      this.#syncing = false;
+      if (error && fd === this.#fd) {
+        this.#dirty = true;
+        this.#options.logger.error({ err: error.message }, 'fdatasync of the event log failed; will retry');
+      }
+    });
   }
 
   close(): void {

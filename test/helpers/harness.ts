@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BusClient, createBusClient, shareDirectory } from '../../src/auth-proxy/index.js';
+import { closeShared, createBusClient, shareDirectory, type BusClient } from '../../src/auth-proxy/index.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { loadConfig, type Config, type ConfigInput } from '../../src/core/config.js';
 import { defaultGrants } from '../../src/core/grants.js';
@@ -110,6 +110,7 @@ export async function startHarness(options: { clock?: Clock; config?: ConfigInpu
     },
     async stop() {
       for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
+      await closeShared(shared);
       keeper.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
