@@ -2,7 +2,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
-import { DctrlError } from '../core/errors.js';
+import { CliError } from './errors.js';
 import { exportPrivateKeyPem, importPrivateKeyPem } from '../core/keys.js';
 import type { Credentials } from '../core/service.js';
 
@@ -14,11 +14,6 @@ const bundleSchema = z.strictObject({
     .min(1),
 });
 
-export class CredentialsError extends DctrlError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('CLI_CREDENTIALS_INVALID', message, options);
-  }
-}
 
 /** Writes a bundle readable only by its owner: it holds private keys. */
 export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[]): void {
@@ -31,13 +26,13 @@ export function writeCredentialsBundle(path: string, rootPublicKey: string, clie
   chmodSync(path, 0o600);
 }
 
-/** @throws CredentialsError naming what is wrong with the file. */
+/** @throws CliError CLI_CREDENTIALS_INVALID naming what is wrong with the file. */
 export function readCredentialsBundle(path: string): Map<string, Credentials> {
   let parsed: z.infer<typeof bundleSchema>;
   try {
     parsed = bundleSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   } catch (cause) {
-    throw new CredentialsError(`credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`, {
+    throw new CliError('CLI_CREDENTIALS_INVALID', `credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`, {
       cause,
     });
   }
@@ -47,7 +42,7 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
     try {
       signingKey = importPrivateKeyPem(entry.privateKeyPem);
     } catch (cause) {
-      throw new CredentialsError(`credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`, {
+      throw new CliError('CLI_CREDENTIALS_INVALID', `credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`, {
         cause,
       });
     }

@@ -3,7 +3,6 @@ import { resolve } from 'node:path';
 import { closeShared, shareDirectory } from '../auth-proxy/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config, ServiceName } from '../core/config.js';
-import { DctrlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { createRegistry } from '../core/messages.js';
 import type { Credentials, Service, ServiceContext } from '../core/service.js';
@@ -11,6 +10,7 @@ import { createEventLogger } from '../event-logger/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
 import { createVaultService, type VaultKeeper } from '../vault/index.js';
 import { readCredentialsBundle } from './credentials.js';
+import { CliError } from './errors.js';
 import { credentialsFor, openVault, type SecretEnv } from './vault-access.js';
 
 export interface RunningNode {
@@ -53,7 +53,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     if (keeper) return credentialsFor(keeper, client);
     const found = bundle?.get(client);
     if (!found) {
-      throw new DctrlError(
+      throw new CliError(
         'CLI_CREDENTIALS_MISSING',
         `"${client}" runs here without the Vault, so it needs credentials: run \`dctrl vault export ${client} --out creds.json\` on the hub and pass --credentials creds.json`,
       );

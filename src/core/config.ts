@@ -12,94 +12,122 @@ const listenPort = z.int().min(0).max(65535);
 const positiveMs = z.int().positive();
 
 export const configSchema = z.strictObject({
-  /** Where keys, the vault, logs and databases live. Relative paths are from the working directory. */
-  dataDir: z.string().min(1).default('./data'),
-  /** Which services this process runs; all of them by default (embedded mode). */
+  dataDir: z
+    .string()
+    .min(1)
+    .default('./data')
+    .describe('Where keys, the vault, logs and databases live; relative to the working directory.'),
   services: z
     .array(z.enum(SERVICE_NAMES))
     .min(1)
-    .default([...SERVICE_NAMES]),
-  /** A credentials bundle from `dctrl vault export`, for a service that runs away from the Vault. */
-  credentialsFile: z.string().min(1).optional(),
+    .default([...SERVICE_NAMES])
+    .describe('Which services this process runs; all of them (embedded mode) by default.'),
+  credentialsFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Credentials bundle from `dctrl vault export`, for services that run away from the Vault.'),
   broker: z
     .strictObject({
-      /** What clients connect to: mqtt://, mqtts://, ws:// or wss://. */
       url: z
         .string()
         .regex(/^(mqtts?|wss?):\/\/[^\s/]+(:\d+)?(\/.*)?$/, 'expected mqtt://, mqtts://, ws:// or wss:// with a host')
-        .default('mqtt://127.0.0.1:1883'),
-      /** CA certificate file that clients trust for mqtts:// and wss://. */
-      caFile: z.string().min(1).optional(),
-      /** Where the embedded broker (SubscriptionMgr) listens for plain MQTT. Loopback by default. */
-      host: z.string().min(1).default('127.0.0.1'),
-      port: listenPort.default(1883),
+        .default('mqtt://127.0.0.1:1883')
+        .describe('What clients connect to. When the broker runs in the same process, they use its real address instead.'),
+      caFile: z.string().min(1).optional().describe('CA certificate that clients trust for mqtts:// and wss://.'),
+      host: z.string().min(1).default('127.0.0.1').describe('Where the embedded broker listens; loopback so nothing is exposed by default.'),
+      port: listenPort.default(1883).describe('Plain MQTT port of the embedded broker; 0 picks a free one.'),
       tls: z
         .strictObject({
-          enabled: z.boolean().default(false),
-          port: listenPort.default(8883),
-          certFile: z.string().min(1).optional(),
-          keyFile: z.string().min(1).optional(),
+          enabled: z.boolean().default(false).describe('Also listen for MQTT over TLS (for devices across untrusted networks).'),
+          port: listenPort.default(8883).describe('MQTT over TLS port.'),
+          certFile: z.string().min(1).optional().describe('PEM certificate chain for the TLS listener.'),
+          keyFile: z.string().min(1).optional().describe('PEM private key for the TLS listener.'),
         })
         .prefault({}),
-      websocket: z.strictObject({ enabled: z.boolean().default(false), port: listenPort.default(8080) }).prefault({}),
-      /** Clients that stop reading are cut after this long, so one cannot stall delivery to all. */
-      drainTimeoutMs: positiveMs.default(30_000),
+      websocket: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe('Also listen for MQTT over WebSocket (browsers).'),
+          port: listenPort.default(8080).describe('MQTT over WebSocket port.'),
+        })
+        .prefault({}),
+      drainTimeoutMs: positiveMs
+        .default(30_000)
+        .describe('A client that stops reading is cut after this long, so one cannot stall delivery to all.'),
     })
     .prefault({}),
   bus: z
     .strictObject({
-      /** Events issued longer ago than this are dropped as stale; it also bounds the replay cache. */
-      freshnessWindowMs: positiveMs.default(120_000),
-      /** How far in the future an issued-at may lie, for clocks that disagree a little. */
-      maxClockSkewMs: z.int().nonnegative().default(5_000),
-      /** Commands and requests may not be valid for longer than this. */
-      maxCommandTtlMs: positiveMs.default(60_000),
-      /** Larger messages are dropped before parsing. */
-      maxMessageBytes: z.int().min(1024).max(10_485_760).default(65_536),
-      /** Audit events a client may publish per second; the rest are counted in the next one. */
-      auditPerSecond: z.int().positive().default(20),
-      /** Worker threads that check signatures, shared by the services of one process; 0 checks on the main thread, auto uses all cores but one. */
-      verifyThreads: z.union([z.literal('auto'), z.int().min(0).max(16)]).default('auto'),
-      /** Request/response timeout when the caller names none. */
-      requestTimeoutMs: positiveMs.default(5_000),
+      freshnessWindowMs: positiveMs
+        .default(120_000)
+        .describe('Events issued longer ago are dropped as stale; also how long message ids are remembered against replay.'),
+      maxClockSkewMs: z
+        .int()
+        .nonnegative()
+        .default(5_000)
+        .describe('How far in the future an issued-at may lie, for clocks that disagree a little.'),
+      maxCommandTtlMs: positiveMs.default(60_000).describe('Commands and requests may not be valid for longer than this.'),
+      maxMessageBytes: z
+        .int()
+        .min(1024)
+        .max(10_485_760)
+        .default(65_536)
+        .describe('Larger messages are refused by the broker and dropped by receivers before parsing.'),
+      auditPerSecond: z
+        .int()
+        .positive()
+        .default(20)
+        .describe('Audit events one client publishes per second at most; the rest are counted in the next one.'),
+      verifyThreads: z
+        .union([z.literal('auto'), z.int().min(0).max(16)])
+        .default('auto')
+        .describe('Worker threads that check signatures under load, shared by one process; 0 checks on the main thread, auto uses all cores but one (at most 4).'),
+      requestTimeoutMs: positiveMs.default(5_000).describe('Request/response timeout when the caller names none.'),
     })
     .prefault({}),
   vault: z
     .strictObject({
-      /** Token lifetime; AuthProxy renews at two thirds of it. */
       tokenTtlSeconds: z
         .int()
         .min(60)
         .max(30 * 86_400)
-        .default(3_600),
-      /** How long a published key directory is valid; it is re-signed well before. */
-      directoryTtlSeconds: z.int().min(300).default(86_400),
-      /** How often the Vault checks its store for revocations made by the CLI. */
-      revocationPollMs: positiveMs.default(1_000),
+        .default(3_600)
+        .describe('Token lifetime; AuthProxy renews at two thirds of it, so a stolen token is useful for an hour at most.'),
+      directoryTtlSeconds: z
+        .int()
+        .min(300)
+        .default(86_400)
+        .describe('How long a published key directory is valid; the Vault re-signs it every quarter of that.'),
+      revocationPollMs: positiveMs
+        .default(1_000)
+        .describe('How often the Vault looks for revocations and new keys made by the CLI, and publishes them.'),
     })
     .prefault({}),
   subscriptionMgr: z
     .strictObject({
-      /** How often connected sessions are checked for expired tokens. */
-      sessionSweepMs: positiveMs.default(1_000),
+      sessionSweepMs: positiveMs.default(1_000).describe('How often connected sessions are checked for expired tokens.'),
     })
     .prefault({}),
   eventLogger: z
     .strictObject({
-      /** Segment files are rotated when they reach this size. */
-      segmentMaxBytes: z
-        .int()
-        .min(4096)
-        .default(64 * 1024 * 1024),
-      /** always: fsync every batch; interval: every fsyncIntervalMs; never: leave it to the OS. */
-      fsync: z.enum(['always', 'interval', 'never']).default('interval'),
-      fsyncIntervalMs: positiveMs.default(1_000),
-      /** How often the signed head is written and published. */
-      checkpointIntervalMs: positiveMs.default(60_000),
+      segmentMaxBytes: z.int().min(4096).default(64 * 1024 * 1024).describe('Segment files are rotated at this size.'),
+      fsync: z
+        .enum(['always', 'interval', 'never'])
+        .default('interval')
+        .describe('always: fsync every batch (slowest, loses nothing); interval: every fsyncIntervalMs; never: leave it to the OS.'),
+      fsyncIntervalMs: positiveMs.default(1_000).describe('How often the interval policy syncs the log to disk.'),
+      checkpointIntervalMs: positiveMs
+        .default(60_000)
+        .describe('How often the signed head is written and published, so cutting records off the end shows.'),
     })
     .prefault({}),
   log: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info')
+        .describe('Service log level (JSON lines on stderr).'),
+    })
     .prefault({}),
 });
 

@@ -10,6 +10,7 @@ import {
   verifyLog,
   type LogRecord,
 } from '../../event-logger/index.js';
+import { CliError } from '../errors.js';
 import { configFrom, type GlobalOptions } from '../options.js';
 import { openVault } from '../vault-access.js';
 import { isMessageId } from '../../core/ids.js';

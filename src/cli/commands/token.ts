@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import { defaultGrants } from '../../core/grants.js';
 import { writeCredentialsBundle } from '../credentials.js';
+import { CliError } from '../errors.js';
 import { collect, configFrom, type GlobalOptions } from '../options.js';
 import { credentialsFor, openVault } from '../vault-access.js';
 import type { VaultKeeper } from '../../vault/index.js';
@@ -30,7 +31,7 @@ interface GrantOptions {
 function ttlSeconds(options: GrantOptions): number | undefined {
   if (options.ttl === undefined) return undefined;
   const seconds = Number(options.ttl);
-  if (!Number.isInteger(seconds) || seconds < 60) throw new TypeError(`--ttl expects whole seconds >= 60, got "${options.ttl}"`);
+  if (!Number.isInteger(seconds) || seconds < 60) throw new CliError('CLI_OPTION_INVALID', `--ttl expects whole seconds >= 60, got "${options.ttl}"`);
   return seconds;
 }
 

@@ -1,0 +1,15 @@
+// CLI error codes: what the operator did not give the command line.
+import { DctrlError } from '../core/errors.js';
+
+export const CliErrorCodes = {
+  CLI_CREDENTIALS_INVALID: 'The credentials bundle is unreadable or malformed; export it again with `dctrl vault export`.',
+  CLI_OPTION_INVALID: 'A command-line option has a value it cannot take; the message says what is allowed.',
+  CLI_CREDENTIALS_MISSING: 'A service runs without the Vault in this process and has no credentials; pass --credentials.',
+} as const;
+
+export class CliError extends DctrlError {
+  constructor(code: keyof typeof CliErrorCodes, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'CliError';
+  }
+}
