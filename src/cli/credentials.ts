@@ -14,7 +14,6 @@ const bundleSchema = z.strictObject({
     .min(1),
 });
 
-
 /** Writes a bundle readable only by its owner: it holds private keys. */
 export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[]): void {
   const bundle = {
@@ -32,9 +31,13 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
   try {
     parsed = bundleSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   } catch (cause) {
-    throw new CliError('CLI_CREDENTIALS_INVALID', `credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`, {
-      cause,
-    });
+    throw new CliError(
+      'CLI_CREDENTIALS_INVALID',
+      `credentials file ${path} is unreadable or invalid: ${(cause as Error).message.slice(0, 300)}`,
+      {
+        cause,
+      },
+    );
   }
   const result = new Map<string, Credentials>();
   for (const entry of parsed.clients) {
@@ -42,9 +45,13 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
     try {
       signingKey = importPrivateKeyPem(entry.privateKeyPem);
     } catch (cause) {
-      throw new CliError('CLI_CREDENTIALS_INVALID', `credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`, {
-        cause,
-      });
+      throw new CliError(
+        'CLI_CREDENTIALS_INVALID',
+        `credentials file ${path}: the key of "${entry.client}" is not an Ed25519 private key`,
+        {
+          cause,
+        },
+      );
     }
     result.set(entry.client, { client: entry.client, signingKey, token: entry.token, rootPublicKey: parsed.rootPublicKey });
   }

@@ -104,10 +104,7 @@ function parseFrom(text: string): { fromId: string } | { fromTime: number } | { 
   if (isMessageId(text.toUpperCase())) return { fromId: text.toUpperCase() };
   const time = Date.parse(text);
   if (Number.isNaN(time)) {
-    throw new EventLoggerError(
-      'EVENT_LOGGER_NOT_FOUND',
-      `--from expects a message id, an ISO time or a sequence number, got "${text}"`,
-    );
+    throw new CliError('CLI_OPTION_INVALID', `--from expects a message id, an ISO time or a sequence number, got "${text}"`);
   }
   return { fromTime: time };
 }

@@ -31,7 +31,8 @@ interface GrantOptions {
 function ttlSeconds(options: GrantOptions): number | undefined {
   if (options.ttl === undefined) return undefined;
   const seconds = Number(options.ttl);
-  if (!Number.isInteger(seconds) || seconds < 60) throw new CliError('CLI_OPTION_INVALID', `--ttl expects whole seconds >= 60, got "${options.ttl}"`);
+  if (!Number.isInteger(seconds) || seconds < 60)
+    throw new CliError('CLI_OPTION_INVALID', `--ttl expects whole seconds >= 60, got "${options.ttl}"`);
   return seconds;
 }
 
