@@ -87,15 +87,16 @@ export function renderConfiguration(): string {
 }
 
 export function renderTopics(): string {
-  const lines = [
-    '| type | topic | kind | who may sign | what it carries |',
-    '| --- | --- | --- | --- | --- |',
-  ];
+  const lines = ['| type | topic | kind | who may sign | what it carries |', '| --- | --- | --- | --- | --- |'];
   for (const spec of createRegistry().all()) {
     const issuers = spec.issuers === 'any' ? 'any client in the directory' : spec.issuers.join(', ');
-    lines.push(`| \`${spec.type}\` | \`${spec.topic}\` | ${spec.kind}${spec.retained ? ', retained' : ''} | ${issuers} | ${cell(spec.description)} |`);
+    lines.push(
+      `| \`${spec.type}\` | \`${spec.topic}\` | ${spec.kind}${spec.retained ? ', retained' : ''} | ${issuers} | ${cell(spec.description)} |`,
+    );
   }
-  lines.push(`| (broker control) | \`${Topics.sessionRenew}\` | control | the session's own client | A renewed token for the current session; never forwarded. |`);
+  lines.push(
+    `| (broker control) | \`${Topics.sessionRenew}\` | control | the session's own client | A renewed token for the current session; never forwarded. |`,
+  );
   return lines.join('\n') + '\n';
 }
 

@@ -35,7 +35,11 @@ export const configSchema = z.strictObject({
         .default('mqtt://127.0.0.1:1883')
         .describe('What clients connect to. When the broker runs in the same process, they use its real address instead.'),
       caFile: z.string().min(1).optional().describe('CA certificate that clients trust for mqtts:// and wss://.'),
-      host: z.string().min(1).default('127.0.0.1').describe('Where the embedded broker listens; loopback so nothing is exposed by default.'),
+      host: z
+        .string()
+        .min(1)
+        .default('127.0.0.1')
+        .describe('Where the embedded broker listens; loopback so nothing is exposed by default.'),
       port: listenPort.default(1883).describe('Plain MQTT port of the embedded broker; 0 picks a free one.'),
       tls: z
         .strictObject({
@@ -81,7 +85,9 @@ export const configSchema = z.strictObject({
       verifyThreads: z
         .union([z.literal('auto'), z.int().min(0).max(16)])
         .default('auto')
-        .describe('Worker threads that check signatures under load, shared by one process; 0 checks on the main thread, auto uses all cores but one (at most 4).'),
+        .describe(
+          'Worker threads that check signatures under load, shared by one process; 0 checks on the main thread, auto uses all cores but one (at most 4).',
+        ),
       requestTimeoutMs: positiveMs.default(5_000).describe('Request/response timeout when the caller names none.'),
     })
     .prefault({}),
@@ -110,11 +116,17 @@ export const configSchema = z.strictObject({
     .prefault({}),
   eventLogger: z
     .strictObject({
-      segmentMaxBytes: z.int().min(4096).default(64 * 1024 * 1024).describe('Segment files are rotated at this size.'),
+      segmentMaxBytes: z
+        .int()
+        .min(4096)
+        .default(64 * 1024 * 1024)
+        .describe('Segment files are rotated at this size.'),
       fsync: z
         .enum(['always', 'interval', 'never'])
         .default('interval')
-        .describe('always: fsync every batch (slowest, loses nothing); interval: every fsyncIntervalMs; never: leave it to the OS.'),
+        .describe(
+          'always: fsync every batch (slowest, loses nothing); interval: every fsyncIntervalMs; never: leave it to the OS.',
+        ),
       fsyncIntervalMs: positiveMs.default(1_000).describe('How often the interval policy syncs the log to disk.'),
       checkpointIntervalMs: positiveMs
         .default(60_000)
