@@ -77,10 +77,10 @@ export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr 
       broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
       const handle = broker.handle.bind(broker);
       listeners.push(...(await openListeners(config.broker, (stream) => handle(stream))));
-      sweepTimer = setInterval(
-        () => cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED'),
-        config.subscriptionMgr.sessionSweepMs,
-      );
+      sweepTimer = setInterval(() => {
+        sessions.forgetWhere((connection) => (connection as Client).closed);
+        cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED');
+      }, config.subscriptionMgr.sessionSweepMs);
       sweepTimer.unref();
       // Its own bus client reaches this broker directly, whatever URL other clients are told.
       bus = createBusClient(context, { brokerUrl: listeners[0]!.url });

@@ -63,6 +63,11 @@ export class SessionTable {
     this.#sessions.delete(connection);
   }
 
+  /** Drops sessions whose connection closed without the broker saying so. */
+  forgetWhere(closed: (connection: object) => boolean): void {
+    for (const connection of this.#sessions.keys()) if (closed(connection)) this.#sessions.delete(connection);
+  }
+
   claimsOf(connection: object): TokenClaims | undefined {
     return this.#sessions.get(connection);
   }

@@ -24,6 +24,31 @@ describe('dctrl', () => {
     assert.match(verify.stdout, /signed head checked/);
   });
 
+  test('log tail --follow prints records as a running hub appends them; log replay prints history as JSON lines', async () => {
+    const dataDir = tempDir();
+    const follow = dctrlBackground(['log', 'tail', '--follow', '--data-dir', dataDir]);
+    const up = dctrlBackground(['up', '--data-dir', dataDir, '--set', `broker.port=${await freePort()}`]);
+    try {
+      await up.waitFor('Press Ctrl-C to stop.');
+      await follow.waitFor('vault.revocations');
+      assert.match(follow.stdout(), /^\s+1 .* vault +vault\.directory +dctrl\/v1\/vault\/directory/m);
+    } finally {
+      await up.stop();
+      await follow.stop();
+    }
+    const replay = dctrl(['log', 'replay', '--from', '2', '--data-dir', dataDir]);
+    assert.equal(replay.status, 0, replay.stderr);
+    const records = replay.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { seq: number; env: { type: string } });
+    assert.equal(records[0]!.seq, 2);
+    assert.equal(records[0]!.env.type, 'vault.revocations');
+    const bad = dctrl(['log', 'replay', '--from', 'yesterday-ish', '--data-dir', dataDir]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /CLI_OPTION_INVALID: --from expects/);
+  });
+
   test('a wrong config value fails at start, naming the key and what is allowed (exit 2)', () => {
     const result = dctrl(['up', '--data-dir', tempDir(), '--set', 'broker.port=99999', '--set', 'eventLogger.fsync=maybe']);
     assert.equal(result.status, 2);
