@@ -70,7 +70,11 @@ describe('a bus client verifying on worker threads', () => {
       }
     }
     await Promise.all(sends);
-    await eventually(() => seen.length >= 500 && rejected.length >= 10, 'the burst', 15_000);
+    await eventually(
+      () => seen.length >= 500 && rejected.length >= 10,
+      () => `the burst (seen ${seen.length}, rejected ${rejected.length})`,
+      15_000,
+    );
     assert.deepEqual(
       seen,
       Array.from({ length: 500 }, (_, i) => i),

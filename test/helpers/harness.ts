@@ -118,10 +118,10 @@ export async function startHarness(options: { clock?: Clock; config?: ConfigInpu
 }
 
 /** Resolves when `predicate` holds, polling; rejects with `what` after the timeout. */
-export async function eventually(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export async function eventually(predicate: () => boolean, what: string | (() => string), timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
