@@ -9,6 +9,8 @@ export const VaultErrorCodes = {
   VAULT_UNKNOWN_TOKEN: 'No token with this id was issued; `dctrl token list` shows the ids.',
   VAULT_TOKEN_REVOKED: 'The token was revoked; issue a new one with `dctrl token issue`.',
   VAULT_RENEW_MISMATCH: 'A client asked to renew a token that names another client.',
+  VAULT_CLIENT_RETIRED:
+    'The client was retired (`dctrl keys retire`); give it a new key with `dctrl keys rotate` to bring it back.',
   VAULT_CLIENT_NAME_INVALID: 'Client names are lowercase letters, digits and "-", starting with a letter.',
 } as const;
 

@@ -94,26 +94,73 @@ export class VaultKeeper {
     return this.signingKey(client);
   }
 
-  /** @throws VaultError VAULT_UNKNOWN_CLIENT when the client has no key. */
+  /** @throws VaultError VAULT_UNKNOWN_CLIENT when the client has no key, VAULT_CLIENT_RETIRED when it was retired. */
   signingKey(client: string): SigningKey {
     const cached = this.#keys.get(client);
     if (cached) return cached;
     const row = this.#store.getKey(client);
     if (!row) throw new VaultError('VAULT_UNKNOWN_CLIENT', `no signing key for client "${client}"`);
+    if (row.retired_at !== null) {
+      throw new VaultError('VAULT_CLIENT_RETIRED', `"${client}" was retired on ${new Date(row.retired_at).toISOString()}`);
+    }
     const key = importPrivateKeyPem(this.#box.open(row.private_key_sealed, `signing-key:${client}`).toString('utf8'));
     this.#keys.set(client, key);
     return key;
   }
 
-  listKeys(): { client: string; publicKey: string; createdAt: number }[] {
-    return this.#store.listKeys().map((row) => ({ client: row.client, publicKey: row.public_key, createdAt: row.created_at }));
+  listKeys(): { client: string; publicKey: string; createdAt: number; retiredAt: number | null }[] {
+    return this.#store.listKeys().map((row) => ({
+      client: row.client,
+      publicKey: row.public_key,
+      createdAt: row.created_at,
+      retiredAt: row.retired_at,
+    }));
+  }
+
+  /**
+   * Gives a client a new key (a device was re-imaged, or its key may have leaked). The old key leaves the
+   * directory and every token of the client is revoked, so its old credentials stop working everywhere.
+   * @throws VaultError VAULT_UNKNOWN_CLIENT, or VAULT_CLIENT_NAME_INVALID for the root.
+   */
+  rotateKey(client: string): SigningKey {
+    this.#assertManagedClient(client);
+    const key = generateSigningKey();
+    this.#store.replaceKey(
+      client,
+      {
+        publicKey: key.publicKeyB64,
+        sealed: this.#box.seal(Buffer.from(exportPrivateKeyPem(key)), `signing-key:${client}`),
+        at: this.#clock.now(),
+      },
+      'key rotated',
+    );
+    this.#keys.set(client, key);
+    return key;
+  }
+
+  /** Removes a client from the directory and revokes its tokens: a lost or stolen device. */
+  retireClient(client: string): void {
+    this.#assertManagedClient(client);
+    this.#store.replaceKey(client, { retiredAt: this.#clock.now() }, 'client retired');
+    this.#keys.delete(client);
+  }
+
+  #assertManagedClient(client: string): void {
+    assertClientName(client);
+    if (client === ROOT_CLIENT) {
+      throw new VaultError(
+        'VAULT_CLIENT_NAME_INVALID',
+        'the Vault root key is pinned by every client and cannot be rotated or retired here',
+      );
+    }
+    if (!this.#store.getKey(client)) throw new VaultError('VAULT_UNKNOWN_CLIENT', `no signing key for client "${client}"`);
   }
 
   /** The payload of the signed key directory: every client but the root, whose key is pinned instead. */
   directory(): { version: number; keys: { client: string; publicKey: string }[] } {
     const keys = this.#store
       .listKeys()
-      .filter((row) => row.client !== ROOT_CLIENT)
+      .filter((row) => row.client !== ROOT_CLIENT && row.retired_at === null)
       .map((row) => ({ client: row.client, publicKey: row.public_key }));
     return { version: this.#store.versions().directory, keys };
   }
@@ -122,8 +169,16 @@ export class VaultKeeper {
     return this.#store.versions();
   }
 
+  /** @throws VaultError VAULT_CLIENT_RETIRED for a retired client; ZodError for malformed grants. */
   async issueToken(client: string, grants: Grants, ttlSeconds?: number, renewedFrom?: string): Promise<IssuedToken> {
     assertClientName(client);
+    const retiredAt = this.#store.getKey(client)?.retired_at ?? null;
+    if (retiredAt !== null) {
+      throw new VaultError(
+        'VAULT_CLIENT_RETIRED',
+        `"${client}" was retired on ${new Date(retiredAt).toISOString()}; no new tokens`,
+      );
+    }
     const checked = grantsSchema.parse(grants);
     // JWT times are whole seconds; keep the record identical to what the token says.
     const issuedAt = Math.floor(this.#clock.now() / 1000) * 1000;

@@ -22,6 +22,7 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX tokens_by_client ON tokens (client);
    INSERT INTO meta (name, value) VALUES ('directory_version', 1), ('revocation_version', 0);`,
+  `ALTER TABLE signing_keys ADD COLUMN retired_at INTEGER;`,
 ];
 
 export interface KeyRow {
@@ -29,6 +30,7 @@ export interface KeyRow {
   public_key: string;
   private_key_sealed: Buffer;
   created_at: number;
+  retired_at: number | null;
 }
 
 export interface TokenRow {
@@ -93,8 +95,33 @@ export class VaultStore {
     return this.#db.prepare('SELECT * FROM signing_keys ORDER BY client').all() as KeyRow[];
   }
 
+  /** Replaces a client's key (rotation) or marks it retired, and revokes every token of the client, in one transaction. */
+  replaceKey(
+    client: string,
+    change: { publicKey: string; sealed: Buffer; at: number } | { retiredAt: number },
+    reason: string,
+  ): void {
+    this.#db.transaction(() => {
+      if ('retiredAt' in change) {
+        this.#db.prepare('UPDATE signing_keys SET retired_at = ? WHERE client = ?').run(change.retiredAt, client);
+      } else {
+        this.#db
+          .prepare(
+            'UPDATE signing_keys SET public_key = ?, private_key_sealed = ?, created_at = ?, retired_at = NULL WHERE client = ?',
+          )
+          .run(change.publicKey, change.sealed, change.at, client);
+      }
+      this.#bump('directory_version');
+      const at = 'retiredAt' in change ? change.retiredAt : change.at;
+      const revoked = this.#db
+        .prepare('UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE client = ? AND revoked_at IS NULL AND expires_at > ?')
+        .run(at, reason, client, at);
+      if (revoked.changes > 0) this.#bump('revocation_version');
+    })();
+  }
+
   /** Inserts the key unless the client already has one; returns whether it was inserted. */
-  insertKey(row: KeyRow): boolean {
+  insertKey(row: Omit<KeyRow, 'retired_at'>): boolean {
     return this.#db.transaction(() => {
       const result = this.#db
         .prepare(

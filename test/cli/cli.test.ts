@@ -83,6 +83,11 @@ describe('dctrl', () => {
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /VAULT_UNKNOWN_TOKEN/);
     assert.match(dctrl(['keys', 'list', '--data-dir', dataDir]).stdout, /vault\s+\S{43}/);
+    assert.equal(dctrl(['vault', 'export', 'door-back', '--out', join(dataDir, 'door.json'), '--data-dir', dataDir]).status, 0);
+    assert.match(dctrl(['keys', 'rotate', 'door-back', '--data-dir', dataDir]).stdout, /new key for door-back/);
+    assert.match(dctrl(['keys', 'retire', 'door-back', '--data-dir', dataDir]).stdout, /retired door-back/);
+    assert.match(dctrl(['keys', 'list', '--data-dir', dataDir]).stdout, /door-back\s+\S{43}\s+\S+\s+retired/);
+    assert.match(dctrl(['keys', 'retire', 'vault', '--data-dir', dataDir]).stderr, /VAULT_CLIENT_NAME_INVALID/);
     const wrong = dctrl(['token', 'list', '--data-dir', dataDir], { DCTRL_VAULT_PASSPHRASE: 'not the demo key' });
     assert.equal(wrong.status, 1);
     assert.match(wrong.stderr, /VAULT_WRONG_KEY/);

@@ -133,3 +133,35 @@ describe('tokens', () => {
     keeper.close();
   });
 });
+
+describe('rotating and retiring keys', () => {
+  test('rotate: a new key in the directory, the old tokens revoked', async () => {
+    const keeper = open(tempDir(), { demo: true });
+    const old = keeper.ensureClient('door');
+    const token = await keeper.issueToken('door', defaultGrants('door'));
+    const before = keeper.versions();
+    const fresh = keeper.rotateKey('door');
+    assert.notEqual(fresh.publicKeyB64, old.publicKeyB64);
+    assert.equal(keeper.signingKey('door').publicKeyB64, fresh.publicKeyB64);
+    assert.deepEqual(keeper.directory().keys, [{ client: 'door', publicKey: fresh.publicKeyB64 }]);
+    assert.ok(keeper.versions().directory > before.directory && keeper.versions().revocations > before.revocations);
+    assert.ok(keeper.revocationList().revoked.some((r) => r.tokenId === token.tokenId));
+    keeper.close();
+  });
+
+  test('retire: gone from the directory, no key, no tokens; the root cannot be retired', async () => {
+    const keeper = open(tempDir(), { demo: true });
+    keeper.ensureClient('door');
+    await keeper.issueToken('door', defaultGrants('door'));
+    keeper.retireClient('door');
+    assert.deepEqual(keeper.directory().keys, []);
+    assert.throws(() => keeper.signingKey('door'), { code: 'VAULT_CLIENT_RETIRED' });
+    assert.throws(() => keeper.ensureClient('door'), { code: 'VAULT_CLIENT_RETIRED' });
+    await assert.rejects(keeper.issueToken('door', defaultGrants('door')), { code: 'VAULT_CLIENT_RETIRED' });
+    assert.throws(() => keeper.retireClient('vault'), { code: 'VAULT_CLIENT_NAME_INVALID' });
+    assert.throws(() => keeper.retireClient('nobody'), { code: 'VAULT_UNKNOWN_CLIENT' });
+    keeper.rotateKey('door');
+    assert.equal(keeper.directory().keys.length, 1, 'rotation brings a retired client back with a new key');
+    keeper.close();
+  });
+});

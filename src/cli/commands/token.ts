@@ -84,17 +84,41 @@ export function registerTokenCommands(program: Command): void {
       }),
     );
 
-  program
-    .command('keys')
-    .description('signing keys held by the Vault')
+  const keys = program.command('keys').description('signing keys held by the Vault');
+  keys
     .command('list')
-    .description('list every client with a signing key and its public key')
+    .description('list every client with a signing key, its public key and status')
     .action(async (_options: unknown, command: Command) =>
       withVault(command, (keeper) => {
-        print(['CLIENT'.padEnd(20), 'PUBLIC KEY (Ed25519, base64url)'.padEnd(45), 'CREATED'].join('  '));
+        print(['CLIENT'.padEnd(20), 'PUBLIC KEY (Ed25519, base64url)'.padEnd(45), 'CREATED'.padEnd(24), 'STATUS'].join('  '));
         for (const key of keeper.listKeys()) {
-          print([key.client.padEnd(20), key.publicKey.padEnd(45), new Date(key.createdAt).toISOString()].join('  '));
+          const status = key.retiredAt !== null ? `retired ${new Date(key.retiredAt).toISOString()}` : 'active';
+          print(
+            [key.client.padEnd(20), key.publicKey.padEnd(45), new Date(key.createdAt).toISOString().padEnd(24), status].join(
+              '  ',
+            ),
+          );
         }
+      }),
+    );
+  keys
+    .command('rotate <client>')
+    .description('give a client a new signing key; its old key and every token it holds stop working')
+    .action(async (client: string, _options: unknown, command: Command) =>
+      withVault(command, (keeper) => {
+        const key = keeper.rotateKey(client);
+        print(
+          `new key for ${client}: ${key.publicKeyB64}; its tokens are revoked: export new credentials with \`dctrl vault export ${client}\``,
+        );
+      }),
+    );
+  keys
+    .command('retire <client>')
+    .description('remove a lost or stolen device: its key leaves the directory and its tokens are revoked')
+    .action(async (client: string, _options: unknown, command: Command) =>
+      withVault(command, (keeper) => {
+        keeper.retireClient(client);
+        print(`retired ${client}: every service drops its messages once the Vault publishes the new directory`);
       }),
     );
 
