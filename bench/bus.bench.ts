@@ -142,7 +142,7 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   const registry = createRegistry();
   const shared: Record<string, unknown> = {};
   for (const client of ['subscription-mgr', 'event-logger', 'sensor', 'consumer']) keeper.ensureClient(client);
-  shareDirectory({ shared }, keeper.directory());
+  shareDirectory({ shared }, keeper.directory(), Date.now() + config.vault.directoryTtlSeconds * 1000);
   const context = async (client: string, sub: string[] = []): Promise<ServiceContext> => ({
     config,
     clock: systemClock,

@@ -9,7 +9,7 @@ import { DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
 import { createIdFactory, type IdFactory } from '../core/ids.js';
 import type { SigningKey } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { AuditRejected, KeyDirectory, RpcReply, Topics, TokenRenew } from '../core/messages.js';
+import { AuditRejected, KeyDirectory, RpcPrivateReply, RpcReply, Topics, TokenRenew } from '../core/messages.js';
 import { readTokenUnverified, type TokenClaims } from '../core/token.js';
 import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
@@ -36,7 +36,7 @@ export interface BusClientOptions {
   /** Keep the broker session across reconnects so QoS 1 messages wait for us. Default true. */
   persistentSession?: boolean;
   /** A directory already verified in this process (embedded mode), so start() need not wait for the retained one. */
-  initialDirectory?: DirectoryPayload;
+  initialDirectory?: { directory: DirectoryPayload; expiresAt: number };
   verifyCache?: VerifyCache;
   /** Where signatures are checked: this thread by default, or a shared pool of worker threads. */
   verifier?: Verifier;
@@ -87,6 +87,7 @@ export class BusClient {
   readonly #pending = new Map<string, PendingRequest>();
   readonly #subscriptions = new Set<string>();
   readonly #replyTopic: string;
+  readonly #privateReplyTopic: string;
   readonly #directoryWaiters: (() => void)[] = [];
   #token: string;
   #claims: TokenClaims;
@@ -104,7 +105,7 @@ export class BusClient {
     this.#log = options.logger.child({ bus: options.client });
     this.#nextId = createIdFactory(options.clock);
     this.#keys = new TrustedKeys(options.rootPublicKey);
-    if (options.initialDirectory) this.#keys.apply(options.initialDirectory);
+    if (options.initialDirectory) this.#keys.apply(options.initialDirectory.directory, options.initialDirectory.expiresAt);
     this.#checks = new InboundChecks(
       options.registry,
       this.#keys,
@@ -117,9 +118,12 @@ export class BusClient {
     this.#audit = new AuditLimiter(options.policy.auditPerSecond, options.clock);
     this.#token = options.token;
     this.#claims = readTokenUnverified(options.token);
-    this.#replyTopic = `${Topics.replyBase(options.client)}/${options.instance ?? randomBytes(6).toString('hex')}`;
-    this.on(KeyDirectory, (directory) => this.#applyDirectory(directory));
+    const instance = options.instance ?? randomBytes(6).toString('hex');
+    this.#replyTopic = `${Topics.replyBase(options.client)}/${instance}`;
+    this.#privateReplyTopic = `${Topics.privateReplyBase(options.client)}/${instance}`;
+    this.on(KeyDirectory, (directory, envelope) => this.#applyDirectory(directory, envelope.expiresAt!));
     this.on(RpcReply, (reply, envelope) => this.#settleRequest(reply, envelope));
+    this.on(RpcPrivateReply, (reply, envelope) => this.#settleRequest(reply, envelope));
   }
 
   get connected(): boolean {
@@ -150,14 +154,27 @@ export class BusClient {
       ...(caFile ? { ca: readFileSync(caFile) } : {}),
     });
     this.#mqtt = connection;
-    connection.on('message', (topic, payload, packet) => this.#receive(topic, payload, packet.dup));
+    connection.on('message', (topic, payload, packet) => {
+      try {
+        this.#receive(topic, payload, packet.dup);
+      } catch (error) {
+        // Whatever a message holds, it must not take the process down.
+        this.#rejectError(topic, error, payload);
+      }
+    });
     connection.on('error', (error) => this.#log.warn({ err: error.message }, 'bus connection error'));
     connection.on('reconnect', () => this.#log.debug('reconnecting to broker'));
     connection.on('connect', (connack) => this.#log.debug({ sessionPresent: connack.sessionPresent }, 'connected to broker'));
-    await waitForConnect(connection, this.#options.brokerUrl);
-    await this.subscribe(Topics.directory);
-    await this.subscribe(`${this.#replyTopic}`);
-    await this.#waitForDirectory();
+    try {
+      await waitForConnect(connection, this.#options.brokerUrl);
+      await this.subscribe(Topics.directory);
+      await this.subscribe(this.#replyTopic);
+      await this.subscribe(this.#privateReplyTopic);
+      await this.#waitForDirectory();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
     this.#pruneTimer = setInterval(() => this.#replay.prune(this.#clock.now()), 1_000).unref();
     if (this.#options.renewToken ?? true) this.#scheduleRenewal();
   }
@@ -289,7 +306,8 @@ export class BusClient {
       this.#pending.set(correlationId, { resolve, reject, timer, spec, responder });
     });
     try {
-      await this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo: this.#replyTopic, correlationId });
+      const replyTo = spec.privateReply ? this.#privateReplyTopic : this.#replyTopic;
+      await this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo, correlationId });
     } catch (error) {
       const pending = this.#pending.get(correlationId);
       clearTimeout(pending?.timer);
@@ -303,7 +321,8 @@ export class BusClient {
   async respond<S extends MessageSpec, R>(spec: S, responder: Responder<PayloadOf<S>, R>): Promise<void> {
     await this.listen(spec, async (payload, envelope) => {
       const replyTo = envelope.replyTo!;
-      if (!topicMatches(`${Topics.replyBase(envelope.issuer)}/+`, replyTo)) {
+      const replyBase = spec.privateReply ? Topics.privateReplyBase(envelope.issuer) : Topics.replyBase(envelope.issuer);
+      if (!topicMatches(`${replyBase}/+`, replyTo)) {
         this.#reject(
           replyTo,
           'AUTH_PROXY_REPLY_TO_FORBIDDEN',
@@ -319,7 +338,10 @@ export class BusClient {
         if (!(error instanceof DctrlError)) this.#log.error({ err: error, type: spec.type }, 'request handler failed');
         reply = { ok: false, error: errorToWire(error) };
       }
-      await this.publish(RpcReply, reply, { topic: replyTo, correlationId: envelope.correlationId! });
+      await this.publish(spec.privateReply ? RpcPrivateReply : RpcReply, reply, {
+        topic: replyTo,
+        correlationId: envelope.correlationId!,
+      });
     });
   }
 
@@ -361,10 +383,15 @@ export class BusClient {
     // Verdicts from worker threads may come back in any order; handlers still see arrival order.
     this.#verifying++;
     const previous = this.#inboundTail;
-    this.#inboundTail = Promise.all([previous, verdict]).then(([, ok]) => {
-      this.#verifying--;
-      this.#complete(pending, ok, redelivery);
-    });
+    this.#inboundTail = Promise.all([previous, verdict])
+      .then(
+        ([, ok]) => ok,
+        () => false, // a verifier that failed vouches for nothing
+      )
+      .then((ok) => {
+        this.#verifying--;
+        this.#complete(pending, ok, redelivery);
+      });
   }
 
   #complete(pending: PendingMessage, signatureOk: boolean, redelivery: boolean): void {
@@ -424,8 +451,8 @@ export class BusClient {
     );
   }
 
-  #applyDirectory(directory: DirectoryPayload): void {
-    if (this.#keys.apply(directory)) {
+  #applyDirectory(directory: DirectoryPayload, expiresAt: number): void {
+    if (this.#keys.apply(directory, expiresAt)) {
       this.#log.debug({ version: directory.version, keys: directory.keys.length }, 'key directory updated');
       for (const waiter of this.#directoryWaiters.splice(0)) waiter();
     }
@@ -457,17 +484,18 @@ export class BusClient {
       this.#log.debug({ correlationId: envelope.correlationId }, 'reply to no pending request (timed out?)');
       return;
     }
-    this.#pending.delete(envelope.correlationId!);
-    clearTimeout(pending.timer);
     if (envelope.issuer !== pending.responder) {
-      pending.reject(
-        new AuthProxyError(
-          'AUTH_PROXY_REPLY_INVALID',
-          `reply to ${pending.spec.type} came from "${envelope.issuer}", not "${pending.responder}"`,
-        ),
+      // Someone else answering must not cancel the request: the real answer may still come.
+      this.#reject(
+        envelope.replyTo ?? this.#replyTopic,
+        'AUTH_PROXY_REPLY_INVALID',
+        `reply to ${pending.spec.type} came from "${envelope.issuer}", not "${pending.responder}"`,
+        envelope,
       );
       return;
     }
+    this.#pending.delete(envelope.correlationId!);
+    clearTimeout(pending.timer);
     if (!reply.ok) {
       pending.reject(errorFromWire(reply.error, envelope.issuer));
       return;
@@ -494,7 +522,7 @@ export class BusClient {
   /** Asks the Vault for a fresh token now; on failure retries until the old one expires. */
   async renewNow(): Promise<void> {
     try {
-      const renewed = (await this.request(TokenRenew, { token: this.#token })) as { token: string; expiresAt: number };
+      const renewed = (await this.request(TokenRenew, { tokenId: this.#claims.tokenId })) as { token: string; expiresAt: number };
       await this.useToken(renewed.token);
       this.#log.info({ expiresAt: new Date(renewed.expiresAt).toISOString() }, 'token renewed');
     } catch (error) {

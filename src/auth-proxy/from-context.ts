@@ -32,7 +32,7 @@ export function createBusClient(
 ): BusClient {
   const { config, credentials } = context;
   context.shared[SHARED_VERIFY_CACHE] ??= new VerifyCache();
-  const directory = context.shared[SHARED_DIRECTORY] as DirectoryPayload | undefined;
+  const directory = context.shared[SHARED_DIRECTORY] as { directory: DirectoryPayload; expiresAt: number } | undefined;
   return new BusClient({
     client: credentials.client,
     signingKey: credentials.signingKey,
@@ -52,6 +52,6 @@ export function createBusClient(
 }
 
 /** Lets co-located services start with a directory this process already holds (embedded mode). */
-export function shareDirectory(context: Pick<ServiceContext, 'shared'>, directory: DirectoryPayload): void {
-  context.shared[SHARED_DIRECTORY] = directory;
+export function shareDirectory(context: Pick<ServiceContext, 'shared'>, directory: DirectoryPayload, expiresAt: number): void {
+  context.shared[SHARED_DIRECTORY] = { directory, expiresAt };
 }

@@ -10,6 +10,7 @@ import type { VerifyCache } from './verify-cache.js';
 
 export interface FreshnessPolicy {
   freshnessWindowMs: number;
+  maxStateTtlMs: number;
   maxClockSkewMs: number;
   maxCommandTtlMs: number;
   maxMessageBytes: number;
@@ -21,6 +22,7 @@ export interface PendingMessage {
   topic: string;
   raw: Buffer;
   issuerKey: IssuerKey;
+  signingInput: Buffer;
 }
 
 export interface AcceptedMessage {
@@ -61,14 +63,21 @@ export class InboundChecks {
     const envelope = decodeEnvelope(raw, this.policy.maxMessageBytes);
     const spec = this.registry.checkRoute(envelope.type, envelope.issuer, topic);
     this.#checkFreshness(envelope, spec, this.clock.now());
-    const issuerKey = this.keys.keyFor(envelope.issuer);
+    const issuerKey = this.keys.keyFor(envelope.issuer, this.clock.now());
     if (!issuerKey) {
-      throw new CoreError(
-        'CORE_ENVELOPE_UNKNOWN_ISSUER',
-        `issuer "${envelope.issuer}" is not in key directory v${this.keys.version}`,
-      );
+      const why = this.keys.expired(this.clock.now())
+        ? 'the key directory has expired'
+        : `not in key directory v${this.keys.version}`;
+      throw new CoreError('CORE_ENVELOPE_UNKNOWN_ISSUER', `issuer "${envelope.issuer}": ${why}`);
     }
-    return { envelope, spec, topic, raw, issuerKey };
+    let bytes: Buffer;
+    try {
+      bytes = signingInput(envelope);
+    } catch (cause) {
+      // Values JSON can carry but canonical JSON cannot (1e999 parses to Infinity), or nesting too deep to encode.
+      throw new CoreError('CORE_ENVELOPE_MALFORMED', `payload has no canonical encoding: ${(cause as Error).message}`, { cause });
+    }
+    return { envelope, spec, topic, raw, issuerKey, signingInput: bytes };
   }
 
   /** Step 2: the signature, from the cache or the verifier (which may be a worker thread). */
@@ -76,7 +85,7 @@ export class InboundChecks {
     const wireText = pending.raw.toString('latin1');
     const known = this.cache.lookup(pending.issuerKey.publicKeyB64, wireText);
     if (known !== undefined) return known;
-    const verdict = this.verifier.verify(pending.issuerKey, signingInput(pending.envelope), pending.envelope.sig);
+    const verdict = this.verifier.verify(pending.issuerKey, pending.signingInput, pending.envelope.sig);
     this.cache.record(pending.issuerKey.publicKeyB64, wireText, verdict);
     return verdict;
   }
@@ -116,6 +125,12 @@ export class InboundChecks {
     if (envelope.expiresAt + maxClockSkewMs <= now) {
       throw new CoreError('CORE_ENVELOPE_STALE', `expired ${now - envelope.expiresAt} ms ago`);
     }
+    if (spec.kind === 'state' && envelope.expiresAt - envelope.issuedAt > this.policy.maxStateTtlMs) {
+      throw new CoreError(
+        'CORE_ENVELOPE_STALE',
+        `state may be valid for at most ${this.policy.maxStateTtlMs} ms, this one for ${envelope.expiresAt - envelope.issuedAt} ms`,
+      );
+    }
     if (spec.kind !== 'state' && envelope.expiresAt - envelope.issuedAt > maxCommandTtlMs) {
       throw new CoreError(
         'CORE_ENVELOPE_STALE',
@@ -132,12 +147,12 @@ export class InboundChecks {
       if (redelivery || spec.kind === 'state') throw new ExpectedDuplicate(envelope.id);
       throw new CoreError('CORE_ENVELOPE_REPLAYED', `message ${envelope.id} was already accepted`);
     }
-    const validUntil = envelope.expiresAt ?? envelope.issuedAt + this.policy.freshnessWindowMs;
-    this.replay.remember(
-      envelope.id,
-      Math.max(validUntil, envelope.issuedAt + this.policy.freshnessWindowMs) + this.policy.maxClockSkewMs,
-      now,
-    );
+    // Long enough that the message can no longer pass freshness. Retained state is idempotent and newer-wins
+    // (versions), so its id is kept for the freshness window only, never for its whole validity.
+    const { freshnessWindowMs, maxClockSkewMs } = this.policy;
+    const fresh = envelope.issuedAt + freshnessWindowMs;
+    const until = spec.kind === 'state' ? fresh : Math.max(envelope.expiresAt ?? fresh, fresh);
+    this.replay.remember(envelope.id, until + maxClockSkewMs, now);
   }
 
   #checkPayload(envelope: Envelope, spec: MessageSpec): void {

@@ -17,6 +17,7 @@ export class TrustedKeys {
   readonly #root: IssuerKey;
   #issuers = new Map<string, IssuerKey>();
   #version = 0;
+  #expiresAt = 0;
 
   constructor(rootPublicKeyB64: string) {
     this.#root = { publicKeyB64: rootPublicKeyB64, key: importPublicKey(rootPublicKeyB64) };
@@ -30,9 +31,14 @@ export class TrustedKeys {
     return this.#version > 0;
   }
 
-  /** Takes a verified directory if it is newer than the one held, so an old one cannot be replayed to restore a removed key. */
-  apply(directory: DirectoryPayload): boolean {
+  /**
+   * Takes a verified directory if it is newer than the one held, so an old one cannot be replayed to
+   * restore a removed key; a re-signed copy of the same version only extends its validity.
+   */
+  apply(directory: DirectoryPayload, expiresAt: number): boolean {
+    if (directory.version === this.#version) this.#expiresAt = Math.max(this.#expiresAt, expiresAt);
     if (directory.version <= this.#version) return false;
+    this.#expiresAt = expiresAt;
     const next = new Map<string, IssuerKey>();
     for (const entry of directory.keys) {
       const current = this.#issuers.get(entry.client);
@@ -48,8 +54,14 @@ export class TrustedKeys {
     return true;
   }
 
-  /** The key that must have signed a message from `issuer`; the root key for the Vault itself. */
-  keyFor(issuer: string): IssuerKey | undefined {
-    return issuer === ROOT_ISSUER ? this.#root : this.#issuers.get(issuer);
+  /** True when the directory held has run out: a broker withholding newer ones cannot keep a retired key alive. */
+  expired(now: number): boolean {
+    return this.#version > 0 && now >= this.#expiresAt;
+  }
+
+  /** The key that must have signed a message from `issuer`; the root key for the Vault itself, always. */
+  keyFor(issuer: string, now: number): IssuerKey | undefined {
+    if (issuer === ROOT_ISSUER) return this.#root;
+    return this.expired(now) ? undefined : this.#issuers.get(issuer);
   }
 }

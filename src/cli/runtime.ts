@@ -73,7 +73,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     if (keeper) {
       // Keys first, so the directory handed to co-located services already names every one of them.
       for (const service of config.services) keeper.ensureClient(service);
-      shareDirectory({ shared }, keeper.directory());
+      shareDirectory({ shared }, keeper.directory(), options.clock.now() + config.vault.directoryTtlSeconds * 1000);
     }
     if (wanted.has('subscription-mgr')) {
       const broker = createSubscriptionMgr(await contextFor('subscription-mgr'));

@@ -70,6 +70,9 @@ export const configSchema = z.strictObject({
         .nonnegative()
         .default(5_000)
         .describe('How far in the future an issued-at may lie, for clocks that disagree a little.'),
+      maxStateTtlMs: positiveMs
+        .default(7 * 86_400_000)
+        .describe('Retained state (key directory, revocations, status) may not be valid for longer than this.'),
       maxCommandTtlMs: positiveMs.default(60_000).describe('Commands and requests may not be valid for longer than this.'),
       maxMessageBytes: z
         .int()
@@ -102,6 +105,7 @@ export const configSchema = z.strictObject({
       directoryTtlSeconds: z
         .int()
         .min(300)
+        .max(7 * 86_400)
         .default(86_400)
         .describe('How long a published key directory is valid; the Vault re-signs it every quarter of that.'),
       revocationPollMs: positiveMs

@@ -23,6 +23,11 @@ export interface MessageSpec<P = unknown> {
   readonly payload: z.ZodType<P>;
   /** Payload schema of the reply, for requests. */
   readonly reply?: z.ZodType;
+  /**
+   * For requests whose answer is a secret (a token): the reply goes to the requester's private reply
+   * topic, outside dctrl/v1/#, so the EventLogger and anyone granted the public tree never see it.
+   */
+  readonly privateReply?: boolean;
   /** Whether the broker keeps the last one for new subscribers. */
   readonly retained?: boolean;
   readonly description: string;

@@ -6,13 +6,13 @@ import { Topics } from './messages.js';
 export function baseGrants(client: string): Grants {
   return {
     pub: [`${Topics.root}/${client}/#`, `${Topics.root}/vault/rpc/#`, Topics.sessionRenew],
-    sub: [Topics.directory, Topics.revocations, `${Topics.replyBase(client)}/#`],
+    sub: [Topics.directory, Topics.revocations, `${Topics.replyBase(client)}/#`, `${Topics.privateReplyBase(client)}/#`],
   };
 }
 
 /** Grants beyond the base that the foundation services need for their job. */
 const SERVICE_GRANTS: Record<string, Grants> = {
-  vault: { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/vault/rpc/#`] },
+  vault: { pub: [`${Topics.root}/+/reply/#`, 'dctrl/private/+/reply/#'], sub: [`${Topics.root}/vault/rpc/#`] },
   'event-logger': {
     pub: [`${Topics.root}/+/reply/#`],
     sub: [Topics.everything],

@@ -16,6 +16,7 @@ export const Topics = {
   status: (client: string) => `dctrl/v1/${client}/status`,
   ping: (client: string) => `dctrl/v1/${client}/ping`,
   replyBase: (client: string) => `dctrl/v1/${client}/reply`,
+  privateReplyBase: (client: string) => `dctrl/private/${client}/reply`,
   checkpoint: 'dctrl/v1/event-logger/checkpoint',
   replayRequest: 'dctrl/v1/event-logger/rpc/replay',
   replayStream: (session: string) => `dctrl/v1/event-logger/replay/${session}`,
@@ -54,8 +55,10 @@ export const TokenRenew = defineMessage({
   topic: Topics.tokenRenew,
   kind: 'request',
   issuers: 'any',
-  description: 'A client asks the Vault for a fresh token with the same grants as its current one.',
-  payload: z.strictObject({ token: z.string().min(1).max(8192) }),
+  privateReply: true,
+  description:
+    'A client asks the Vault for a fresh token with the same grants as its current one, naming it by id (the signature proves who asks; the token itself never travels on the public tree).',
+  payload: z.strictObject({ tokenId: z.string().min(1).max(64) }),
   reply: z.strictObject({ token: z.string(), tokenId: z.string(), expiresAt: epochMs }),
 });
 
@@ -69,6 +72,15 @@ export const RpcReply = defineMessage({
     z.strictObject({ ok: z.literal(true), result: z.unknown() }),
     z.strictObject({ ok: z.literal(false), error: wireError }),
   ]),
+});
+
+export const RpcPrivateReply = defineMessage({
+  type: 'rpc.private-reply',
+  topic: 'dctrl/private/+/reply/+',
+  kind: 'reply',
+  issuers: 'any',
+  description: 'The answer to a request whose result is secret; only the requester may subscribe to it, and it is never logged.',
+  payload: RpcReply.payload,
 });
 
 export const AuditRejected = defineMessage({
@@ -173,6 +185,7 @@ export const coreMessages: readonly MessageSpec[] = [
   Revocations,
   TokenRenew,
   RpcReply,
+  RpcPrivateReply,
   AuditRejected,
   AuditDenied,
   ServiceStatus,

@@ -47,10 +47,12 @@ export function createVaultService(context: ServiceContext, keeper: VaultKeeper)
     publishChanges,
     async start() {
       // The Vault is the source of the directory, so it never waits for one on the bus.
-      bus = createBusClient(context, { initialDirectory: keeper.directory() });
+      bus = createBusClient(context, {
+        initialDirectory: { directory: keeper.directory(), expiresAt: clock.now() + directoryTtlMs },
+      });
       await bus.start();
-      await bus.respond(TokenRenew, async ({ token }, envelope) => {
-        const renewed = await keeper.renewToken(token, envelope.issuer);
+      await bus.respond(TokenRenew, async ({ tokenId }, envelope) => {
+        const renewed = await keeper.renewToken(tokenId, envelope.issuer);
         log.info({ client: renewed.client, tokenId: renewed.tokenId }, 'token renewed');
         return { token: renewed.token, tokenId: renewed.tokenId, expiresAt: renewed.expiresAt };
       });

@@ -6,7 +6,7 @@ import { ulid } from 'ulid';
 import type { Clock } from '../core/clock.js';
 import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
 import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, type SigningKey } from '../core/keys.js';
-import { grantsSchema, signToken, verifyToken, type Grants } from '../core/token.js';
+import { grantsSchema, signToken, TokenError, type Grants } from '../core/token.js';
 import { VaultError } from './errors.js';
 import { SecretBox } from './secret-box.js';
 import { VaultStore, type TokenRow } from './store.js';
@@ -199,19 +199,44 @@ export class VaultKeeper {
   }
 
   /**
-   * A fresh token with the same client and grants, for a token that is still valid and not revoked.
-   * @throws TokenError when the token is expired or forged; VaultError when revoked or not the caller's.
+   * A fresh token with the same client, grants and lifetime, for a token that is still valid and not
+   * revoked. The caller is the signer of the request, so only the token's own client can renew it.
+   * Renewing the same token again returns the same renewal (signatures are deterministic), so a retry
+   * after a lost reply works and a thief with a copy cannot fork a second, independent chain.
+   * @throws VaultError VAULT_UNKNOWN_TOKEN, VAULT_RENEW_MISMATCH, VAULT_TOKEN_REVOKED; TokenError TOKEN_EXPIRED.
    */
-  async renewToken(token: string, requester: string): Promise<IssuedToken> {
-    const claims = await verifyToken(token, this.root.publicKey, this.#clock);
-    if (claims.client !== requester) {
-      throw new VaultError('VAULT_RENEW_MISMATCH', `"${requester}" asked to renew a token of "${claims.client}"`);
+  async renewToken(tokenId: string, requester: string): Promise<IssuedToken> {
+    const record = this.#store.getToken(tokenId);
+    if (!record) throw new VaultError('VAULT_UNKNOWN_TOKEN', `token ${tokenId} was not issued by this vault`);
+    if (record.client !== requester) {
+      throw new VaultError('VAULT_RENEW_MISMATCH', `"${requester}" asked to renew a token of "${record.client}"`);
     }
-    const record = this.#store.getToken(claims.tokenId);
-    if (!record) throw new VaultError('VAULT_UNKNOWN_TOKEN', `token ${claims.tokenId} was not issued by this vault`);
-    if (record.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `token ${claims.tokenId} was revoked`);
-    const ttlSeconds = Math.round((claims.expiresAt - claims.issuedAt) / 1000);
-    return this.issueToken(claims.client, claims.grants, ttlSeconds, claims.tokenId);
+    if (record.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `token ${tokenId} was revoked`);
+    if (record.expires_at <= this.#clock.now()) {
+      throw new TokenError('TOKEN_EXPIRED', `token ${tokenId} expired; issue a new one with \`dctrl token issue\``);
+    }
+    const renewal = this.#store.getRenewal(tokenId);
+    if (renewal) {
+      if (renewal.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `the renewal of ${tokenId} was revoked`);
+      return this.#resign(toRecord(renewal));
+    }
+    return this.issueToken(
+      record.client,
+      JSON.parse(record.grants) as Grants,
+      (record.expires_at - record.issued_at) / 1000,
+      tokenId,
+    );
+  }
+
+  async #resign(record: TokenRecord): Promise<IssuedToken> {
+    const token = await signToken(this.root.privateKey, {
+      client: record.client,
+      tokenId: record.tokenId,
+      issuedAt: record.issuedAt,
+      expiresAt: record.expiresAt,
+      grants: record.grants,
+    });
+    return { token, tokenId: record.tokenId, client: record.client, expiresAt: record.expiresAt };
   }
 
   /** @throws VaultError VAULT_UNKNOWN_TOKEN. Returns false when the token was already revoked. */

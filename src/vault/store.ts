@@ -155,12 +155,24 @@ export class VaultStore {
       .all(now) as TokenRow[];
   }
 
-  /** Marks a token revoked; returns false when it already was. */
+  /** The token that `parentId` was renewed into, if any. */
+  getRenewal(parentId: string): TokenRow | undefined {
+    return this.#db.prepare('SELECT * FROM tokens WHERE renewed_from = ? ORDER BY issued_at LIMIT 1').get(parentId) as
+      TokenRow | undefined;
+  }
+
+  /**
+   * Marks a token and every token renewed from it revoked: a stolen token must not live on in its renewals.
+   * Returns false when all of them already were.
+   */
   revokeToken(tokenId: string, at: number, reason: string): boolean {
     return this.#db.transaction(() => {
       const result = this.#db
-        .prepare('UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE token_id = ? AND revoked_at IS NULL')
-        .run(at, reason, tokenId);
+        .prepare(
+          `WITH RECURSIVE chain(id) AS (SELECT ? UNION SELECT t.token_id FROM tokens t JOIN chain ON t.renewed_from = chain.id)
+           UPDATE tokens SET revoked_at = ?, revoke_reason = ? WHERE token_id IN (SELECT id FROM chain) AND revoked_at IS NULL`,
+        )
+        .run(tokenId, at, reason);
       if (result.changes > 0) this.#bump('revocation_version');
       return result.changes > 0;
     })();

@@ -19,7 +19,13 @@ const nextId = createIdFactory(clock);
 const root = generateSigningKey();
 const alice = generateSigningKey();
 const mallory = generateSigningKey();
-const policy = { freshnessWindowMs: 120_000, maxClockSkewMs: 5_000, maxCommandTtlMs: 60_000, maxMessageBytes: 4_096 };
+const policy = {
+  freshnessWindowMs: 120_000,
+  maxStateTtlMs: 86_400_000,
+  maxClockSkewMs: 5_000,
+  maxCommandTtlMs: 60_000,
+  maxMessageBytes: 4_096,
+};
 const Unlock = defineMessage({
   type: 'test.unlock',
   topic: 'dctrl/v1/{issuer}/unlock',
@@ -31,7 +37,7 @@ const Unlock = defineMessage({
 
 function checks() {
   const keys = new TrustedKeys(root.publicKeyB64);
-  keys.apply({ version: 1, keys: [{ client: 'alice', publicKey: alice.publicKeyB64 }] });
+  keys.apply({ version: 1, keys: [{ client: 'alice', publicKey: alice.publicKeyB64 }] }, clock.now() + 86_400_000);
   return new InboundChecks(createRegistry([Unlock]), keys, new ReplayGuard(), new VerifyCache(), policy, clock);
 }
 
@@ -129,7 +135,7 @@ const hostile: HostileCase[] = [
   {
     id: 'request-without-reply-to',
     topic: 'dctrl/v1/vault/rpc/token-renew',
-    bytes: () => wire(ping({ type: TokenRenew.type, expiresAt: clock.now() + 5_000, payload: { token: 'x' } })),
+    bytes: () => wire(ping({ type: TokenRenew.type, expiresAt: clock.now() + 5_000, payload: { tokenId: 'x' } })),
     code: 'CORE_ENVELOPE_MALFORMED',
   },
 ];

@@ -51,12 +51,11 @@ describe('embedded broker + AuthProxy', () => {
 
   test('request/response: the Vault renews a token with the same grants', async () => {
     const before = alice.tokenClaims;
-    const renewed: unknown = await alice
-      .request(TokenRenew, { token: h.keeper.listTokens().find((t) => t.client === 'alice')!.tokenId })
-      .catch((error: unknown) => error);
-    // A token id is not a token: the Vault answers with a coded error, not silence.
-    assert.ok(renewed instanceof RemoteError);
-    assert.equal(renewed.code, 'TOKEN_MALFORMED');
+    const bobsToken = h.keeper.listTokens().find((t) => t.client === 'bob')!.tokenId;
+    const refused: unknown = await alice.request(TokenRenew, { tokenId: bobsToken }).catch((error: unknown) => error);
+    // Alice cannot renew Bob's token: the Vault answers with a coded error, not silence.
+    assert.ok(refused instanceof RemoteError);
+    assert.equal(refused.code, 'VAULT_RENEW_MISMATCH');
     await alice.renewNow();
     assert.notEqual(alice.tokenClaims.tokenId, before.tokenId);
     assert.deepEqual(alice.tokenClaims.grants, before.grants);
@@ -70,7 +69,9 @@ describe('embedded broker + AuthProxy', () => {
   test('a request nobody answers times out with AUTH_PROXY_REQUEST_TIMEOUT', async () => {
     await h.vault.stop();
     try {
-      await assert.rejects(alice.request(TokenRenew, { token: 'x' }, { timeoutMs: 300 }), { code: 'AUTH_PROXY_REQUEST_TIMEOUT' });
+      await assert.rejects(alice.request(TokenRenew, { tokenId: 'x' }, { timeoutMs: 300 }), {
+        code: 'AUTH_PROXY_REQUEST_TIMEOUT',
+      });
     } finally {
       await h.vault.start();
     }

@@ -68,7 +68,7 @@ export async function startHarness(options: { clock?: Clock; config?: ConfigInpu
   });
 
   for (const name of ['subscription-mgr', 'event-logger']) keeper.ensureClient(name);
-  shareDirectory({ shared }, keeper.directory());
+  shareDirectory({ shared }, keeper.directory(), clock.now() + config.vault.directoryTtlSeconds * 1000);
   let broker: SubscriptionMgr | undefined;
   let brokerUrl = options.brokerUrl;
   if (!brokerUrl) {
@@ -98,7 +98,7 @@ export async function startHarness(options: { clock?: Clock; config?: ConfigInpu
     async client(client, clientOptions = {}) {
       // A fresh directory, so clients made after new keys were added know them.
       keeper.ensureClient(client);
-      shareDirectory({ shared }, keeper.directory());
+      shareDirectory({ shared }, keeper.directory(), clock.now() + config.vault.directoryTtlSeconds * 1000);
       await vault.publishChanges();
       const bus = createBusClient(await context(client, clientOptions.extra), {
         ...(clientOptions.brokerUrl ? { brokerUrl: clientOptions.brokerUrl } : {}),

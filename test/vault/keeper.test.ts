@@ -84,17 +84,33 @@ describe('tokens', () => {
     assert.deepEqual(claims.grants, grants);
     assert.equal(claims.expiresAt - claims.issuedAt, 3_600_000);
     clock.advance(60_000);
-    const renewed = await keeper.renewToken(issued.token, 'door');
+    const renewed = await keeper.renewToken(issued.tokenId, 'door');
     assert.equal((await verifyToken(renewed.token, keeper.root.publicKey, clock)).expiresAt, renewed.expiresAt);
-    await assert.rejects(keeper.renewToken(renewed.token, 'vending'), { code: 'VAULT_RENEW_MISMATCH' });
+    await assert.rejects(keeper.renewToken(renewed.tokenId, 'vending'), { code: 'VAULT_RENEW_MISMATCH' });
     assert.equal(keeper.revokeToken(renewed.tokenId, 'stolen'), true);
     assert.equal(keeper.revokeToken(renewed.tokenId, 'again'), false);
-    await assert.rejects(keeper.renewToken(renewed.token, 'door'), { code: 'VAULT_TOKEN_REVOKED' });
+    await assert.rejects(keeper.renewToken(renewed.tokenId, 'door'), { code: 'VAULT_TOKEN_REVOKED' });
     assert.deepEqual(
       keeper.revocationList().revoked.map((r) => r.tokenId),
       [renewed.tokenId],
     );
     assert.throws(() => keeper.revokeToken('no-such-token', 'x'), { code: 'VAULT_UNKNOWN_TOKEN' });
+    keeper.close();
+  });
+
+  test('renewing the same token twice gives the same renewal; revoking a token revokes its renewals', async () => {
+    const clock = new ManualClock(Date.now());
+    const keeper = open(tempDir(), { demo: true }, clock);
+    const first = await keeper.issueToken('door', defaultGrants('door'));
+    const second = await keeper.renewToken(first.tokenId, 'door');
+    clock.advance(5_000);
+    const again = await keeper.renewToken(first.tokenId, 'door');
+    assert.equal(again.token, second.token, 'a retry gets the same token, not a second chain');
+    const third = await keeper.renewToken(second.tokenId, 'door');
+    assert.equal(keeper.revokeToken(first.tokenId, 'bundle stolen'), true);
+    const revoked = new Set(keeper.revocationList().revoked.map((r) => r.tokenId));
+    assert.deepEqual(revoked, new Set([first.tokenId, second.tokenId, third.tokenId]));
+    await assert.rejects(keeper.renewToken(third.tokenId, 'door'), { code: 'VAULT_TOKEN_REVOKED' });
     keeper.close();
   });
 
@@ -104,7 +120,7 @@ describe('tokens', () => {
     const issued = await keeper.issueToken('door', defaultGrants('door'), 60);
     clock.advance(61_000);
     await assert.rejects(verifyToken(issued.token, keeper.root.publicKey, clock), { code: 'TOKEN_EXPIRED' });
-    await assert.rejects(keeper.renewToken(issued.token, 'door'), { code: 'TOKEN_EXPIRED' });
+    await assert.rejects(keeper.renewToken(issued.tokenId, 'door'), { code: 'TOKEN_EXPIRED' });
     keeper.close();
   });
 
