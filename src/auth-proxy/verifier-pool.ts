@@ -61,7 +61,7 @@ export const inlineVerifier: Verifier = {
 };
 
 export class VerifierPool implements Verifier {
-  readonly #lanes: Lane[];
+  readonly #lanes: Lane[] = [];
   #queue: Job[] = [];
   #flushScheduled = false;
   #nextBatch = 1;
@@ -71,7 +71,7 @@ export class VerifierPool implements Verifier {
   #lastCallAt = 0;
 
   constructor(threads: number) {
-    this.#lanes = Array.from({ length: threads }, () => this.#startLane());
+    for (let i = 0; i < threads; i++) this.#lanes.push(this.#startLane());
   }
 
   verify(key: IssuerKey, signingInput: Buffer, signature: string): boolean | Promise<boolean> {
@@ -104,6 +104,7 @@ export class VerifierPool implements Verifier {
   async close(): Promise<void> {
     this.#closed = true;
     this.#flush();
+    // Terminating runs each lane's exit handler, which settles whatever it still had here.
     await Promise.all(this.#lanes.map((lane) => lane.worker.terminate()));
   }
 
@@ -116,11 +117,15 @@ export class VerifierPool implements Verifier {
       lane.pending.delete(batch);
       jobs?.forEach((job, index) => job.resolve(results[index] === 1));
     });
-    worker.on('error', () => {
-      // A dead worker must not strand messages: check its jobs here instead.
+    const replace = () => {
+      // A dead worker must not strand messages: check its jobs here, and put a fresh worker in its place.
       for (const jobs of lane.pending.values()) for (const job of jobs) this.#verifyHere(job);
       lane.pending.clear();
-    });
+      const index = this.#lanes.indexOf(lane);
+      if (index >= 0 && !this.#closed) this.#lanes[index] = this.#startLane();
+    };
+    worker.once('error', replace);
+    worker.once('exit', replace);
     return lane;
   }
 

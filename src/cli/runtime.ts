@@ -76,7 +76,10 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
       shareDirectory({ shared }, keeper.directory(), options.clock.now() + config.vault.directoryTtlSeconds * 1000);
     }
     if (wanted.has('subscription-mgr')) {
-      const broker = createSubscriptionMgr(await contextFor('subscription-mgr'));
+      const broker = createSubscriptionMgr(
+        await contextFor('subscription-mgr'),
+        keeper ? { initialRevocations: keeper.revocationList() } : {},
+      );
       await broker.start();
       running.push(broker);
       // Co-located services reach this broker on the port it really bound.

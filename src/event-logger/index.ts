@@ -5,7 +5,7 @@ import { LogCheckpoint, Replayed, ReplayRequest, Topics } from '../core/messages
 import type { Service, ServiceContext } from '../core/service.js';
 import { topicMatches as topicFilterMatches } from '../core/topic-filter.js';
 import { EventLoggerError } from './errors.js';
-import { writeHead } from './head.js';
+import { readHead, writeHead, type LogHead } from './head.js';
 import { replayFrom, type ReplayStart } from './reader.js';
 import { LogWriter } from './writer.js';
 
@@ -13,7 +13,6 @@ export const SERVICE_NAME = 'event-logger';
 
 export { verifyLog, type VerifyReport } from './verify.js';
 export { readRecords, replayFrom, lastRecords, follow } from './reader.js';
-export { readHead } from './head.js';
 export { EventLoggerError, EventLoggerErrorCodes } from './errors.js';
 export type { LogRecord } from './chain.js';
 
@@ -55,7 +54,15 @@ export function createEventLogger(context: ServiceContext): EventLogger {
     writer,
     checkpoint,
     async start() {
+      const previous = readHead(dir, credentials.signingKey.publicKey);
       writer.open();
+      try {
+        assertContinues(previous, writer.head);
+      } catch (error) {
+        writer.abandon();
+        throw error;
+      }
+      writeHead(dir, { ...writer.head, at: clock.now() }, credentials.signingKey, credentials.client);
       bus = createBusClient(context);
       bus.onAny(({ envelope, topic }) => {
         // Replay streams are copies of records already in the log.
@@ -106,6 +113,26 @@ export function createEventLogger(context: ServiceContext): EventLogger {
       return [`event log: ${dir} (head seq ${writer.head.seq})`];
     },
   };
+}
+
+/**
+ * Refuses to extend a log whose end no longer matches the head signed before: writing a new head would
+ * hide that records were cut off or rewritten while the logger was stopped.
+ */
+function assertContinues(previous: LogHead | undefined, current: { seq: number; hash: string }): void {
+  if (!previous) return;
+  if (previous.seq > current.seq) {
+    throw new EventLoggerError(
+      'EVENT_LOGGER_LOG_TRUNCATED',
+      `the log ends at seq ${current.seq} but its signed head says ${previous.seq}; run \`dctrl log verify\` before starting the EventLogger again`,
+    );
+  }
+  if (previous.seq === current.seq && previous.hash !== current.hash) {
+    throw new EventLoggerError(
+      'EVENT_LOGGER_RECORD_MODIFIED',
+      `record seq ${current.seq} differs from the signed head; run \`dctrl log verify\``,
+    );
+  }
 }
 
 function replayStart(request: { fromId?: string | undefined; fromTime?: number | undefined }): ReplayStart {

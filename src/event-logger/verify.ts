@@ -27,6 +27,7 @@ export interface VerifyReport {
 /** Walks every segment in order; stops at the first problem, which is the one that matters. */
 export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): VerifyReport {
   const segments = listSegments(dir);
+  const head = readHead(dir, options.headKey);
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let records = 0;
@@ -57,6 +58,7 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
       let record: LogRecord;
       try {
         record = JSON.parse(lines[index]!) as LogRecord;
+        if (typeof record !== 'object' || record === null || typeof record.seq !== 'number') throw new Error('not a record');
       } catch {
         return report({
           ...where,
@@ -94,6 +96,14 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
           message: `record seq ${record.seq} (${segment.name} line ${index + 1}) does not link to the record before it`,
         });
       }
+      if (head && record.seq === head.seq && record.hash !== head.hash) {
+        return report({
+          ...where,
+          code: 'EVENT_LOGGER_RECORD_MODIFIED',
+          seq: record.seq,
+          message: `record seq ${record.seq} differs from the signed head: the chain up to it was rewritten`,
+        });
+      }
       prevHash = record.hash;
       expectedSeq++;
       records++;
@@ -109,9 +119,17 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
     }
   }
 
-  const head = readHead(dir, options.headKey);
   const lastSeq = expectedSeq - 1;
-  if (head && (head.seq > lastSeq || (head.seq === lastSeq && head.hash !== prevHash))) {
+  if (!head && records > 0) {
+    return report({
+      code: 'EVENT_LOGGER_HEAD_INVALID',
+      segment: '',
+      line: 0,
+      seq: undefined,
+      message: 'the log has records but no signed head (HEAD.json was removed); its end cannot be trusted',
+    });
+  }
+  if (head && head.seq > lastSeq) {
     return report({
       code: 'EVENT_LOGGER_LOG_TRUNCATED',
       segment: head.segment,

@@ -130,15 +130,24 @@ export class LogWriter {
     });
   }
 
+  /** Flushes, syncs and writes the head. Does nothing when not open. */
   close(): void {
-    clearInterval(this.#syncTimer);
+    if (this.#fd < 0) return;
     this.flush();
-    if (this.#fd >= 0) {
-      if (this.#options.fsync !== 'never') this.sync();
-      closeSync(this.#fd);
-      this.#fd = -1;
-    }
+    this.#release();
     this.#options.onHead?.(this.head);
+  }
+
+  /** Closes without writing a head: for a log found damaged at open, whose evidence must stay as it is. */
+  abandon(): void {
+    if (this.#fd >= 0) this.#release();
+  }
+
+  #release(): void {
+    clearInterval(this.#syncTimer);
+    if (this.#options.fsync !== 'never') this.sync();
+    closeSync(this.#fd);
+    this.#fd = -1;
   }
 
   #rotate(firstSeq: number): void {
@@ -152,7 +161,11 @@ export class LogWriter {
 
   #recoverTail(path: string): void {
     const text = readFileSync(path, 'utf8');
-    const { lines, tornTail } = splitLines(text);
+    const split = splitLines(text);
+    const lines = split.lines;
+    let tornTail = split.tornTail;
+    // A last line that ends in a newline but is not a record (a crash mid-write that the OS padded) is torn too.
+    if (tornTail === undefined && lines.length > 0 && !isRecord(lines.at(-1)!)) tornTail = lines.pop()! + '\n';
     if (tornTail !== undefined) {
       const keptBytes = Buffer.byteLength(text) - Buffer.byteLength(tornTail);
       const aside = `${path}.torn-${Date.now()}`;
@@ -179,5 +192,14 @@ export class LogWriter {
         .at(-1);
       if (previous) this.#recoverTail(previous.path);
     }
+  }
+}
+
+function isRecord(line: string): boolean {
+  try {
+    const record = JSON.parse(line) as Partial<LogRecord> | null;
+    return typeof record === 'object' && record !== null && typeof record.seq === 'number' && typeof record.hash === 'string';
+  } catch {
+    return false;
   }
 }

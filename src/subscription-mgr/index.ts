@@ -19,7 +19,12 @@ export interface SubscriptionMgr extends Service {
   onDenial(listener: (denial: Denial) => void): void;
 }
 
-export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr {
+export interface SubscriptionMgrOptions {
+  /** The revocation list as the Vault in this process holds it, so no revoked token gets in before the bus delivers it. */
+  initialRevocations?: { version: number; revoked: { tokenId: string }[] };
+}
+
+export function createSubscriptionMgr(context: ServiceContext, options: SubscriptionMgrOptions = {}): SubscriptionMgr {
   const { config, clock } = context;
   const log = context.logger.child({ service: SERVICE_NAME });
   const sessions = new SessionTable(importPublicKey(context.credentials.rootPublicKey), clock, config.bus.maxMessageBytes);
@@ -27,6 +32,13 @@ export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr 
   const denialListeners: ((denial: Denial) => void)[] = [];
   const auditLimit = new AuditLimiter(config.bus.auditPerSecond, clock);
   let broker: Aedes | undefined;
+  let revocationVersion = -1;
+  const applyRevocations = (list: { version: number; revoked: { tokenId: string }[] }) => {
+    // An older list (replayed, or delayed) must not un-revoke anything.
+    if (list.version < revocationVersion) return;
+    revocationVersion = list.version;
+    cut(sessions.applyRevocations(list.revoked.map((entry) => entry.tokenId)), 'SUBSCRIPTION_MGR_SESSION_REVOKED');
+  };
   let bus: BusClient | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
 
@@ -74,27 +86,33 @@ export function createSubscriptionMgr(context: ServiceContext): SubscriptionMgr 
       denialListeners.push(listener);
     },
     async start() {
-      broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
-      const handle = broker.handle.bind(broker);
-      listeners.push(...(await openListeners(config.broker, (stream) => handle(stream))));
-      sweepTimer = setInterval(() => {
-        sessions.forgetWhere((connection) => (connection as Client).closed);
-        cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED');
-      }, config.subscriptionMgr.sessionSweepMs);
-      sweepTimer.unref();
-      // Its own bus client reaches this broker directly, whatever URL other clients are told.
-      bus = createBusClient(context, { brokerUrl: listeners[0]!.url });
-      bus.on(Revocations, (list) =>
-        cut(sessions.applyRevocations(list.revoked.map((entry) => entry.tokenId)), 'SUBSCRIPTION_MGR_SESSION_REVOKED'),
-      );
-      await bus.start();
-      await bus.subscribe(Revocations.topic);
-      log.info({ listeners: listeners.map((listener) => listener.url) }, 'broker listening');
+      try {
+        if (options.initialRevocations) applyRevocations(options.initialRevocations);
+        broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
+        const handle = broker.handle.bind(broker);
+        listeners.push(...(await openListeners(config.broker, (stream) => handle(stream))));
+        sweepTimer = setInterval(() => {
+          sessions.forgetWhere((connection) => (connection as Client).closed);
+          cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED');
+        }, config.subscriptionMgr.sessionSweepMs);
+        sweepTimer.unref();
+        // Its own bus client reaches this broker directly, whatever URL other clients are told.
+        bus = createBusClient(context, { brokerUrl: listeners[0]!.url });
+        bus.on(Revocations, applyRevocations);
+        await bus.start();
+        await bus.subscribe(Revocations.topic);
+        log.info({ listeners: listeners.map((listener) => listener.url) }, 'broker listening');
+      } catch (error) {
+        await this.stop();
+        throw error;
+      }
     },
     async stop() {
       clearInterval(sweepTimer);
       await bus?.stop();
+      bus = undefined;
       if (broker) await closeBroker(broker);
+      broker = undefined;
       await Promise.all(listeners.splice(0).map((listener) => listener.close()));
     },
     describe() {

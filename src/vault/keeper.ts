@@ -161,7 +161,18 @@ export class VaultKeeper {
     const keys = this.#store
       .listKeys()
       .filter((row) => row.client !== ROOT_CLIENT && row.retired_at === null)
-      .map((row) => ({ client: row.client, publicKey: row.public_key }));
+      .map((row) => {
+        // From the sealed private key, not the plain column: someone who can write vault.db but has no
+        // master key must not get a key of their own signed into the directory.
+        const publicKey = this.signingKey(row.client).publicKeyB64;
+        if (publicKey !== row.public_key) {
+          throw new VaultError(
+            'VAULT_SECRET_CORRUPT',
+            `the public key stored for "${row.client}" does not match its sealed private key`,
+          );
+        }
+        return { client: row.client, publicKey };
+      });
     return { version: this.#store.versions().directory, keys };
   }
 

@@ -24,7 +24,7 @@ const policy = {
   maxStateTtlMs: 86_400_000,
   maxClockSkewMs: 5_000,
   maxCommandTtlMs: 60_000,
-  maxMessageBytes: 4_096,
+  maxMessageBytes: 65_536,
 };
 const Unlock = defineMessage({
   type: 'test.unlock',
@@ -73,8 +73,21 @@ const hostile: HostileCase[] = [
   { id: 'extra-field', bytes: () => wire({ ...ping(), admin: true }), code: 'CORE_ENVELOPE_MALFORMED' },
   {
     id: 'over-size-limit',
-    bytes: () => wire(ping({ payload: { seq: 1, sentAtNs: '0', pad: 'x'.repeat(5_000) } })),
+    bytes: () => wire(ping({ payload: { seq: 1, sentAtNs: '0', pad: 'x'.repeat(70_000) } })),
     code: 'CORE_ENVELOPE_TOO_LARGE',
+  },
+  {
+    id: 'payload-number-out-of-range',
+    bytes: () => Buffer.from(JSON.stringify(ping()).replace('"seq":1', '"seq":1e999')),
+    code: 'CORE_ENVELOPE_MALFORMED',
+  },
+  {
+    id: 'payload-nested-too-deep',
+    bytes: () =>
+      Buffer.from(
+        JSON.stringify({ ...ping(), payload: 0 }).replace('"payload":0', `"payload":${'['.repeat(30_000)}${']'.repeat(30_000)}`),
+      ),
+    code: 'CORE_ENVELOPE_MALFORMED',
   },
   {
     id: 'tampered-payload',

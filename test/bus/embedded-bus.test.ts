@@ -95,8 +95,12 @@ describe('embedded broker + AuthProxy', () => {
     );
     await mallory.publishAsync('dctrl/v1/alice/ping', encodeEnvelope(forged), { qos: 1 });
     await mallory.publishAsync('dctrl/v1/alice/ping', Buffer.from('not json at all'), { qos: 1 });
-    await eventually(() => rejections.length >= 2, 'bob to reject both');
-    assert.deepEqual(rejections, ['CORE_ENVELOPE_BAD_SIGNATURE', 'CORE_ENVELOPE_MALFORMED']);
+    // A number canonical JSON cannot encode: it once threw out of the message listener and took the process down.
+    await mallory.publishAsync('dctrl/v1/alice/ping', Buffer.from(JSON.stringify(forged).replace('"seq":666', '"seq":1e999')), {
+      qos: 1,
+    });
+    await eventually(() => rejections.length >= 3, 'bob to reject all three');
+    assert.deepEqual(rejections, ['CORE_ENVELOPE_BAD_SIGNATURE', 'CORE_ENVELOPE_MALFORMED', 'CORE_ENVELOPE_MALFORMED']);
     assert.ok(!seen.includes(666));
     await eventually(
       () => audits.some((a) => a.payload.reason === 'CORE_ENVELOPE_BAD_SIGNATURE' && a.payload.claimedIssuer === 'alice'),

@@ -1,5 +1,7 @@
 // The EventLogger on a live bus: logs every accepted message, none of the rejected ones, and replays on request.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
 import { ulid } from 'ulid';
@@ -73,4 +75,28 @@ test('a replay request re-publishes logged envelopes whole, and they verify agai
   ).length;
   assert.equal(countBefore, 0, 'replay streams are not logged again');
   await assert.rejects(admin.request(ReplayRequest, { session, limit: 3 }), { code: 'EVENT_LOGGER_REPLAY_INVALID' });
+});
+
+test('the EventLogger refuses to extend a log cut short while it was stopped', async () => {
+  const logDir = eventLogDir(h.dataDir);
+  await logger.stop();
+  const segment = readdirSync(logDir)
+    .filter((name) => name.startsWith('segment-'))
+    .sort()
+    .at(-1)!;
+  const lines = readFileSync(join(logDir, segment), 'utf8').split('\n').filter(Boolean);
+  writeFileSync(
+    join(logDir, segment),
+    lines
+      .slice(0, -2)
+      .map((line) => line + '\n')
+      .join(''),
+  );
+  const again = createEventLogger(await h.context('event-logger'));
+  const headBefore = readFileSync(join(logDir, 'HEAD.json'), 'utf8');
+  await assert.rejects(again.start(), { code: 'EVENT_LOGGER_LOG_TRUNCATED' });
+  await again.stop();
+  assert.equal(readFileSync(join(logDir, 'HEAD.json'), 'utf8'), headBefore, 'the evidence (the signed head) is untouched');
+  assert.equal(verifyLog(logDir).problem?.code, 'EVENT_LOGGER_LOG_TRUNCATED');
+  logger = createEventLogger(await h.context('event-logger')); // for after(): a logger that was never started stops cleanly
 });

@@ -109,6 +109,47 @@ describe('tampering is named at the first record it touched', () => {
     assert.equal(problem?.seq, 5);
   });
 
+  test('a chain rewritten from a record onwards, every hash recomputed, is caught at the signed head', () => {
+    writeRecords(10);
+    const lines = readLines();
+    let prev = (JSON.parse(lines[3]!) as { prev: string }).prev;
+    for (let index = 3; index < lines.length; index++) {
+      const record = JSON.parse(lines[index]!) as {
+        seq: number;
+        at: number;
+        topic: string;
+        env: { payload: { n: number } };
+        prev: string;
+        hash: string;
+      };
+      if (index === 3) record.env.payload.n = 400;
+      const body = JSON.stringify({ seq: record.seq, at: record.at, topic: record.topic, env: record.env });
+      record.prev = prev;
+      record.hash = createHash('sha256').update(prev).update('\n').update(body).digest('hex');
+      prev = record.hash;
+      lines[index] = JSON.stringify(record);
+    }
+    writeLines(lines);
+    const { problem } = verifyLog(dir, { headKey: key.publicKey });
+    assert.equal(problem?.code, 'EVENT_LOGGER_RECORD_MODIFIED');
+    assert.equal(problem?.seq, 10);
+    assert.match(problem.message, /signed head/);
+  });
+
+  test('records without a signed head → EVENT_LOGGER_HEAD_INVALID', () => {
+    writeRecords(3);
+    unlinkSync(join(dir, 'HEAD.json'));
+    assert.equal(verifyLog(dir).problem?.code, 'EVENT_LOGGER_HEAD_INVALID');
+  });
+
+  test('a line that is valid JSON but no record (null) → EVENT_LOGGER_RECORD_UNREADABLE', () => {
+    writeRecords(3);
+    const lines = readLines();
+    lines.splice(1, 0, 'null');
+    writeLines(lines);
+    assert.equal(verifyLog(dir).problem?.code, 'EVENT_LOGGER_RECORD_UNREADABLE');
+  });
+
   test('a removed record → EVENT_LOGGER_RECORD_MISSING naming the gap', () => {
     writeRecords(10);
     const lines = readLines();
@@ -164,6 +205,15 @@ describe('tampering is named at the first record it touched', () => {
 });
 
 describe('crash recovery', () => {
+  test('a last line that is complete but garbage is set aside too', () => {
+    writeRecords(5);
+    appendFileSync(segmentPath(), '\u0000\u0000\u0000\n');
+    const log = writer();
+    assert.equal(log.head.seq, 5);
+    log.close();
+    assert.equal(verifyLog(dir).ok, true);
+  });
+
   test('a record torn by a crash is set aside and the chain continues from the last whole one', () => {
     writeRecords(5);
     appendFileSync(segmentPath(), '{"seq":6,"at":17000');

@@ -6,7 +6,10 @@ import { writeCredentialsBundle } from '../credentials.js';
 import { CliError } from '../errors.js';
 import { collect, configFrom, type GlobalOptions } from '../options.js';
 import { credentialsFor, openVault } from '../vault-access.js';
-import type { VaultKeeper } from '../../vault/index.js';
+import { ROOT_CLIENT, type VaultKeeper } from '../../vault/index.js';
+
+/** The longest token lifetime the config allows (vault.tokenTtlSeconds): 30 days. */
+const MAX_TTL_SECONDS = 30 * 86_400;
 
 async function withVault<T>(command: Command, work: (keeper: VaultKeeper) => Promise<T> | T): Promise<T> {
   const config = configFrom(command.optsWithGlobals<GlobalOptions>());
@@ -31,8 +34,8 @@ interface GrantOptions {
 function ttlSeconds(options: GrantOptions): number | undefined {
   if (options.ttl === undefined) return undefined;
   const seconds = Number(options.ttl);
-  if (!Number.isInteger(seconds) || seconds < 60)
-    throw new CliError('CLI_OPTION_INVALID', `--ttl expects whole seconds >= 60, got "${options.ttl}"`);
+  if (!Number.isInteger(seconds) || seconds < 60 || seconds > MAX_TTL_SECONDS)
+    throw new CliError('CLI_OPTION_INVALID', `--ttl expects whole seconds from 60 to ${MAX_TTL_SECONDS}, got "${options.ttl}"`);
   return seconds;
 }
 
@@ -137,6 +140,12 @@ export function registerTokenCommands(program: Command): void {
           .split(',')
           .map((name) => name.trim())
           .filter(Boolean);
+        if (names.includes(ROOT_CLIENT)) {
+          throw new CliError(
+            'CLI_OPTION_INVALID',
+            'the Vault root key never leaves the Vault; export the services that run elsewhere',
+          );
+        }
         const bundle = [];
         for (const client of names) {
           bundle.push(
