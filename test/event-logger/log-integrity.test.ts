@@ -1,11 +1,11 @@
 // The hash-chained log on disk: every kind of tampering is named at the first record it touched.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { generateSigningKey } from '../../src/core/keys.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { chainHash, recordBody } from '../../src/event-logger/chain.js';
 import { writeHead } from '../../src/event-logger/head.js';
 import { readRecords, verifyLog } from '../../src/event-logger/index.js';
 import { LogWriter } from '../../src/event-logger/writer.js';
@@ -100,8 +100,7 @@ describe('tampering is named at the first record it touched', () => {
       env: { payload: { n: number } };
     };
     record.env.payload.n = 400;
-    const body = JSON.stringify({ seq: record.seq, at: record.at, topic: record.topic, env: record.env });
-    record.hash = createHash('sha256').update(record.prev).update('\n').update(body).digest('hex');
+    record.hash = chainHash(record.prev, recordBody(record));
     lines[3] = JSON.stringify(record);
     writeLines(lines);
     const { problem } = verifyLog(dir);
@@ -123,9 +122,8 @@ describe('tampering is named at the first record it touched', () => {
         hash: string;
       };
       if (index === 3) record.env.payload.n = 400;
-      const body = JSON.stringify({ seq: record.seq, at: record.at, topic: record.topic, env: record.env });
       record.prev = prev;
-      record.hash = createHash('sha256').update(prev).update('\n').update(body).digest('hex');
+      record.hash = chainHash(prev, recordBody(record));
       prev = record.hash;
       lines[index] = JSON.stringify(record);
     }
