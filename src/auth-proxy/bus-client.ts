@@ -9,7 +9,7 @@ import { DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
 import { createIdFactory, type IdFactory } from '../core/ids.js';
 import type { SigningKey } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { AuditRejected, KeyDirectory, RpcPrivateReply, RpcReply, Topics, TokenRenew } from '../core/messages.js';
+import { AuditRejected, KeyDirectory, RpcPrivateReply, RpcReply, ServiceStatus, Topics, TokenRenew } from '../core/messages.js';
 import { readTokenUnverified, type TokenClaims } from '../core/token.js';
 import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
@@ -30,7 +30,9 @@ export interface BusClientOptions {
   registry: MessageRegistry;
   clock: Clock;
   logger: Logger;
-  policy: FreshnessPolicy & { auditPerSecond: number; requestTimeoutMs: number };
+  policy: FreshnessPolicy & { auditPerSecond: number; requestTimeoutMs: number; heartbeatMs: number };
+  /** Version string in the heartbeat. */
+  version?: string;
   /** Suffix of the MQTT client id for a second instance of one client; sessions are kept per id. */
   instance?: string;
   /** Keep the broker session across reconnects so QoS 1 messages wait for us. Default true. */
@@ -94,6 +96,8 @@ export class BusClient {
   #mqtt: MqttClient | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #startedAt = 0;
   #stopped = false;
   #verifying = 0;
   #inboundTail: Promise<void> = Promise.resolve();
@@ -176,11 +180,17 @@ export class BusClient {
       throw error;
     }
     this.#pruneTimer = setInterval(() => this.#replay.prune(this.#clock.now()), 1_000).unref();
+    this.#startedAt = this.#clock.now();
+    await this.#heartbeat('up');
+    this.#heartbeatTimer = setInterval(() => void this.#heartbeat('up'), this.#options.policy.heartbeatMs).unref();
     if (this.#options.renewToken ?? true) this.#scheduleRenewal();
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
+    clearInterval(this.#heartbeatTimer);
+    if (this.#mqtt?.connected && this.#startedAt > 0)
+      await withTimeout(this.#heartbeat('stopping'), STOP_GRACE_MS).catch(() => undefined);
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
     clearInterval(this.#pruneTimer);
@@ -353,6 +363,19 @@ export class BusClient {
     connection.options.password = token;
     if (connection.connected) await connection.publishAsync(Topics.sessionRenew, Buffer.from(token), { qos: 1 });
     this.#scheduleRenewal();
+  }
+
+  /** The retained status that says this client is alive (or leaving), for dashboards and operators. */
+  async #heartbeat(state: 'up' | 'stopping'): Promise<void> {
+    try {
+      await this.publish(
+        ServiceStatus,
+        { state, startedAt: this.#startedAt, version: this.#options.version ?? 'unknown' },
+        { expiresInMs: state === 'up' ? this.#options.policy.heartbeatMs * 3 : this.#options.policy.heartbeatMs },
+      );
+    } catch (error) {
+      this.#log.debug({ err: (error as Error).message }, 'heartbeat not sent');
+    }
   }
 
   #connection(): MqttClient {

@@ -1,5 +1,6 @@
 // Builds a service's bus client from its context, sharing the verify cache and directory within one process.
 import type { ServiceContext } from '../core/service.js';
+import { VERSION } from '../core/version.js';
 import { BusClient, type BusClientOptions } from './bus-client.js';
 import type { DirectoryPayload } from './key-directory.js';
 import { VerifyCache } from './verify-cache.js';
@@ -46,6 +47,7 @@ export function createBusClient(
     policy: config.bus,
     verifyCache: context.shared[SHARED_VERIFY_CACHE] as VerifyCache,
     verifier: verifierFor(context),
+    version: VERSION,
     ...(directory ? { initialDirectory: directory } : {}),
     ...options,
   });

@@ -3,7 +3,7 @@ import { loadConfig, parseScalar, resolveConfigFile, type Config } from '../core
 import { CoreError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from '../core/version.js';
 
 export interface GlobalOptions {
   config?: string;

@@ -91,6 +91,11 @@ export const configSchema = z.strictObject({
         .describe(
           'Worker threads that check signatures under load, shared by one process; 0 checks on the main thread, auto uses all cores but one (at most 4).',
         ),
+      heartbeatMs: positiveMs
+        .default(30_000)
+        .describe(
+          'How often each client re-publishes its retained service.status; a status older than three of these means the client is gone.',
+        ),
       requestTimeoutMs: positiveMs.default(5_000).describe('Request/response timeout when the caller names none.'),
     })
     .prefault({}),

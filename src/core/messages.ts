@@ -122,7 +122,8 @@ export const ServiceStatus = defineMessage({
   kind: 'state',
   issuers: 'any',
   retained: true,
-  description: 'Heartbeat of a running service; expired means it is gone.',
+  description:
+    'Heartbeat of a running client, re-sent every bus.heartbeatMs and valid for three of them; expired means it is gone.',
   payload: z.strictObject({
     state: z.enum(['up', 'stopping']),
     startedAt: epochMs,

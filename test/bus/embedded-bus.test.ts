@@ -6,7 +6,7 @@ import { ulid } from 'ulid';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { encodeEnvelope, signEnvelope } from '../../src/core/envelope.js';
 import { RemoteError } from '../../src/core/errors.js';
-import { AuditDenied, AuditRejected, Ping, TokenRenew } from '../../src/core/messages.js';
+import { AuditDenied, AuditRejected, Ping, ServiceStatus, TokenRenew } from '../../src/core/messages.js';
 import { generateSigningKey } from '../../src/core/keys.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -23,7 +23,7 @@ describe('embedded broker + AuthProxy', () => {
     h = await startHarness();
     alice = await h.client('alice');
     bob = await h.client('bob', { extra: { sub: ['dctrl/v1/alice/ping'] } });
-    auditor = await h.client('auditor', { extra: { sub: ['dctrl/v1/+/audit'] } });
+    auditor = await h.client('auditor', { extra: { sub: ['dctrl/v1/+/audit', 'dctrl/v1/+/status'] } });
     auditor.on(AuditRejected, (payload) => void audits.push({ type: AuditRejected.type, payload }));
     auditor.on(AuditDenied, (payload) => void audits.push({ type: AuditDenied.type, payload }));
     await auditor.subscribe('dctrl/v1/+/audit');
@@ -36,6 +36,18 @@ describe('embedded broker + AuthProxy', () => {
     await alice.publish(Ping, pingPayload(7));
     await eventually(() => seen.includes(7), 'bob to see ping 7');
     assert.deepEqual(seen, [7]);
+  });
+
+  test('every client keeps a retained heartbeat, and says when it leaves', async () => {
+    const statuses: { client: string; state: string }[] = [];
+    auditor.on(ServiceStatus, (payload, envelope) => void statuses.push({ client: envelope.issuer, state: payload.state }));
+    await auditor.subscribe('dctrl/v1/+/status');
+    // Retained: the heartbeats of clients that started earlier arrive on subscribing.
+    await eventually(() => statuses.some((s) => s.client === 'alice' && s.state === 'up'), 'alice heartbeat');
+    const visitor = await h.client('visitor');
+    await eventually(() => statuses.some((s) => s.client === 'visitor' && s.state === 'up'), 'visitor up');
+    await visitor.stop();
+    await eventually(() => statuses.some((s) => s.client === 'visitor' && s.state === 'stopping'), 'visitor leaving');
   });
 
   test('a message delivered twice by the broker runs its handler once', async () => {
