@@ -6,6 +6,7 @@ import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js'
 import { CoreErrorCodes } from '../src/core/errors.js';
 import { createRegistry, Topics } from '../src/core/messages.js';
 import { TokenErrorCodes } from '../src/core/token.js';
+import { StorageErrorCodes } from '../src/core/storage/errors.js';
 import { EventLoggerErrorCodes } from '../src/event-logger/errors.js';
 import { SubscriptionMgrErrorCodes } from '../src/subscription-mgr/errors.js';
 import { VaultErrorCodes } from '../src/vault/errors.js';
@@ -13,6 +14,7 @@ import { VaultErrorCodes } from '../src/vault/errors.js';
 export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   core: CoreErrorCodes,
   'core (tokens)': TokenErrorCodes,
+  'core (storage)': StorageErrorCodes,
   vault: VaultErrorCodes,
   'subscription-mgr': SubscriptionMgrErrorCodes,
   'auth-proxy': AuthProxyErrorCodes,

@@ -1,0 +1,94 @@
+// One query layer (Kysely) over SQLite (better-sqlite3, a file in the data folder) or PostgreSQL (pg).
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { StorageError } from './errors.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle<Schema = unknown> {
+  readonly db: Kysely<Schema>;
+  readonly dialect: DialectName;
+  /** Where it points, without credentials, for logs and the banner. */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+export interface DatabaseTarget {
+  /** postgres://… to use PostgreSQL; unset for SQLite. */
+  url?: string | undefined;
+  /** The SQLite file, used when no URL is given. */
+  sqliteFile: string;
+}
+
+const PG_INT8_OID = 20;
+let pgIntegersParsed = false;
+
+/**
+ * Money, counts and times are integers; PostgreSQL hands BIGINT back as text. Read it as a number, and
+ * refuse rather than round when it does not fit exactly.
+ */
+function parsePgIntegersAsNumbers(): void {
+  if (pgIntegersParsed) return;
+  pgIntegersParsed = true;
+  pg.types.setTypeParser(PG_INT8_OID, (text: string) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value)) {
+      throw new StorageError('STORAGE_INTEGER_OVERFLOW', `stored integer ${text} is beyond 2^53`);
+    }
+    return value;
+  });
+}
+
+/** @throws StorageError STORAGE_URL_INVALID or STORAGE_UNAVAILABLE. */
+export async function openDatabase<Schema>(target: DatabaseTarget): Promise<DatabaseHandle<Schema>> {
+  if (target.url !== undefined) return openPostgres<Schema>(target.url);
+  return openSqlite<Schema>(target.sqliteFile);
+}
+
+function openSqlite<Schema>(file: string): DatabaseHandle<Schema> {
+  let sqlite: Database.Database;
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    sqlite = new Database(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (cause) {
+    throw new StorageError('STORAGE_UNAVAILABLE', `cannot open SQLite file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', description: `sqlite:${file}`, close: () => db.destroy() };
+}
+
+async function openPostgres<Schema>(url: string): Promise<DatabaseHandle<Schema>> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new StorageError('STORAGE_URL_INVALID', `db.url is not a URL`, { cause });
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new StorageError(
+      'STORAGE_URL_INVALID',
+      `db.url must start with postgres:// or postgresql://, got ${parsed.protocol}//`,
+    );
+  }
+  parsePgIntegersAsNumbers();
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const description = `postgres://${parsed.host}${parsed.pathname}`;
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (cause) {
+    await pool.end();
+    throw new StorageError('STORAGE_UNAVAILABLE', `cannot reach PostgreSQL at ${description}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', description, close: () => db.destroy() };
+}
