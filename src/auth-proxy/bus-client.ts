@@ -302,28 +302,33 @@ export class BusClient {
    * Sends a request and waits for the reply from the service that owns the request topic.
    * @throws RemoteError with the responder's code; AuthProxyError AUTH_PROXY_REQUEST_TIMEOUT or AUTH_PROXY_REPLY_INVALID.
    */
-  async request<S extends MessageSpec>(spec: S, payload: PayloadOf<S>, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  request<S extends MessageSpec>(spec: S, payload: PayloadOf<S>, options: { timeoutMs?: number } = {}): Promise<unknown> {
     const timeoutMs = Math.min(options.timeoutMs ?? this.#options.policy.requestTimeoutMs, this.#options.policy.maxCommandTtlMs);
     const correlationId = this.#nextId();
     const responder = ownerOfTopic(spec.topic);
+    let fail: (error: Error) => void = () => undefined;
     const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      fail = (error) => {
+        const pending = this.#pending.get(correlationId);
+        clearTimeout(pending?.timer);
         this.#pending.delete(correlationId);
-        reject(
-          new AuthProxyError('AUTH_PROXY_REQUEST_TIMEOUT', `${spec.type} to ${responder} got no reply within ${timeoutMs} ms`),
-        );
-      }, timeoutMs);
+        reject(error);
+      };
+      const timer = setTimeout(
+        () =>
+          fail(
+            new AuthProxyError('AUTH_PROXY_REQUEST_TIMEOUT', `${spec.type} to ${responder} got no reply within ${timeoutMs} ms`),
+          ),
+        timeoutMs,
+      );
       this.#pending.set(correlationId, { resolve, reject, timer, spec, responder });
     });
-    try {
-      const replyTo = spec.privateReply ? this.#privateReplyTopic : this.#replyTopic;
-      await this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo, correlationId });
-    } catch (error) {
-      const pending = this.#pending.get(correlationId);
-      clearTimeout(pending?.timer);
-      this.#pending.delete(correlationId);
-      throw error;
-    }
+    // The reply, the timeout or a failure to send settles the request; a send still queued while the broker
+    // is away does not hold it past its timeout.
+    const replyTo = spec.privateReply ? this.#privateReplyTopic : this.#replyTopic;
+    this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo, correlationId }).catch((error: unknown) =>
+      fail(error instanceof Error ? error : new Error(String(error))),
+    );
     return reply;
   }
 
@@ -414,7 +419,8 @@ export class BusClient {
       .then((ok) => {
         this.#verifying--;
         this.#complete(pending, ok, redelivery);
-      });
+      })
+      .catch((error: unknown) => this.#log.error({ err: error }, 'inbound message could not be completed'));
   }
 
   #complete(pending: PendingMessage, signatureOk: boolean, redelivery: boolean): void {
