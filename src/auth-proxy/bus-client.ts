@@ -397,13 +397,14 @@ export class BusClient {
 
   #receive(topic: string, raw: Buffer, redelivery: boolean): void {
     let pending: PendingMessage;
+    let verdict: boolean | Promise<boolean>;
     try {
       pending = this.#checks.precheck(topic, raw);
+      verdict = this.#checks.signature(pending);
     } catch (error) {
       this.#rejectError(topic, error, raw);
       return;
     }
-    const verdict = this.#checks.signature(pending);
     if (typeof verdict === 'boolean' && this.#verifying === 0) {
       this.#complete(pending, verdict, redelivery);
       return;

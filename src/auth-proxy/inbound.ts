@@ -22,7 +22,6 @@ export interface PendingMessage {
   topic: string;
   raw: Buffer;
   issuerKey: IssuerKey;
-  signingInput: Buffer;
 }
 
 export interface AcceptedMessage {
@@ -70,22 +69,25 @@ export class InboundChecks {
         : `not in key directory v${this.keys.version}`;
       throw new CoreError('CORE_ENVELOPE_UNKNOWN_ISSUER', `issuer "${envelope.issuer}": ${why}`);
     }
-    let bytes: Buffer;
-    try {
-      bytes = signingInput(envelope);
-    } catch (cause) {
-      // Values JSON can carry but canonical JSON cannot (1e999 parses to Infinity), or nesting too deep to encode.
-      throw new CoreError('CORE_ENVELOPE_MALFORMED', `payload has no canonical encoding: ${(cause as Error).message}`, { cause });
-    }
-    return { envelope, spec, topic, raw, issuerKey, signingInput: bytes };
+    return { envelope, spec, topic, raw, issuerKey };
   }
 
-  /** Step 2: the signature, from the cache or the verifier (which may be a worker thread). */
+  /**
+   * Step 2: the signature, from the cache (no encoding needed) or the verifier, which may be a worker thread.
+   * @throws CoreError CORE_ENVELOPE_MALFORMED when the payload has no canonical encoding.
+   */
   signature(pending: PendingMessage): boolean | Promise<boolean> {
     const wireText = pending.raw.toString('latin1');
     const known = this.cache.lookup(pending.issuerKey.publicKeyB64, wireText);
     if (known !== undefined) return known;
-    const verdict = this.verifier.verify(pending.issuerKey, pending.signingInput, pending.envelope.sig);
+    let bytes: Buffer;
+    try {
+      bytes = signingInput(pending.envelope);
+    } catch (cause) {
+      // Values JSON can carry but canonical JSON cannot (1e999 parses to Infinity), or nesting too deep to encode.
+      throw new CoreError('CORE_ENVELOPE_MALFORMED', `payload has no canonical encoding: ${(cause as Error).message}`, { cause });
+    }
+    const verdict = this.verifier.verify(pending.issuerKey, bytes, pending.envelope.sig);
     this.cache.record(pending.issuerKey.publicKeyB64, wireText, verdict);
     return verdict;
   }
