@@ -44,6 +44,8 @@ export interface BusClientOptions {
   verifier?: Verifier;
   /** Renew the token over the bus before it expires. Default true. */
   renewToken?: boolean;
+  /** Told each renewed token, to keep it for the next start. */
+  onTokenRenewed?: (token: string) => void;
 }
 
 export interface MessageContext {
@@ -364,6 +366,11 @@ export class BusClient {
   async useToken(token: string): Promise<void> {
     this.#claims = readTokenUnverified(token);
     this.#token = token;
+    try {
+      this.#options.onTokenRenewed?.(token);
+    } catch (error) {
+      this.#log.error({ err: (error as Error).message }, 'could not save the renewed token; the next start uses the old one');
+    }
     const connection = this.#connection();
     connection.options.password = token;
     if (connection.connected) await connection.publishAsync(Topics.sessionRenew, Buffer.from(token), { qos: 1 });

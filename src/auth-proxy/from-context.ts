@@ -47,6 +47,7 @@ export function createBusClient(
     policy: config.bus,
     verifyCache: context.shared[SHARED_VERIFY_CACHE] as VerifyCache,
     verifier: verifierFor(context),
+    ...(credentials.saveToken ? { onTokenRenewed: credentials.saveToken } : {}),
     version: VERSION,
     ...(directory ? { initialDirectory: directory } : {}),
     ...options,

@@ -1,5 +1,5 @@
 // Credentials bundles: how a service away from the hub gets its signing key, token and the pinned root key.
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
 import { CliError } from './errors.js';
@@ -14,15 +14,16 @@ const bundleSchema = z.strictObject({
     .min(1),
 });
 
-/** Writes a bundle readable only by its owner: it holds private keys. */
+/** Writes a bundle readable only by its owner (it holds private keys): a new file, renamed over the old one. */
 export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[]): void {
   const bundle = {
     version: 1 as const,
     rootPublicKey,
     clients: clients.map((c) => ({ client: c.client, privateKeyPem: exportPrivateKeyPem(c.signingKey), token: c.token })),
   };
-  writeFileSync(path, JSON.stringify(bundle, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(path, 0o600);
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(bundle, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  renameSync(temporary, path);
 }
 
 /** @throws CliError CLI_CREDENTIALS_INVALID naming what is wrong with the file. */
@@ -53,7 +54,18 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
         },
       );
     }
-    result.set(entry.client, { client: entry.client, signingKey, token: entry.token, rootPublicKey: parsed.rootPublicKey });
+    result.set(entry.client, {
+      client: entry.client,
+      signingKey,
+      token: entry.token,
+      rootPublicKey: parsed.rootPublicKey,
+      // A device that restarts after its first token expired must still get in: keep every renewal.
+      saveToken: (token) => {
+        const current = readCredentialsBundle(path);
+        const updated = [...current.values()].map((c) => (c.client === entry.client ? { ...c, token } : c));
+        writeCredentialsBundle(path, parsed.rootPublicKey, updated);
+      },
+    });
   }
   return result;
 }

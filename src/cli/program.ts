@@ -28,8 +28,13 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
-    if (!(error instanceof DctrlError)) throw error;
-    process.stderr.write(`dctrl: ${error.code}: ${error.message}\n`);
-    process.exitCode = error.code.startsWith('CORE_CONFIG') ? 2 : 1;
+    if (error instanceof DctrlError) {
+      process.stderr.write(`dctrl: ${error.code}: ${error.message}\n`);
+      process.exitCode = error.code.startsWith('CORE_CONFIG') ? 2 : 1;
+      return;
+    }
+    // Anything else (a file that cannot be written, say) still gets one readable line, not a stack trace.
+    process.stderr.write(`dctrl: CLI_FAILED: ${(error as Error).message ?? String(error)}\n`);
+    process.exitCode = 1;
   }
 }

@@ -1,5 +1,8 @@
 // Opens the local Vault for the CLI and for `up`, with the secret from the environment (or demo mode).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type SECRET_ENV_VARS } from '../core/config.js';
+import { CliError } from './errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import { defaultGrants } from '../core/grants.js';
@@ -13,6 +16,17 @@ export function vaultSecretFrom(env: SecretEnv): VaultSecret {
   if (env.DCTRL_VAULT_KEY_FILE) return { keyFile: env.DCTRL_VAULT_KEY_FILE };
   if (env.DCTRL_VAULT_PASSPHRASE) return { passphrase: env.DCTRL_VAULT_PASSPHRASE };
   return { demo: true };
+}
+
+/** For commands other than `up`: the hub's existing vault, never a new one made by mistake in the wrong folder. */
+export function openExistingVault(config: Config, env: SecretEnv, clock: Clock): VaultKeeper {
+  if (!existsSync(join(config.dataDir, 'vault.db'))) {
+    throw new CliError(
+      'CLI_NO_VAULT',
+      `no vault in ${resolve(config.dataDir)}; run this where the hub keeps its data, or pass --data-dir`,
+    );
+  }
+  return openVault(config, env, clock);
 }
 
 export function openVault(

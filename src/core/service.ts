@@ -11,6 +11,8 @@ export interface Credentials {
   signingKey: SigningKey;
   token: string;
   rootPublicKey: string;
+  /** Keeps a renewed token where the credentials came from, so a restart uses it (a device's bundle file). */
+  saveToken?: (token: string) => void;
 }
 
 export interface ServiceContext {

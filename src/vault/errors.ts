@@ -11,6 +11,7 @@ export const VaultErrorCodes = {
   VAULT_RENEW_MISMATCH: 'A client asked to renew a token that names another client.',
   VAULT_CLIENT_RETIRED:
     'The client was retired (`dctrl keys retire`); give it a new key with `dctrl keys rotate` to bring it back.',
+  VAULT_GRANTS_INVALID: 'A topic filter in the grants is not a valid MQTT filter ("#" only last, "+" a whole level).',
   VAULT_CLIENT_NAME_INVALID: 'Client names are lowercase letters, digits and "-", starting with a letter.',
 } as const;
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import type { Clock } from '../core/clock.js';
-import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
+import { CLIENT_NAME_PATTERN, describeIssues } from '../core/envelope.js';
 import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, type SigningKey } from '../core/keys.js';
 import { grantsSchema, signToken, TokenError, type Grants } from '../core/token.js';
 import { VaultError } from './errors.js';
@@ -190,7 +190,11 @@ export class VaultKeeper {
         `"${client}" was retired on ${new Date(retiredAt).toISOString()}; no new tokens`,
       );
     }
-    const checked = grantsSchema.parse(grants);
+    const parsed = grantsSchema.safeParse(grants);
+    if (!parsed.success) {
+      throw new VaultError('VAULT_GRANTS_INVALID', `grants for "${client}" are invalid: ${describeIssues(parsed.error)}`);
+    }
+    const checked = parsed.data;
     // JWT times are whole seconds; keep the record identical to what the token says.
     const issuedAt = Math.floor(this.#clock.now() / 1000) * 1000;
     const expiresAt = issuedAt + (ttlSeconds !== undefined ? ttlSeconds * 1000 : this.#tokenTtlMs);

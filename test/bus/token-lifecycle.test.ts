@@ -1,7 +1,9 @@
 // Tokens over time: a renewed session outlives its first token; an unrenewed one is cut when it expires.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
+import { createBusClient } from '../../src/auth-proxy/index.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { readTokenUnverified } from '../../src/core/token.js';
 import { Ping } from '../../src/core/messages.js';
 import type { Denial } from '../../src/subscription-mgr/sessions.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
@@ -45,4 +47,21 @@ test('a message signed under the renewed token still flows', async () => {
   await sender.renewNow();
   await sender.publish(Ping, { seq: 5, sentAtNs: '0', pad: '' });
   await eventually(() => seen.includes(5), 'delivery after renewal');
+});
+
+test('a renewed token is handed to where the credentials came from, so a restart uses it', async () => {
+  h.keeper.ensureClient('saver');
+  await h.vault.publishChanges();
+  const context = await h.context('saver');
+  const saved: string[] = [];
+  context.credentials.saveToken = (token) => void saved.push(token);
+  const bus = createBusClient(context);
+  await bus.start();
+  try {
+    await bus.renewNow();
+    assert.equal(saved.length, 1);
+    assert.equal(readTokenUnverified(saved[0]!).tokenId, bus.tokenClaims.tokenId);
+  } finally {
+    await bus.stop();
+  }
 });

@@ -66,6 +66,16 @@ describe('dctrl', () => {
 
   test('token issue, list and revoke; keys list', () => {
     const dataDir = tempDir();
+    const noVault = dctrl(['token', 'list', '--data-dir', dataDir]);
+    assert.equal(noVault.status, 1);
+    assert.match(noVault.stderr, /CLI_NO_VAULT: no vault in /);
+    assert.match(dctrl(['vault', 'init', '--data-dir', dataDir]).stdout, /vault created/);
+    const badGrant = dctrl(['token', 'issue', 'door', '--pub', 'a/#/b', '--data-dir', dataDir]);
+    assert.equal(badGrant.status, 1);
+    assert.match(badGrant.stderr, /^dctrl: VAULT_GRANTS_INVALID: /m);
+    const unwritable = dctrl(['vault', 'export', 'door', '--out', '/nonexistent/dir/creds.json', '--data-dir', dataDir]);
+    assert.equal(unwritable.status, 1);
+    assert.match(unwritable.stderr, /^dctrl: CLI_FAILED: .*ENOENT/m);
     const issued = dctrl([
       'token',
       'issue',

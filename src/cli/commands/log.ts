@@ -12,7 +12,7 @@ import {
 } from '../../event-logger/index.js';
 import { CliError } from '../errors.js';
 import { configFrom, type GlobalOptions } from '../options.js';
-import { openVault } from '../vault-access.js';
+import { openExistingVault } from '../vault-access.js';
 import { isMessageId } from '../../core/ids.js';
 import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -32,17 +32,14 @@ function formatRecord(record: LogRecord, json: boolean): string {
 function headKey(command: Command): KeyObject | undefined {
   const config = configFrom(command.optsWithGlobals<GlobalOptions>());
   if (!existsSync(join(config.dataDir, 'vault.db'))) return undefined;
+  // A vault that is here but will not open (wrong passphrase) is an error to report, not a head to skip.
+  const keeper = openExistingVault(config, process.env, systemClock);
   try {
-    const keeper = openVault(config, process.env, systemClock);
-    try {
-      return keeper.listKeys().some((key) => key.client === 'event-logger')
-        ? keeper.signingKey('event-logger').publicKey
-        : undefined;
-    } finally {
-      keeper.close();
-    }
-  } catch {
-    return undefined;
+    return keeper.listKeys().some((key) => key.client === 'event-logger')
+      ? keeper.signingKey('event-logger').publicKey
+      : undefined;
+  } finally {
+    keeper.close();
   }
 }
 

@@ -5,7 +5,9 @@ import { defaultGrants } from '../../core/grants.js';
 import { writeCredentialsBundle } from '../credentials.js';
 import { CliError } from '../errors.js';
 import { collect, configFrom, type GlobalOptions } from '../options.js';
-import { credentialsFor, openVault } from '../vault-access.js';
+import { credentialsFor, openExistingVault, openVault } from '../vault-access.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ROOT_CLIENT, type VaultKeeper } from '../../vault/index.js';
 
 /** The longest token lifetime the config allows (vault.tokenTtlSeconds): 30 days. */
@@ -13,7 +15,7 @@ const MAX_TTL_SECONDS = 30 * 86_400;
 
 async function withVault<T>(command: Command, work: (keeper: VaultKeeper) => Promise<T> | T): Promise<T> {
   const config = configFrom(command.optsWithGlobals<GlobalOptions>());
-  const keeper = openVault(config, process.env, systemClock);
+  const keeper = openExistingVault(config, process.env, systemClock);
   try {
     return await work(keeper);
   } finally {
@@ -125,9 +127,20 @@ export function registerTokenCommands(program: Command): void {
       }),
     );
 
-  program
-    .command('vault')
-    .description('the Vault')
+  const vault = program.command('vault').description('the Vault');
+  vault
+    .command('init')
+    .description('create the vault in the data folder (`dctrl up` does this too), with the secret from the environment')
+    .action((_options: unknown, command: Command) => {
+      const config = configFrom(command.optsWithGlobals<GlobalOptions>());
+      if (existsSync(join(config.dataDir, 'vault.db'))) {
+        throw new CliError('CLI_OPTION_INVALID', `a vault already exists in ${config.dataDir}`);
+      }
+      const keeper = openVault(config, process.env, systemClock, (path) => print(`demo mode: vault key written to ${path}`));
+      print(`vault created in ${config.dataDir}; root public key ${keeper.root.publicKeyB64}`);
+      keeper.close();
+    });
+  vault
     .command('export <clients>')
     .description('write a credentials bundle (signing keys, tokens, root key) for services that run on another machine')
     .requiredOption('--out <file>', 'where to write it (created mode 0600: it holds private keys)')

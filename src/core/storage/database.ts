@@ -69,16 +69,18 @@ async function openPostgres<Schema>(url: string): Promise<DatabaseHandle<Schema>
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw new StorageError('STORAGE_URL_INVALID', `db.url is not a URL`, { cause });
+    throw new StorageError('STORAGE_URL_INVALID', 'the database URL is not a URL', { cause });
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new StorageError(
       'STORAGE_URL_INVALID',
-      `db.url must start with postgres:// or postgresql://, got ${parsed.protocol}//`,
+      `the database URL must start with postgres:// or postgresql://, got ${parsed.protocol}//`,
     );
   }
   parsePgIntegersAsNumbers();
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection that drops (server restart) is reported here; without a listener it would end the process.
+  pool.on('error', (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`, 'StorageWarning'));
   const description = `postgres://${parsed.host}${parsed.pathname}`;
   try {
     const client = await pool.connect();

@@ -2,7 +2,7 @@
 import { DctrlError } from '../errors.js';
 
 export const StorageErrorCodes = {
-  STORAGE_URL_INVALID: 'db.url must be a postgres:// or postgresql:// URL; leave it unset for SQLite in the data folder.',
+  STORAGE_URL_INVALID: 'A database URL must be postgres:// or postgresql://; without one, SQLite in the data folder is used.',
   STORAGE_UNAVAILABLE: 'The database could not be reached or opened; the message names the cause.',
   STORAGE_MIGRATION_FAILED: 'A schema migration failed and was rolled back; the message names it. Nothing after it ran.',
   STORAGE_CONFLICT: 'A row with the same unique key already exists (a duplicate email, fob or id).',
