@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import {
+  integerSum,
   migrate,
   StorageError,
   translateDriverError,
@@ -63,13 +64,22 @@ export function runStorageConformance(
       assert.deepEqual(await migrate(handle, 'test-service', more), ['0002-widgets-index']);
     });
 
-    test('a failing migration is named and leaves nothing half-applied', async () => {
+    test('a failing migration is named and leaves nothing of itself behind', async () => {
+      const createPartial = (kdb: Kysely<unknown>) => kdb.schema.createTable('partial').addColumn('id', 'text').execute();
       const broken: MigrationList = [
         [
           '0001-ok',
           { up: async (kdb: Kysely<unknown>) => void (await kdb.schema.createTable('half').addColumn('id', 'text').execute()) },
         ],
-        ['0002-broken', { up: async (kdb: Kysely<unknown>) => void (await sql`THIS IS NOT SQL`.execute(kdb)) }],
+        [
+          '0002-broken',
+          {
+            async up(kdb: Kysely<unknown>) {
+              await createPartial(kdb); // its first statement succeeds...
+              await sql`THIS IS NOT SQL`.execute(kdb); // ...its second fails
+            },
+          },
+        ],
       ];
       await assert.rejects(migrate(handle, 'broken-service', broken), (error: unknown) => {
         assert.ok(error instanceof StorageError);
@@ -77,10 +87,31 @@ export function runStorageConformance(
         assert.match(error.message, /"0002-broken"/);
         return true;
       });
-      // Re-running with the broken one fixed applies both: the failed run recorded nothing it did not finish.
-      const fixed: MigrationList = [broken[0]!, ['0002-broken', { up: () => Promise.resolve() }]];
-      const ran = await migrate(handle, 'broken-service', fixed);
-      assert.ok(ran.includes('0002-broken'));
+      // The fixed migration creates the same table: it can only succeed if the failed one left nothing.
+      const fixed: MigrationList = [
+        broken[0]!,
+        ['0002-broken', { up: async (kdb: Kysely<unknown>) => void (await createPartial(kdb)) }],
+      ];
+      assert.deepEqual(await migrate(handle, 'broken-service', fixed), ['0002-broken']);
+    });
+
+    test('migrators starting at once run each migration exactly once', async () => {
+      const list: MigrationList = ['a', 'b', 'c'].map(
+        (table) =>
+          [
+            `0001-${table}`,
+            {
+              up: async (kdb: Kysely<unknown>) =>
+                void (await kdb.schema.createTable(`conc_${table}`).addColumn('id', 'text').execute()),
+            },
+          ] as const,
+      );
+      const results = await Promise.all([
+        migrate(handle, 'concurrent', list),
+        migrate(handle, 'concurrent', list),
+        migrate(handle, 'concurrent', list),
+      ]);
+      assert.deepEqual(results.flat().sort(), ['0001-a', '0001-b', '0001-c']);
     });
 
     test('integers round-trip exactly as numbers, up to 2^53 - 1', async () => {
@@ -137,10 +168,16 @@ export function runStorageConformance(
         .execute();
       const { total } = await db
         .selectFrom('widgets')
-        .select((eb) => eb.fn.sum<number>('cents').as('total'))
+        .select(integerSum('cents').as('total'))
         .where('at', '=', 10)
         .executeTakeFirstOrThrow();
-      assert.equal(Number(total), 4_999);
+      assert.equal(total, 4_999);
+      const none = await db
+        .selectFrom('widgets')
+        .select(integerSum('cents').as('total'))
+        .where('at', '=', -1)
+        .executeTakeFirstOrThrow();
+      assert.equal(none.total, 0);
     });
   });
 }

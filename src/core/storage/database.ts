@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { StorageError } from './errors.js';
 
@@ -93,4 +93,12 @@ async function openPostgres<Schema>(url: string): Promise<DatabaseHandle<Schema>
   }
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', description, close: () => db.destroy() };
+}
+
+/**
+ * SUM of an integer column as an exact integer on both databases (PostgreSQL's sum(bigint) is numeric, which
+ * pg returns as text), and 0 rather than NULL when there are no rows.
+ */
+export function integerSum(column: string): RawBuilder<number> {
+  return sql<number>`cast(coalesce(sum(${sql.ref(column)}), 0) as bigint)`;
 }
