@@ -1,5 +1,5 @@
 // Global CLI options and how they become the one validated config.
-import { loadConfig, parseScalar, resolveConfigFile, type Config } from '../core/config.js';
+import { coerceConfigText, loadConfig, resolveConfigFile, type Config } from '../core/config.js';
 import { CoreError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 
@@ -18,7 +18,8 @@ export function configFrom(options: GlobalOptions, extra: Record<string, unknown
   for (const assignment of options.set ?? []) {
     const split = assignment.indexOf('=');
     if (split <= 0) throw new CoreError('CORE_CONFIG_INVALID', `--set expects key=value, got "${assignment}"`);
-    overrides[assignment.slice(0, split)] = parseScalar(assignment.slice(split + 1));
+    const key = assignment.slice(0, split);
+    overrides[key] = coerceConfigText(key, assignment.slice(split + 1));
   }
   if (options.dataDir !== undefined) overrides.dataDir = options.dataDir;
   if (options.logLevel !== undefined) overrides['log.level'] = options.logLevel;

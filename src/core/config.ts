@@ -11,146 +11,171 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 const listenPort = z.int().min(0).max(65535);
 const positiveMs = z.int().positive();
 
-export const configSchema = z.strictObject({
-  dataDir: z
-    .string()
-    .min(1)
-    .default('./data')
-    .describe('Where keys, the vault, logs and databases live; relative to the working directory.'),
-  services: z
-    .array(z.enum(SERVICE_NAMES))
-    .min(1)
-    .default([...SERVICE_NAMES])
-    .describe('Which services this process runs; all of them (embedded mode) by default.'),
-  credentialsFile: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('Credentials bundle from `dctrl vault export`, for services that run away from the Vault.'),
-  broker: z
-    .strictObject({
-      url: z
-        .string()
-        .regex(/^(mqtts?|wss?):\/\/[^\s/]+(:\d+)?(\/.*)?$/, 'expected mqtt://, mqtts://, ws:// or wss:// with a host')
-        .default('mqtt://127.0.0.1:1883')
-        .describe('What clients connect to. When the broker runs in the same process, they use its real address instead.'),
-      caFile: z.string().min(1).optional().describe('CA certificate that clients trust for mqtts:// and wss://.'),
-      host: z
-        .string()
-        .min(1)
-        .default('127.0.0.1')
-        .describe('Where the embedded broker listens; loopback so nothing is exposed by default.'),
-      port: listenPort.default(1883).describe('Plain MQTT port of the embedded broker; 0 picks a free one.'),
-      tls: z
-        .strictObject({
-          enabled: z.boolean().default(false).describe('Also listen for MQTT over TLS (for devices across untrusted networks).'),
-          port: listenPort.default(8883).describe('MQTT over TLS port.'),
-          certFile: z.string().min(1).optional().describe('PEM certificate chain for the TLS listener.'),
-          keyFile: z.string().min(1).optional().describe('PEM private key for the TLS listener.'),
-        })
-        .prefault({}),
-      websocket: z
-        .strictObject({
-          enabled: z.boolean().default(false).describe('Also listen for MQTT over WebSocket (browsers).'),
-          port: listenPort.default(8080).describe('MQTT over WebSocket port.'),
-        })
-        .prefault({}),
-      drainTimeoutMs: positiveMs
-        .default(30_000)
-        .describe('A client that stops reading is cut after this long, so one cannot stall delivery to all.'),
-    })
-    .prefault({}),
-  bus: z
-    .strictObject({
-      freshnessWindowMs: positiveMs
-        .default(120_000)
-        .describe('Events issued longer ago are dropped as stale; also how long message ids are remembered against replay.'),
-      maxClockSkewMs: z
-        .int()
-        .nonnegative()
-        .default(5_000)
-        .describe('How far in the future an issued-at may lie, for clocks that disagree a little.'),
-      maxStateTtlMs: positiveMs
-        .default(7 * 86_400_000)
-        .describe('Retained state (key directory, revocations, status) may not be valid for longer than this.'),
-      maxCommandTtlMs: positiveMs.default(60_000).describe('Commands and requests may not be valid for longer than this.'),
-      maxMessageBytes: z
-        .int()
-        .min(1024)
-        .max(10_485_760)
-        .default(65_536)
-        .describe('Larger messages are refused by the broker and dropped by receivers before parsing.'),
-      auditPerSecond: z
-        .int()
-        .positive()
-        .default(20)
-        .describe('Audit events one client publishes per second at most; the rest are counted in the next one.'),
-      verifyThreads: z
-        .union([z.literal('auto'), z.int().min(0).max(16)])
-        .default('auto')
-        .describe(
-          'Worker threads that check signatures under load, shared by one process; 0 checks on the main thread, auto uses all cores but one (at most 4).',
-        ),
-      heartbeatMs: positiveMs
-        .default(30_000)
-        .describe(
-          'How often each client re-publishes its retained service.status; a status older than three of these means the client is gone.',
-        ),
-      requestTimeoutMs: positiveMs.default(5_000).describe('Request/response timeout when the caller names none.'),
-    })
-    .prefault({}),
-  vault: z
-    .strictObject({
-      tokenTtlSeconds: z
-        .int()
-        .min(60)
-        .max(30 * 86_400)
-        .default(3_600)
-        .describe('Token lifetime; AuthProxy renews at two thirds of it, so a stolen token is useful for an hour at most.'),
-      directoryTtlSeconds: z
-        .int()
-        .min(300)
-        .max(7 * 86_400)
-        .default(86_400)
-        .describe('How long a published key directory is valid; the Vault re-signs it every quarter of that.'),
-      revocationPollMs: positiveMs
-        .default(1_000)
-        .describe('How often the Vault looks for revocations and new keys made by the CLI, and publishes them.'),
-    })
-    .prefault({}),
-  subscriptionMgr: z
-    .strictObject({
-      sessionSweepMs: positiveMs.default(1_000).describe('How often connected sessions are checked for expired tokens.'),
-    })
-    .prefault({}),
-  eventLogger: z
-    .strictObject({
-      segmentMaxBytes: z
-        .int()
-        .min(4096)
-        .default(64 * 1024 * 1024)
-        .describe('Segment files are rotated at this size.'),
-      fsync: z
-        .enum(['always', 'interval', 'never'])
-        .default('interval')
-        .describe(
-          'always: fsync every batch (slowest, loses nothing); interval: every fsyncIntervalMs; never: leave it to the OS.',
-        ),
-      fsyncIntervalMs: positiveMs.default(1_000).describe('How often the interval policy syncs the log to disk.'),
-      checkpointIntervalMs: positiveMs
-        .default(60_000)
-        .describe('How often the signed head is written and published, so cutting records off the end shows.'),
-    })
-    .prefault({}),
-  log: z
-    .strictObject({
-      level: z
-        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-        .default('info')
-        .describe('Service log level (JSON lines on stderr).'),
-    })
-    .prefault({}),
-});
+export const configSchema = z
+  .strictObject({
+    dataDir: z
+      .string()
+      .min(1)
+      .default('./data')
+      .describe('Where keys, the vault, logs and databases live; relative to the working directory.'),
+    services: z
+      .array(z.enum(SERVICE_NAMES))
+      .min(1)
+      .default([...SERVICE_NAMES])
+      .describe('Which services this process runs; all of them (embedded mode) by default.'),
+    credentialsFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Credentials bundle from `dctrl vault export`, for services that run away from the Vault.'),
+    broker: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^(mqtts?|wss?):\/\/[^\s/]+(:\d+)?(\/.*)?$/, 'expected mqtt://, mqtts://, ws:// or wss:// with a host')
+          .default('mqtt://127.0.0.1:1883')
+          .describe('What clients connect to. When the broker runs in the same process, they use its real address instead.'),
+        caFile: z.string().min(1).optional().describe('CA certificate that clients trust for mqtts:// and wss://.'),
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe('Where the embedded broker listens; loopback so nothing is exposed by default.'),
+        port: listenPort.default(1883).describe('Plain MQTT port of the embedded broker; 0 picks a free one.'),
+        tls: z
+          .strictObject({
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe('Also listen for MQTT over TLS (for devices across untrusted networks).'),
+            port: listenPort.default(8883).describe('MQTT over TLS port.'),
+            certFile: z.string().min(1).optional().describe('PEM certificate chain for the TLS listener.'),
+            keyFile: z.string().min(1).optional().describe('PEM private key for the TLS listener.'),
+          })
+          .prefault({}),
+        websocket: z
+          .strictObject({
+            enabled: z.boolean().default(false).describe('Also listen for MQTT over WebSocket (browsers).'),
+            port: listenPort.default(8080).describe('MQTT over WebSocket port.'),
+          })
+          .prefault({}),
+        drainTimeoutMs: positiveMs
+          .default(30_000)
+          .describe('A client that stops reading is cut after this long, so one cannot stall delivery to all.'),
+      })
+      .prefault({}),
+    bus: z
+      .strictObject({
+        freshnessWindowMs: positiveMs
+          .default(120_000)
+          .describe('Events issued longer ago are dropped as stale; also how long message ids are remembered against replay.'),
+        maxClockSkewMs: z
+          .int()
+          .nonnegative()
+          .default(5_000)
+          .describe('How far in the future an issued-at may lie, for clocks that disagree a little.'),
+        maxStateTtlMs: positiveMs
+          .default(7 * 86_400_000)
+          .describe('Retained state (key directory, revocations, status) may not be valid for longer than this.'),
+        maxCommandTtlMs: positiveMs.default(60_000).describe('Commands and requests may not be valid for longer than this.'),
+        maxMessageBytes: z
+          .int()
+          .min(1024)
+          .max(10_485_760)
+          .default(65_536)
+          .describe('Larger messages are refused by the broker and dropped by receivers before parsing.'),
+        auditPerSecond: z
+          .int()
+          .positive()
+          .default(20)
+          .describe('Audit events one client publishes per second at most; the rest are counted in the next one.'),
+        verifyThreads: z
+          .union([z.literal('auto'), z.int().min(0).max(16)])
+          .default('auto')
+          .describe(
+            'Worker threads that check signatures under load, shared by one process; 0 checks on the main thread, auto uses all cores but one (at most 4).',
+          ),
+        heartbeatMs: positiveMs
+          .default(30_000)
+          .describe(
+            'How often each client re-publishes its retained service.status; a status older than three of these means the client is gone.',
+          ),
+        requestTimeoutMs: positiveMs.default(5_000).describe('Request/response timeout when the caller names none.'),
+      })
+      .prefault({}),
+    vault: z
+      .strictObject({
+        tokenTtlSeconds: z
+          .int()
+          .min(60)
+          .max(30 * 86_400)
+          .default(3_600)
+          .describe(
+            'Token lifetime; AuthProxy renews at two thirds of it. A token copied without its signing key works only until then (or until revoked)',
+          ),
+        directoryTtlSeconds: z
+          .int()
+          .min(300)
+          .max(7 * 86_400)
+          .default(86_400)
+          .describe('How long a published key directory is valid; the Vault re-signs it every quarter of that.'),
+        revocationPollMs: positiveMs
+          .default(1_000)
+          .describe('How often the Vault looks for revocations and new keys made by the CLI, and publishes them.'),
+      })
+      .prefault({}),
+    subscriptionMgr: z
+      .strictObject({
+        sessionSweepMs: positiveMs.default(1_000).describe('How often connected sessions are checked for expired tokens.'),
+      })
+      .prefault({}),
+    eventLogger: z
+      .strictObject({
+        segmentMaxBytes: z
+          .int()
+          .min(4096)
+          .default(64 * 1024 * 1024)
+          .describe('Segment files are rotated at this size.'),
+        fsync: z
+          .enum(['always', 'interval', 'never'])
+          .default('interval')
+          .describe(
+            'always: fsync every batch (slowest, loses nothing); interval: every fsyncIntervalMs; never: leave it to the OS.',
+          ),
+        fsyncIntervalMs: positiveMs.default(1_000).describe('How often the interval policy syncs the log to disk.'),
+        checkpointIntervalMs: positiveMs
+          .default(60_000)
+          .describe('How often the signed head is written and published, so cutting records off the end shows.'),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info')
+          .describe('Service log level (JSON lines on stderr).'),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, context) => {
+    // Retained state valid for longer than receivers accept would be dropped by all of them: the key
+    // directory and revocations would never arrive.
+    const stateLimit = config.bus.maxStateTtlMs;
+    if (config.vault.directoryTtlSeconds * 1000 > stateLimit) {
+      context.addIssue({
+        code: 'custom',
+        path: ['vault', 'directoryTtlSeconds'],
+        message: `must be at most bus.maxStateTtlMs (${stateLimit} ms), or every receiver drops the key directory`,
+      });
+    }
+    if (config.bus.heartbeatMs * 3 > stateLimit) {
+      context.addIssue({
+        code: 'custom',
+        path: ['bus', 'heartbeatMs'],
+        message: `three heartbeats must fit in bus.maxStateTtlMs (${stateLimit} ms)`,
+      });
+    }
+  });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -258,12 +283,42 @@ function envOverrides(env: Record<string, string | undefined>, problems: string[
       problems.push(`unknown environment variable ${name}; known ones are listed in docs/configuration.md`);
       continue;
     }
-    overrides.push([path, parseScalar(value)]);
+    overrides.push([path, coerceConfigText(path, value)]);
   }
   return overrides;
 }
 
-/** Env vars and flags are text: numbers, booleans and JSON arrays are read as such, the rest stays a string. */
+/**
+ * Env vars and flags are text; read it as the key's type: strings stay strings (a data folder named 2024),
+ * lists may be comma-separated or JSON, numbers and booleans are parsed.
+ */
+export function coerceConfigText(dottedPath: string, text: string): unknown {
+  const leaf = leafSchema(dottedPath.split('.'));
+  if (leaf instanceof z.ZodString) return text;
+  if (leaf instanceof z.ZodArray) {
+    const trimmed = text.trim();
+    if (trimmed.startsWith('[')) return parseScalar(trimmed);
+    return trimmed
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  }
+  return parseScalar(text);
+}
+
+function leafSchema(path: readonly string[]): z.ZodType | undefined {
+  let node: z.ZodType = configSchema;
+  for (const key of path) {
+    const inner = unwrap(node);
+    if (!(inner instanceof z.ZodObject)) return undefined;
+    const child = inner.shape[key] as z.ZodType | undefined;
+    if (!child) return undefined;
+    node = child;
+  }
+  return unwrap(node);
+}
+
+/** Numbers, booleans and JSON arrays are read as such; the rest stays a string. */
 export function parseScalar(text: string): unknown {
   const trimmed = text.trim();
   if (/^-?\d+(\.\d+)?$/.test(trimmed) || trimmed === 'true' || trimmed === 'false' || trimmed.startsWith('[')) {

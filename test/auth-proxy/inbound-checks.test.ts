@@ -214,6 +214,28 @@ describe('inbound checks accept good input once', () => {
     });
   });
 
+  test('an expired key directory refuses every issuer but the Vault', () => {
+    const keys = new TrustedKeys(root.publicKeyB64);
+    keys.apply({ version: 1, keys: [{ client: 'alice', publicKey: alice.publicKeyB64 }] }, clock.now() + 1_000);
+    const inbound = new InboundChecks(createRegistry([Unlock]), keys, new ReplayGuard(), new VerifyCache(), policy, clock);
+    inbound.accept('dctrl/v1/alice/ping', wire(ping()), false);
+    clock.advance(2_000);
+    assert.throws(() => inbound.accept('dctrl/v1/alice/ping', wire(ping()), false), /key directory has expired/);
+    const fresh = signEnvelope(
+      {
+        v: 1,
+        id: nextId(),
+        type: KeyDirectory.type,
+        issuer: 'vault',
+        issuedAt: clock.now(),
+        expiresAt: clock.now() + 60_000,
+        payload: { version: 2, keys: [] },
+      },
+      root,
+    );
+    assert.equal(inbound.accept('dctrl/v1/vault/directory', encodeEnvelope(fresh), false).envelope.issuer, 'vault');
+  });
+
   test('a cached verification never vouches for different bytes', () => {
     const inbound = checks();
     const good = ping();

@@ -31,7 +31,7 @@ test('after `keys retire`, the device is disconnected and its signatures are ref
     'door cut',
   );
   await eventually(() => receiver.directoryVersion === h.keeper.versions().directory, 'receiver to get the new directory');
-  assert.ok(!door.connected || denials.length > 0);
+  await eventually(() => !door.connected, 'the door to stay disconnected');
 
   // The thief still has the key, and a broker that lets it publish (or one without our ACLs).
   const relay = await mqtt.connectAsync(h.brokerUrl, {

@@ -65,3 +65,19 @@ test('a renewed token is handed to where the credentials came from, so a restart
     await bus.stop();
   }
 });
+
+test('a client renews by itself at two thirds of its token lifetime', async () => {
+  h.keeper.ensureClient('auto');
+  await h.vault.publishChanges();
+  const context = await h.context('auto'); // its token: issued now, valid 3,600 s
+  clock.advance(2_500_000); // past two thirds, still valid
+  const bus = createBusClient(context);
+  const first = readTokenUnverified(context.credentials.token).tokenId;
+  await bus.start();
+  try {
+    await eventually(() => bus.tokenClaims.tokenId !== first, 'the automatic renewal');
+    assert.ok(bus.tokenClaims.expiresAt > clock.now() + 3_000_000);
+  } finally {
+    await bus.stop();
+  }
+});

@@ -66,6 +66,29 @@ describe('config', () => {
     assert.throws(() => loadConfig({ file: '/nonexistent/dctrl.json' }), { code: 'CORE_CONFIG_FILE_UNREADABLE' });
   });
 
+  test('text from env vars and flags is read as the key type: lists by comma, strings stay strings', () => {
+    const config = loadConfig({ env: { DCTRL_SERVICES: 'vault, event-logger', DCTRL_DATA_DIR: '2024' }, overrides: {} });
+    assert.deepEqual(config.services, ['vault', 'event-logger']);
+    assert.equal(config.dataDir, '2024');
+    assert.deepEqual(loadConfig({ env: { DCTRL_SERVICES: '["vault"]' } }).services, ['vault']);
+    assert.equal(loadConfig({ env: { DCTRL_BUS__VERIFY_THREADS: 'auto' } }).bus.verifyThreads, 'auto');
+    assert.equal(loadConfig({ env: { DCTRL_BUS__VERIFY_THREADS: '0' } }).bus.verifyThreads, 0);
+  });
+
+  test('settings that would make receivers drop the key directory are refused', () => {
+    assert.throws(
+      () => loadConfig({ overrides: { 'bus.maxStateTtlMs': 3_600_000 } }),
+      /"vault\.directoryTtlSeconds": must be at most bus\.maxStateTtlMs/,
+    );
+    assert.throws(
+      () =>
+        loadConfig({
+          overrides: { 'bus.maxStateTtlMs': 3_600_000, 'vault.directoryTtlSeconds': 3_600, 'bus.heartbeatMs': 2_000_000 },
+        }),
+      /"bus\.heartbeatMs": three heartbeats/,
+    );
+  });
+
   test('env var names follow the key paths', () => {
     assert.equal(envNameFor(['broker', 'tls', 'certFile']), 'DCTRL_BROKER__TLS__CERT_FILE');
     assert.ok(configKeyPaths().some((path) => path.join('.') === 'eventLogger.fsyncIntervalMs'));
