@@ -48,6 +48,10 @@ describe('dctrl', () => {
       records.map((_, i) => i + 2),
     );
     assert.ok(records.some((r) => r.env.type === 'vault.revocations'));
+    assert.match(
+      dctrl(['log', 'tail', '-n', 'ten', '--data-dir', dataDir]).stderr,
+      /CLI_OPTION_INVALID: --lines expects a whole number, got "ten"/,
+    );
     const bad = dctrl(['log', 'replay', '--from', 'yesterday-ish', '--data-dir', dataDir]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /CLI_OPTION_INVALID: --from expects/);

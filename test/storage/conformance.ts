@@ -123,6 +123,14 @@ export function runStorageConformance(
       assert.equal(row.at, -7_500);
     });
 
+    test('an integer beyond 2^53 is refused on read, never rounded', async () => {
+      await sql`INSERT INTO widgets (id, name, cents, at) VALUES ('w-huge', 'huge', 9007199254740993, 0)`.execute(db);
+      await assert.rejects(db.selectFrom('widgets').select('cents').where('id', '=', 'w-huge').execute(), {
+        code: 'STORAGE_INTEGER_OVERFLOW',
+      });
+      await db.deleteFrom('widgets').where('id', '=', 'w-huge').execute();
+    });
+
     test('text keeps every character', async () => {
       const name = 'Zoë 🛠️ \u0000-free, "quoted", \'single\', back\\slash';
       await db

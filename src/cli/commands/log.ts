@@ -73,7 +73,7 @@ export function registerLogCommands(program: Command): void {
     .action(async (options: { lines: string; follow?: boolean; json?: boolean }, command: Command) => {
       const config = configFrom(command.optsWithGlobals<GlobalOptions>());
       const dir = eventLogDir(config.dataDir);
-      const records = lastRecords(dir, Math.max(0, Number(options.lines) || 0));
+      const records = lastRecords(dir, count('--lines', options.lines));
       for (const record of records) print(formatRecord(record, options.json ?? false));
       if (!options.follow) return;
       const stop = follow(dir, records.at(-1)?.seq ?? 0, (record) => print(formatRecord(record, options.json ?? false)));
@@ -87,7 +87,7 @@ export function registerLogCommands(program: Command): void {
     .option('--limit <count>', 'stop after this many records')
     .action((options: { from: string; limit?: string }, command: Command) => {
       const config = configFrom(command.optsWithGlobals<GlobalOptions>());
-      const limit = options.limit === undefined ? Infinity : Number(options.limit);
+      const limit = options.limit === undefined ? Infinity : count('--limit', options.limit);
       let printed = 0;
       for (const record of replayFrom(eventLogDir(config.dataDir), parseFrom(options.from))) {
         if (printed++ >= limit) break;
@@ -104,4 +104,11 @@ function parseFrom(text: string): { fromId: string } | { fromTime: number } | { 
     throw new CliError('CLI_OPTION_INVALID', `--from expects a message id, an ISO time or a sequence number, got "${text}"`);
   }
   return { fromTime: time };
+}
+
+function count(option: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new CliError('CLI_OPTION_INVALID', `${option} expects a whole number, got "${text}"`);
+  return value;
 }

@@ -2,7 +2,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type RawBuilder } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RawBuilder,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import pg from 'pg';
 import { StorageError } from './errors.js';
 
@@ -42,6 +54,29 @@ function parsePgIntegersAsNumbers(): void {
   });
 }
 
+/** Turns the bigint values SQLite returns into numbers when they are exact, and refuses when they are not. */
+class ExactIntegers implements KyselyPlugin {
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return args.node;
+  }
+
+  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    const rows = args.result.rows.map((row) => {
+      const converted: UnknownRow = {};
+      for (const [key, value] of Object.entries(row)) converted[key] = typeof value === 'bigint' ? exactNumber(value) : value;
+      return converted;
+    });
+    return Promise.resolve({ ...args.result, rows });
+  }
+}
+
+function exactNumber(value: bigint): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new StorageError('STORAGE_INTEGER_OVERFLOW', `stored integer ${value} is beyond 2^53`);
+  }
+  return Number(value);
+}
+
 /** @throws StorageError STORAGE_URL_INVALID or STORAGE_UNAVAILABLE. */
 export async function openDatabase<Schema>(target: DatabaseTarget): Promise<DatabaseHandle<Schema>> {
   if (target.url !== undefined) return openPostgres<Schema>(target.url);
@@ -57,10 +92,13 @@ function openSqlite<Schema>(file: string): DatabaseHandle<Schema> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
+    // Integers come back as bigint, so nothing beyond 2^53 is rounded on the way; the plugin below turns
+    // them into exact numbers or refuses.
+    sqlite.defaultSafeIntegers(true);
   } catch (cause) {
     throw new StorageError('STORAGE_UNAVAILABLE', `cannot open SQLite file ${file}: ${(cause as Error).message}`, { cause });
   }
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new ExactIntegers()] });
   return { db, dialect: 'sqlite', description: `sqlite:${file}`, close: () => db.destroy() };
 }
 
