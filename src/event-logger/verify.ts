@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { chainHash, GENESIS_HASH, recordBody, type LogRecord } from './chain.js';
-import { EventLoggerError, type EventLoggerErrorCode } from './errors.js';
+import { type EventLoggerErrorCode } from './errors.js';
 import { readHead } from './head.js';
 import { listSegments, splitLines } from './segments.js';
 
@@ -146,10 +146,4 @@ export function verifyLog(dir: string, options: { headKey?: KeyObject } = {}): V
     lastHash: prevHash,
     headChecked: head !== undefined && options.headKey !== undefined,
   };
-}
-
-export function assertLogIntact(dir: string, options: { headKey?: KeyObject } = {}): VerifyReport {
-  const result = verifyLog(dir, options);
-  if (result.problem) throw new EventLoggerError(result.problem.code, result.problem.message);
-  return result;
 }
