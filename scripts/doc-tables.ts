@@ -1,6 +1,7 @@
 // Renders the docs tables from the code (error codes, config keys, the topic table), so they cannot drift.
 import { z } from 'zod';
 import { AuthProxyErrorCodes } from '../src/auth-proxy/errors.js';
+import { BusinessDataErrorCodes } from '../src/business-data/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -19,6 +20,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'subscription-mgr': SubscriptionMgrErrorCodes,
   'auth-proxy': AuthProxyErrorCodes,
   'event-logger': EventLoggerErrorCodes,
+  'business-data': BusinessDataErrorCodes,
   cli: CliErrorCodes,
 };
 
