@@ -1,11 +1,13 @@
 // Starts the services this process runs, in order, each with its own credentials; stops them in reverse.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { closeShared, shareDirectory } from '../auth-proxy/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config, ServiceName } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { createRegistry } from '../core/messages.js';
 import type { Credentials, Service, ServiceContext } from '../core/service.js';
+import { createBusinessData } from '../business-data/index.js';
+import { openDatabase, type DatabaseHandle } from '../core/storage/index.js';
 import { createEventLogger } from '../event-logger/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
 import { createVaultService, type VaultKeeper } from '../vault/index.js';
@@ -36,6 +38,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
   const registry = createRegistry();
   const shared: Record<string, unknown> = {};
   const running: Service[] = [];
+  let database: DatabaseHandle | undefined;
   const wanted = new Set<ServiceName>(config.services);
   const keeper = wanted.has('vault')
     ? openVault(config, options.secretEnv, options.clock, (path, created) =>
@@ -87,8 +90,14 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     }
     if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
+    if (wanted.has('business-data')) {
+      // The data services share one database: SQLite in the data folder, or PostgreSQL from db.url.
+      database = await openDatabase({ url: config.db.url, sqliteFile: join(config.dataDir, 'dctrl.db') });
+      await startOne(createBusinessData(await contextFor('business-data'), database), running);
+    }
   } catch (error) {
     await stopAll(running, options.logger);
+    await database?.close();
     await closeShared(shared);
     keeper?.close();
     throw error;
@@ -103,6 +112,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     describe: () => [`data folder: ${resolve(config.dataDir)}`, ...running.flatMap((service) => service.describe())],
     stop: async () => {
       await stopAll(running, options.logger);
+      await database?.close();
       await closeShared(shared);
       keeper?.close();
     },

@@ -18,6 +18,9 @@ const SERVICE_GRANTS: Record<string, Grants> = {
     sub: [Topics.everything],
   },
   'subscription-mgr': { pub: [], sub: [] },
+  'business-data': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/business-data/rpc/#`] },
+  /** The command line on the hub: asks the data services, changes settings. */
+  cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },
 };
 
 export function defaultGrants(client: string, extra: Partial<Grants> = {}): Grants {

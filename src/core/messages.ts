@@ -178,6 +178,69 @@ export const Replayed = defineMessage({
   }),
 });
 
+const settingKind = z.enum(['tier', 'product', 'policy']);
+const day = z.string().max(40);
+const settingChange = z.strictObject({
+  id: z.string(),
+  kind: settingKind,
+  key: z.string().max(64),
+  value: z.unknown(),
+  effectiveFrom: day,
+  recordedAt: epochMs,
+  recordedBy: z.string().max(64),
+  note: z.string().max(500).nullable(),
+});
+
+export const SettingSet = defineMessage({
+  type: 'business-data.set',
+  topic: 'dctrl/v1/business-data/rpc/set',
+  kind: 'request',
+  issuers: 'any',
+  description: 'Change a dues tier, product or policy from a given day on; only businessData.editors may.',
+  payload: z.strictObject({
+    kind: settingKind,
+    key: z.string().max(64),
+    value: z.unknown(),
+    effectiveFrom: day,
+    note: z.string().max(500).optional(),
+  }),
+  reply: z.strictObject({ change: settingChange }),
+});
+
+export const SettingsGet = defineMessage({
+  type: 'business-data.get',
+  topic: 'dctrl/v1/business-data/rpc/get',
+  kind: 'request',
+  issuers: 'any',
+  description: 'Every tier, product and policy in force on a day (today in the space time zone when none is given).',
+  payload: z.strictObject({ at: day.optional() }),
+  reply: z.strictObject({
+    at: day,
+    tiers: z.record(z.string(), z.unknown()),
+    products: z.record(z.string(), z.unknown()),
+    policies: z.record(z.string(), z.unknown()),
+  }),
+});
+
+export const SettingHistory = defineMessage({
+  type: 'business-data.history',
+  topic: 'dctrl/v1/business-data/rpc/history',
+  kind: 'request',
+  issuers: 'any',
+  description: 'Every change ever made to one tier, product or policy, oldest first.',
+  payload: z.strictObject({ kind: settingKind, key: z.string().max(64) }),
+  reply: z.strictObject({ changes: z.array(settingChange) }),
+});
+
+export const SettingChanged = defineMessage({
+  type: 'business-data.changed',
+  topic: 'dctrl/v1/business-data/changed',
+  kind: 'event',
+  issuers: ['business-data'],
+  description: 'A tier, product or policy changed (from its effective day on).',
+  payload: settingChange,
+});
+
 export const coreMessages: readonly MessageSpec[] = [
   KeyDirectory,
   Revocations,
@@ -191,6 +254,10 @@ export const coreMessages: readonly MessageSpec[] = [
   LogCheckpoint,
   ReplayRequest,
   Replayed,
+  SettingSet,
+  SettingsGet,
+  SettingHistory,
+  SettingChanged,
 ] as MessageSpec[];
 
 export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {

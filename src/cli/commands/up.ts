@@ -12,7 +12,8 @@ export function registerUpCommand(program: Command): void {
     .option('--only <services>', `comma-separated subset of: ${SERVICE_NAMES.join(', ')}`)
     .option('--broker <url>', 'broker to connect to, e.g. mqtts://hub:8883')
     .option('--credentials <file>', 'credentials bundle from `dctrl vault export` (when the Vault runs elsewhere)')
-    .action(async (options: { only?: string; broker?: string; credentials?: string }, command: Command) => {
+    .option('--db <url>', 'PostgreSQL for the data services (postgres://…); SQLite in the data folder when absent)')
+    .action(async (options: { only?: string; broker?: string; credentials?: string; db?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const extra: Record<string, unknown> = {};
       if (options.only !== undefined)
@@ -22,6 +23,7 @@ export function registerUpCommand(program: Command): void {
           .filter(Boolean);
       if (options.broker !== undefined) extra['broker.url'] = options.broker;
       if (options.credentials !== undefined) extra.credentialsFile = options.credentials;
+      if (options.db !== undefined) extra['db.url'] = options.db;
       const config = configFrom(globals, extra);
       const logger = loggerFor(config);
       const node = await startNode(config, { clock: systemClock, logger, secretEnv: process.env });
