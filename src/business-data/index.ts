@@ -34,7 +34,10 @@ export function createBusinessData(context: ServiceContext, database: DatabaseHa
         if (!config.businessData.editors.includes(envelope.issuer)) {
           throw new BusinessDataError('BUSINESS_DATA_NOT_ALLOWED', `"${envelope.issuer}" is not in businessData.editors`);
         }
-        const change = await open.set(request, envelope.issuer);
+        const change = await open.set(
+          { ...request, effectiveFrom: request.effectiveFrom ?? (await today(open)) },
+          envelope.issuer,
+        );
         log.info(
           { kind: change.kind, key: change.key, effectiveFrom: change.effectiveFrom, by: change.recordedBy },
           'setting changed',

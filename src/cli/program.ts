@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { DctrlError } from '../core/errors.js';
 import { registerLogCommands } from './commands/log.js';
+import { registerSettingsCommands } from './commands/settings.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUpCommand } from './commands/up.js';
 import { collect, VERSION } from './options.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerTokenCommands(program);
   registerLogCommands(program);
+  registerSettingsCommands(program);
   return program;
 }
 

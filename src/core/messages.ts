@@ -196,12 +196,13 @@ export const SettingSet = defineMessage({
   topic: 'dctrl/v1/business-data/rpc/set',
   kind: 'request',
   issuers: 'any',
-  description: 'Change a dues tier, product or policy from a given day on; only businessData.editors may.',
+  description:
+    'Change a dues tier, product or policy from a given day on (today in the space time zone by default); only businessData.editors may.',
   payload: z.strictObject({
     kind: settingKind,
     key: z.string().max(64),
     value: z.unknown(),
-    effectiveFrom: day,
+    effectiveFrom: day.optional(),
     note: z.string().max(500).optional(),
   }),
   reply: z.strictObject({ change: settingChange }),
