@@ -1,5 +1,5 @@
 // AuthProxy error codes: what a service sees when its own bus use is refused or fails.
-import { DctrlError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 export const AuthProxyErrorCodes = {
   AUTH_PROXY_NOT_GRANTED: 'The client token does not grant this topic; ask the operator for a token that does.',
@@ -16,9 +16,5 @@ export const AuthProxyErrorCodes = {
 
 export type AuthProxyErrorCode = keyof typeof AuthProxyErrorCodes;
 
-export class AuthProxyError extends DctrlError {
-  constructor(code: AuthProxyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'AuthProxyError';
-  }
-}
+export const AuthProxyError = errorClass('AuthProxyError', AuthProxyErrorCodes);
+export type AuthProxyError = InstanceType<typeof AuthProxyError>;

@@ -1,5 +1,5 @@
 // BusinessData error codes: what is wrong with a change to prices, tiers or policies.
-import { DctrlError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 export const BusinessDataErrorCodes = {
   BUSINESS_DATA_DATE_INVALID: 'An effective date must be a real calendar day written YYYY-MM-DD.',
@@ -13,9 +13,5 @@ export const BusinessDataErrorCodes = {
 
 export type BusinessDataErrorCode = keyof typeof BusinessDataErrorCodes;
 
-export class BusinessDataError extends DctrlError {
-  constructor(code: BusinessDataErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'BusinessDataError';
-  }
-}
+export const BusinessDataError = errorClass('BusinessDataError', BusinessDataErrorCodes);
+export type BusinessDataError = InstanceType<typeof BusinessDataError>;

@@ -1,5 +1,5 @@
 // CLI error codes: what the operator did not give the command line.
-import { DctrlError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 export const CliErrorCodes = {
   CLI_CREDENTIALS_INVALID: 'The credentials bundle is unreadable or malformed; export it again with `dctrl vault export`.',
@@ -11,9 +11,5 @@ export const CliErrorCodes = {
   CLI_CREDENTIALS_MISSING: 'A service runs without the Vault in this process and has no credentials; pass --credentials.',
 } as const;
 
-export class CliError extends DctrlError {
-  constructor(code: keyof typeof CliErrorCodes, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'CliError';
-  }
-}
+export const CliError = errorClass('CliError', CliErrorCodes);
+export type CliError = InstanceType<typeof CliError>;

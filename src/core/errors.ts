@@ -25,6 +25,21 @@ export class DctrlError extends Error {
   }
 }
 
+/**
+ * The error class of one service, whose codes are the keys of its code table: `new VaultError('VAULT_WRONG_KEY', …)`
+ * accepts only the Vault's codes, and `instanceof VaultError` works as for a hand-written class.
+ */
+export function errorClass<Codes extends Record<string, string>>(name: string, _codes: Codes) {
+  const ServiceError = class extends DctrlError {
+    constructor(code: keyof Codes & string, message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+      this.name = name;
+    }
+  };
+  Object.defineProperty(ServiceError, 'name', { value: name });
+  return ServiceError;
+}
+
 /** An error that another service reported over the bus, turned back into a typed error. */
 export class RemoteError extends DctrlError {
   readonly remoteIssuer: string;
@@ -66,9 +81,5 @@ export const CoreErrorCodes = {
 
 export type CoreErrorCode = keyof typeof CoreErrorCodes;
 
-export class CoreError extends DctrlError {
-  constructor(code: CoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'CoreError';
-  }
-}
+export const CoreError = errorClass('CoreError', CoreErrorCodes);
+export type CoreError = InstanceType<typeof CoreError>;

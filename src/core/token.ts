@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { clientNameSchema } from './envelope.js';
-import { DctrlError } from './errors.js';
+import { errorClass } from './errors.js';
 import { assertTopicFilter } from './topic-filter.js';
 
 export const TOKEN_ISSUER = 'dctrl-vault';
@@ -52,12 +52,8 @@ export const TokenErrorCodes = {
   TOKEN_REVOKED: 'The token was revoked by an operator.',
 } as const;
 
-export class TokenError extends DctrlError {
-  constructor(code: keyof typeof TokenErrorCodes, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'TokenError';
-  }
-}
+export const TokenError = errorClass('TokenError', TokenErrorCodes);
+export type TokenError = InstanceType<typeof TokenError>;
 
 export async function signToken(rootKey: KeyObject, claims: TokenClaims): Promise<string> {
   return new SignJWT({ acl: claims.grants })

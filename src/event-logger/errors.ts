@@ -1,5 +1,5 @@
 // EventLogger error codes: the log on disk and its integrity.
-import { DctrlError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 export const EventLoggerErrorCodes = {
   EVENT_LOGGER_RECORD_MODIFIED: 'A record no longer matches its hash: it was edited after it was written.',
@@ -14,9 +14,5 @@ export const EventLoggerErrorCodes = {
 
 export type EventLoggerErrorCode = keyof typeof EventLoggerErrorCodes;
 
-export class EventLoggerError extends DctrlError {
-  constructor(code: EventLoggerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'EventLoggerError';
-  }
-}
+export const EventLoggerError = errorClass('EventLoggerError', EventLoggerErrorCodes);
+export type EventLoggerError = InstanceType<typeof EventLoggerError>;

@@ -1,5 +1,5 @@
 // Vault error codes: secrets at rest, keys and tokens.
-import { DctrlError } from '../core/errors.js';
+import { errorClass } from '../core/errors.js';
 
 export const VaultErrorCodes = {
   VAULT_WRONG_KEY: 'The vault key or passphrase does not open this vault; use the one it was created with.',
@@ -17,9 +17,5 @@ export const VaultErrorCodes = {
 
 export type VaultErrorCode = keyof typeof VaultErrorCodes;
 
-export class VaultError extends DctrlError {
-  constructor(code: VaultErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'VaultError';
-  }
-}
+export const VaultError = errorClass('VaultError', VaultErrorCodes);
+export type VaultError = InstanceType<typeof VaultError>;

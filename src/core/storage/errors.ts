@@ -1,5 +1,5 @@
 // Storage error codes: what the query layer reports, the same for SQLite and PostgreSQL.
-import { DctrlError } from '../errors.js';
+import { errorClass } from '../errors.js';
 
 export const StorageErrorCodes = {
   STORAGE_URL_INVALID: 'A database URL must be postgres:// or postgresql://; without one, SQLite in the data folder is used.',
@@ -11,12 +11,8 @@ export const StorageErrorCodes = {
 
 export type StorageErrorCode = keyof typeof StorageErrorCodes;
 
-export class StorageError extends DctrlError {
-  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'StorageError';
-  }
-}
+export const StorageError = errorClass('StorageError', StorageErrorCodes);
+export type StorageError = InstanceType<typeof StorageError>;
 
 /** Turns a driver error into a StorageError when it is one we name (unique violations); otherwise returns it unchanged. */
 export function translateDriverError(error: unknown): unknown {
