@@ -136,6 +136,10 @@ export const configSchema = z
           .max(7 * 86_400)
           .default(86_400)
           .describe('How long a published key directory is valid; the Vault re-signs it every quarter of that.'),
+        secretReaders: z
+          .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), z.array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/)))
+          .default({ 'fob-hash-key': ['member-data', 'machine-notifier'] })
+          .describe('Named secrets the Vault hands out over the bus, and the clients that may read each.'),
         revocationPollMs: positiveMs
           .default(1_000)
           .describe('How often the Vault looks for revocations and new keys made by the CLI, and publishes them.'),

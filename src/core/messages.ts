@@ -59,6 +59,18 @@ export const TokenRenew = defineMessage({
   reply: z.strictObject({ token: z.string(), tokenId: z.string(), expiresAt: epochMs }),
 });
 
+export const SecretGet = defineMessage({
+  type: 'vault.secret',
+  topic: 'dctrl/v1/vault/rpc/secret',
+  kind: 'request',
+  issuers: 'any',
+  privateReply: true,
+  description:
+    'A service asks for a named secret it is allowed to read (the fob hash key); the answer goes on its private reply topic.',
+  payload: z.strictObject({ name: z.string().min(1).max(64) }),
+  reply: z.strictObject({ name: z.string(), value: z.string().max(1024) }),
+});
+
 export const RpcReply = defineMessage({
   type: 'rpc.reply',
   topic: 'dctrl/v1/+/reply/+',
@@ -246,6 +258,7 @@ export const coreMessages: readonly MessageSpec[] = [
   KeyDirectory,
   Revocations,
   TokenRenew,
+  SecretGet,
   RpcReply,
   RpcPrivateReply,
   AuditRejected,

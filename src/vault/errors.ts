@@ -12,6 +12,8 @@ export const VaultErrorCodes = {
   VAULT_CLIENT_RETIRED:
     'The client was retired (`dctrl keys retire`); give it a new key with `dctrl keys rotate` to bring it back.',
   VAULT_GRANTS_INVALID: 'A topic filter in the grants is not a valid MQTT filter ("#" only last, "+" a whole level).',
+  VAULT_UNKNOWN_SECRET: 'There is no secret by that name; vault.secretReaders lists the secrets and who may read them.',
+  VAULT_SECRET_NOT_ALLOWED: 'This client may not read that secret; vault.secretReaders says who may.',
   VAULT_CLIENT_NAME_INVALID: 'Client names are lowercase letters, digits and "-", starting with a letter.',
 } as const;
 

@@ -1,7 +1,8 @@
 // Vault service: publishes the signed key directory and revocation list, and renews tokens over the bus.
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
-import { KeyDirectory, Revocations, TokenRenew } from '../core/messages.js';
+import { KeyDirectory, Revocations, SecretGet, TokenRenew } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
+import { VaultError } from './errors.js';
 import type { VaultKeeper } from './keeper.js';
 
 export const SERVICE_NAME = 'vault';
@@ -51,6 +52,15 @@ export function createVaultService(context: ServiceContext, keeper: VaultKeeper)
         initialDirectory: { directory: keeper.directory(), expiresAt: clock.now() + directoryTtlMs },
       });
       await bus.start();
+      await bus.respond(SecretGet, ({ name }, envelope) => {
+        const readers = config.vault.secretReaders[name];
+        if (!readers) throw new VaultError('VAULT_UNKNOWN_SECRET', `no secret "${name.slice(0, 64)}" is handed out`);
+        if (!readers.includes(envelope.issuer)) {
+          throw new VaultError('VAULT_SECRET_NOT_ALLOWED', `"${envelope.issuer}" may not read secret "${name}"`);
+        }
+        log.info({ client: envelope.issuer, secret: name }, 'secret handed out');
+        return { name, value: keeper.secret(name).toString('base64url') };
+      });
       await bus.respond(TokenRenew, async ({ tokenId }, envelope) => {
         const renewed = await keeper.renewToken(tokenId, envelope.issuer);
         log.info({ client: renewed.client, tokenId: renewed.tokenId }, 'token renewed');

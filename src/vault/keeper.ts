@@ -108,6 +108,18 @@ export class VaultKeeper {
     return key;
   }
 
+  /**
+   * A named secret (32 random bytes, made on first use and sealed like the keys), such as the key that
+   * turns fob numbers into keyed hashes. Who may read which one is the Vault service's business.
+   */
+  secret(name: string): Buffer {
+    if (!/^[a-z][a-z0-9-]{0,62}$/.test(name))
+      throw new VaultError('VAULT_UNKNOWN_SECRET', `"${name.slice(0, 64)}" is not a secret name`);
+    const context = `secret:${name}`;
+    if (!this.#store.getSecret(name)) this.#store.insertSecret(name, this.#box.seal(randomBytes(32), context), this.#clock.now());
+    return this.#box.open(this.#store.getSecret(name)!, context);
+  }
+
   listKeys(): { client: string; publicKey: string; createdAt: number; retiredAt: number | null }[] {
     return this.#store.listKeys().map((row) => ({
       client: row.client,

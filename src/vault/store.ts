@@ -23,6 +23,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tokens_by_client ON tokens (client);
    INSERT INTO meta (name, value) VALUES ('directory_version', 1), ('revocation_version', 0);`,
   `ALTER TABLE signing_keys ADD COLUMN retired_at INTEGER;`,
+  `CREATE TABLE secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL, created_at INTEGER NOT NULL);`,
 ];
 
 export interface KeyRow {
@@ -85,6 +86,18 @@ export class VaultStore {
 
   #bump(counter: 'directory_version' | 'revocation_version'): void {
     this.#db.prepare('UPDATE meta SET value = value + 1 WHERE name = ?').run(counter);
+  }
+
+  getSecret(name: string): Buffer | undefined {
+    const row = this.#db.prepare('SELECT sealed FROM secrets WHERE name = ?').get(name) as { sealed: Buffer } | undefined;
+    return row?.sealed;
+  }
+
+  /** Stores the secret unless one by that name exists (two processes creating it at once keep the first). */
+  insertSecret(name: string, sealed: Buffer, at: number): void {
+    this.#db
+      .prepare('INSERT INTO secrets (name, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING')
+      .run(name, sealed, at);
   }
 
   getKey(client: string): KeyRow | undefined {
