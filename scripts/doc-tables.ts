@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { AuthProxyErrorCodes } from '../src/auth-proxy/errors.js';
 import { BusinessDataErrorCodes } from '../src/business-data/errors.js';
+import { MemberDataErrorCodes } from '../src/member-data/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -21,6 +22,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'auth-proxy': AuthProxyErrorCodes,
   'event-logger': EventLoggerErrorCodes,
   'business-data': BusinessDataErrorCodes,
+  'member-data': MemberDataErrorCodes,
   cli: CliErrorCodes,
 };
 
