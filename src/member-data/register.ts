@@ -6,7 +6,7 @@ import { createIdFactory, type IdFactory } from '../core/ids.js';
 import { describeIssues } from '../core/envelope.js';
 import { migrate, StorageError, translateDriverError, type DatabaseHandle, type MigrationList } from '../core/storage/index.js';
 import { MemberDataError } from './errors.js';
-import { hashFob } from './fobs.js';
+import type { HashedFob } from './fobs.js';
 
 export const SERVICE_NAME = 'member-data';
 
@@ -16,6 +16,7 @@ const email = z
   .max(254)
   .transform((value) => value.toLowerCase());
 const tier = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/);
+const hashedFob = z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/), lastDigits: z.string().regex(/^\d{3}$/) });
 
 /** Every fact a member can have; a correction is a new event, never an edit. */
 export type MemberEvent =
@@ -131,15 +132,14 @@ export class MemberRegister {
   private constructor(
     handle: DatabaseHandle,
     private readonly clock: Clock,
-    private readonly fobKey: Buffer,
   ) {
     this.#db = handle.db as Kysely<Tables>;
     this.#nextId = createIdFactory(clock);
   }
 
-  static async open(handle: DatabaseHandle, clock: Clock, fobKey: Buffer): Promise<MemberRegister> {
+  static async open(handle: DatabaseHandle, clock: Clock): Promise<MemberRegister> {
     await migrate(handle, SERVICE_NAME, MIGRATIONS);
-    return new MemberRegister(handle, clock, fobKey);
+    return new MemberRegister(handle, clock);
   }
 
   /** @throws MemberDataError MEMBER_DATA_VALUE_INVALID, MEMBER_DATA_EMAIL_INVALID or MEMBER_DATA_EMAIL_TAKEN. */
@@ -161,19 +161,24 @@ export class MemberRegister {
     return this.#record(memberId, { type: 'tier-changed', tier: check(tier, tierId, 'tier') }, by);
   }
 
-  /** The number is hashed at once; only the hash and its last digits are stored. */
-  async issueFob(memberId: string, fobNumber: string, by: string): Promise<Member> {
-    const { hash, lastDigits } = hashFob(fobNumber, this.fobKey);
-    return this.#record(memberId, { type: 'fob-issued', fobHash: hash, lastDigits }, by);
+  /**
+   * Records a fob by its keyed hash: whoever read the number (the CLI on the hub, a door's reader) hashed it
+   * with the Vault's fob key at once, so MemberData never sees a fob number at all.
+   */
+  async issueFob(memberId: string, fob: HashedFob, by: string): Promise<Member> {
+    const checked = check(hashedFob, fob, 'fob');
+    return this.#record(memberId, { type: 'fob-issued', fobHash: checked.hash, lastDigits: checked.lastDigits }, by);
   }
 
-  /** Revokes the member's active fob ending in `lastDigits` (what a person can read off it), or given in full. */
-  async revokeFob(memberId: string, fob: string, by: string): Promise<Member> {
+  /** Revokes the member's active fob with this hash, or ending in these digits (what a person reads off it). */
+  async revokeFob(memberId: string, hashOrLastDigits: string, by: string): Promise<Member> {
     const member = await this.get(memberId);
-    const hash = /^\d{10}$/.test(fob) ? hashFob(fob, this.fobKey).hash : undefined;
-    const held = member.fobs.find((candidate) => (hash ? candidate.fobHash === hash : candidate.lastDigits === fob));
+    const held = member.fobs.find((fob) => fob.fobHash === hashOrLastDigits || fob.lastDigits === hashOrLastDigits);
     if (!held)
-      throw new MemberDataError('MEMBER_DATA_FOB_UNKNOWN', `member ${memberId} holds no active fob ending in ${fob.slice(-3)}`);
+      throw new MemberDataError(
+        'MEMBER_DATA_FOB_UNKNOWN',
+        `member ${memberId} holds no active fob ${hashOrLastDigits.slice(-3)}`,
+      );
     return this.#record(memberId, { type: 'fob-revoked', fobHash: held.fobHash, lastDigits: held.lastDigits }, by);
   }
 

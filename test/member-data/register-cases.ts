@@ -5,19 +5,22 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../../src/core/clock.js';
 import type { DatabaseHandle } from '../../src/core/storage/index.js';
+import { hashFob } from '../../src/member-data/fobs.js';
 import { MemberRegister } from '../../src/member-data/register.js';
 
+const fobKey = randomBytes(32);
+/** What the reading side sends: the keyed hash and the last digits, never the number. */
+const fob = (digits: string) => hashFob(digits, fobKey);
 const code = (expected: string) => (error: Error & { code?: string }) => error.code === expected && error.message.length > 10;
 
 export function runRegisterCases(name: string, factory: { create(): Promise<DatabaseHandle>; cleanup?(): Promise<void> }): void {
   describe(`member register: ${name}`, () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
-    const fobKey = randomBytes(32);
     let handle: DatabaseHandle;
     let register: MemberRegister;
     before(async () => {
       handle = await factory.create();
-      register = await MemberRegister.open(handle, clock, fobKey);
+      register = await MemberRegister.open(handle, clock);
     });
     after(async () => {
       await handle.close();
@@ -30,7 +33,7 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
       clock.advance(1_000);
       await register.changeEmail(ada.memberId, 'ada@hackerspace.example', 'cli');
       await register.changeTier(ada.memberId, 'student', 'cli');
-      const withFob = await register.issueFob(ada.memberId, '0004231337', 'cli');
+      const withFob = await register.issueFob(ada.memberId, fob('0004231337'), 'cli');
       assert.deepEqual(
         withFob.fobs.map((fob) => fob.lastDigits),
         ['337'],
@@ -44,7 +47,7 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
 
     test('the same fob for a second member, or a taken email, is refused and nothing is recorded', async () => {
       const bob = await register.join({ name: 'Bob', email: 'bob@example.org', tier: 'member' }, 'cli');
-      await assert.rejects(register.issueFob(bob.memberId, '0004231337', 'cli'), code('MEMBER_DATA_FOB_TAKEN'));
+      await assert.rejects(register.issueFob(bob.memberId, fob('0004231337'), 'cli'), code('MEMBER_DATA_FOB_TAKEN'));
       await assert.rejects(
         register.join({ name: 'Bobby', email: 'BOB@example.org', tier: 'member' }, 'cli'),
         code('MEMBER_DATA_EMAIL_TAKEN'),
@@ -68,7 +71,11 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
         code('MEMBER_DATA_VALUE_INVALID'),
       );
       const [ada] = await register.list();
-      await assert.rejects(register.issueFob(ada!.memberId, '12345', 'cli'), code('MEMBER_DATA_FOB_INVALID'));
+      assert.throws(() => fob('12345'), code('MEMBER_DATA_FOB_INVALID'));
+      await assert.rejects(
+        register.issueFob(ada!.memberId, { hash: 'not-a-hash', lastDigits: '12' }, 'cli'),
+        code('MEMBER_DATA_VALUE_INVALID'),
+      );
       await assert.rejects(register.changeTier('01NOSUCHMEMBER', 'member', 'cli'), code('MEMBER_DATA_NOT_FOUND'));
       await assert.rejects(register.rejoin(ada!.memberId, 'cli'), code('MEMBER_DATA_STATE_INVALID'));
       await assert.rejects(register.revokeFob(ada!.memberId, '999', 'cli'), code('MEMBER_DATA_FOB_UNKNOWN'));
@@ -76,8 +83,8 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
 
     test('leaving frees the email and the fob; rejoining keeps the history; revoking by the digits on the fob works', async () => {
       const carol = await register.join({ name: 'Carol', email: 'carol@example.org', tier: 'member' }, 'cli');
-      await register.issueFob(carol.memberId, '1111111111', 'cli');
-      await register.issueFob(carol.memberId, '2222222222', 'cli');
+      await register.issueFob(carol.memberId, fob('1111111111'), 'cli');
+      await register.issueFob(carol.memberId, fob('2222222222'), 'cli');
       const revoked = await register.revokeFob(carol.memberId, '111', 'cli');
       assert.deepEqual(
         revoked.fobs.map((fob) => fob.lastDigits),
@@ -88,7 +95,7 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
       assert.equal(left.status, 'left');
       await assert.rejects(register.leave(carol.memberId, 'cli'), code('MEMBER_DATA_STATE_INVALID'));
       const dave = await register.join({ name: 'Dave', email: 'carol@example.org', tier: 'member' }, 'cli');
-      await register.issueFob(dave.memberId, '2222222222', 'cli');
+      await register.issueFob(dave.memberId, fob('2222222222'), 'cli');
       await assert.rejects(register.rejoin(carol.memberId, 'cli'), code('MEMBER_DATA_EMAIL_TAKEN'));
       await register.changeEmail(dave.memberId, 'dave@example.org', 'cli');
       const back = await register.rejoin(carol.memberId, 'cli');
@@ -104,7 +111,7 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
       assert.equal(JSON.stringify(await register.list({ includeLeft: true })), before);
       // The rebuilt unique tables still guard: the fob Dave holds cannot be issued again.
       const [first] = await register.list();
-      await assert.rejects(register.issueFob(first!.memberId, '2222222222', 'cli'), code('MEMBER_DATA_FOB_TAKEN'));
+      await assert.rejects(register.issueFob(first!.memberId, fob('2222222222'), 'cli'), code('MEMBER_DATA_FOB_TAKEN'));
     });
   });
 }
