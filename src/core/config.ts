@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CoreError } from './errors.js';
 
 /** Services this build knows, in start order: the broker first, then the Vault, then the rest. */
-export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger', 'business-data'] as const;
+export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger', 'business-data', 'member-data'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** A port to listen on; 0 lets the OS pick a free one (the real one is printed at start). */
@@ -35,6 +35,14 @@ export const configSchema = z
           .regex(/^postgres(ql)?:\/\/\S+$/, 'expected a postgres:// or postgresql:// URL')
           .optional()
           .describe('PostgreSQL for the data services; unset, they share SQLite in dataDir/dctrl.db.'),
+      })
+      .prefault({}),
+    memberData: z
+      .strictObject({
+        editors: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server'])
+          .describe('Clients whose signed requests may record member facts.'),
       })
       .prefault({}),
     businessData: z

@@ -19,6 +19,7 @@ const SERVICE_GRANTS: Record<string, Grants> = {
   },
   'subscription-mgr': { pub: [], sub: [] },
   'business-data': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/business-data/rpc/#`] },
+  'member-data': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/member-data/rpc/#`] },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },
 };

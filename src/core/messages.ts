@@ -254,6 +254,67 @@ export const SettingChanged = defineMessage({
   payload: settingChange,
 });
 
+const memberId = z.string().min(1).max(40);
+const memberFacts = z.strictObject({
+  memberId,
+  name: z.string(),
+  email: z.string(),
+  tier: z.string(),
+  exempt: z.boolean(),
+  status: z.enum(['member', 'left']),
+  joinedAt: epochMs,
+  fobs: z.array(z.strictObject({ fobHash: z.string(), lastDigits: z.string() })),
+});
+
+export const MemberCommand = defineMessage({
+  type: 'member-data.command',
+  topic: 'dctrl/v1/member-data/rpc/command',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Record a member fact (join, email or tier change, fob issued or revoked, exemption, leaving, rejoining); only memberData.editors may. Fobs travel as keyed hashes.',
+  payload: z.discriminatedUnion('action', [
+    z.strictObject({
+      action: z.literal('join'),
+      name: z.string().max(200),
+      email: z.string().max(300),
+      tier: z.string().max(64),
+    }),
+    z.strictObject({ action: z.literal('change-email'), memberId, email: z.string().max(300) }),
+    z.strictObject({ action: z.literal('change-tier'), memberId, tier: z.string().max(64) }),
+    z.strictObject({
+      action: z.literal('issue-fob'),
+      memberId,
+      fob: z.strictObject({ hash: z.string().max(64), lastDigits: z.string().max(3) }),
+    }),
+    z.strictObject({ action: z.literal('revoke-fob'), memberId, fob: z.string().max(64) }),
+    z.strictObject({ action: z.literal('set-exempt'), memberId, reason: z.string().max(200) }),
+    z.strictObject({ action: z.literal('clear-exempt'), memberId }),
+    z.strictObject({ action: z.literal('leave'), memberId }),
+    z.strictObject({ action: z.literal('rejoin'), memberId }),
+  ]),
+  reply: z.strictObject({ member: memberFacts }),
+});
+
+export const MemberQuery = defineMessage({
+  type: 'member-data.query',
+  topic: 'dctrl/v1/member-data/rpc/query',
+  kind: 'request',
+  issuers: 'any',
+  description: 'One member by id, or every current member (and, when asked, those who left).',
+  payload: z.strictObject({ memberId: memberId.optional(), includeLeft: z.boolean().optional() }),
+  reply: z.strictObject({ members: z.array(memberFacts) }),
+});
+
+export const MemberChanged = defineMessage({
+  type: 'member-data.changed',
+  topic: 'dctrl/v1/member-data/changed',
+  kind: 'event',
+  issuers: ['member-data'],
+  description: 'A member fact was recorded; carries the event type and the member as they are now.',
+  payload: z.strictObject({ event: z.string().max(32), member: memberFacts }),
+});
+
 export const coreMessages: readonly MessageSpec[] = [
   KeyDirectory,
   Revocations,
@@ -272,6 +333,9 @@ export const coreMessages: readonly MessageSpec[] = [
   SettingsGet,
   SettingHistory,
   SettingChanged,
+  MemberCommand,
+  MemberQuery,
+  MemberChanged,
 ] as MessageSpec[];
 
 export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {

@@ -9,6 +9,7 @@ export const MemberDataErrorCodes = {
   MEMBER_DATA_FOB_TAKEN: 'That fob is already issued to a member; revoke it there first.',
   MEMBER_DATA_FOB_UNKNOWN: 'This member holds no active fob ending in those digits.',
   MEMBER_DATA_STATE_INVALID: 'The change does not fit the member as they are (leaving twice, rejoining while a member).',
+  MEMBER_DATA_NOT_ALLOWED: 'Only the clients in memberData.editors may record member facts.',
   MEMBER_DATA_VALUE_INVALID: 'A field is missing or malformed; the message names it.',
 } as const;
 

@@ -26,6 +26,12 @@ export function registerUpCommand(program: Command): void {
       if (options.db !== undefined) extra['db.url'] = options.db;
       const config = configFrom(globals, extra);
       const logger = loggerFor(config);
+      // Listen for Ctrl-C before starting anything: a signal that came before the handlers would kill the
+      // process without the clean stop (seen when a supervisor stops it the moment it says it is ready).
+      let stopRequested: (signal: string) => void = () => undefined;
+      const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve));
+      process.once('SIGINT', () => stopRequested('SIGINT'));
+      process.once('SIGTERM', () => stopRequested('SIGTERM'));
       const node = await startNode(config, { clock: systemClock, logger, secretEnv: process.env });
       const mode = config.services.length === SERVICE_NAMES.length ? 'embedded' : `only ${config.services.join(', ')}`;
       process.stdout.write(
@@ -37,14 +43,7 @@ export function registerUpCommand(program: Command): void {
           '',
         ].join('\n'),
       );
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          process.stdout.write(`\n${signal}: stopping…\n`);
-          resolve();
-        };
-        process.once('SIGINT', () => shutdown('SIGINT'));
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-      });
+      process.stdout.write(`\n${await stopSignal}: stopping…\n`);
       await node.stop();
       process.stdout.write('stopped cleanly\n');
     });
