@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { DctrlError } from '../core/errors.js';
 import { registerLogCommands } from './commands/log.js';
+import { registerMemberCommands } from './commands/member.js';
 import { registerSettingsCommands } from './commands/settings.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUpCommand } from './commands/up.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerLogCommands(program);
   registerSettingsCommands(program);
+  registerMemberCommands(program);
   return program;
 }
 

@@ -99,3 +99,20 @@ test('without a running hub the command says so', () => {
   assert.equal(result.status, 1);
   assert.match(result.stderr, /CLI_HUB_UNREACHABLE: cannot reach the hub at mqtt:\/\/127\.0\.0\.1:1/);
 });
+
+test('dctrl member: add, issue and revoke a fob by its last digits, leave; the fob number never reaches the hub', () => {
+  const added = dctrl(['member', 'add', '--name', 'Grace Hopper', '--email', 'grace@example.org', ...common]);
+  assert.equal(added.status, 0, added.stderr);
+  const memberId = added.stdout.split(/\s+/)[0]!;
+  const issued = dctrl(['member', 'issue-fob', memberId, '0004231337', ...common]);
+  assert.equal(issued.status, 0, issued.stderr);
+  assert.match(issued.stdout, /…337/);
+  assert.match(dctrl(['member', 'list', ...common]).stdout, new RegExp(`${memberId}\\s+Grace Hopper.*…337`));
+  assert.doesNotMatch(hub.stdout() + hub.stderr(), /0004231337/);
+  assert.match(dctrl(['member', 'revoke-fob', memberId, '337', ...common]).stdout, /no fob/);
+  assert.match(dctrl(['member', 'leave', memberId, ...common]).stdout, /left/);
+  assert.doesNotMatch(dctrl(['member', 'list', ...common]).stdout, /Grace Hopper/);
+  const bad = dctrl(['member', 'add', '--name', 'X', '--email', 'not-an-email', ...common]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /MEMBER_DATA_EMAIL_INVALID/);
+});
