@@ -75,6 +75,7 @@ export const CoreErrorCodes = {
   CORE_ENVELOPE_STALE: 'The message is older than the freshness window or past its expiry.',
   CORE_ENVELOPE_FROM_FUTURE: 'The message claims to be issued in the future beyond the allowed clock skew.',
   CORE_ENVELOPE_REPLAYED: 'A message with this id was already accepted.',
+  CORE_FOB_NUMBER_INVALID: 'A fob number is the 10 digits an EM4100 reader types.',
   CORE_TOPIC_INVALID: 'A topic or topic filter breaks MQTT topic rules.',
   CORE_INTERNAL: 'An unexpected internal error; the responding service log has details.',
 } as const;

@@ -5,7 +5,6 @@ export const MemberDataErrorCodes = {
   MEMBER_DATA_NOT_FOUND: 'No member has that id.',
   MEMBER_DATA_EMAIL_INVALID: 'An email address must look like name@example.org.',
   MEMBER_DATA_EMAIL_TAKEN: 'Another current member already uses that email address.',
-  MEMBER_DATA_FOB_INVALID: 'A fob number is the 10 digits the reader types (EM4100).',
   MEMBER_DATA_FOB_TAKEN: 'That fob is already issued to a member; revoke it there first.',
   MEMBER_DATA_FOB_UNKNOWN: 'This member holds no active fob ending in those digits.',
   MEMBER_DATA_STATE_INVALID: 'The change does not fit the member as they are (leaving twice, rejoining while a member).',

@@ -9,7 +9,6 @@ import { MemberRegister, SERVICE_NAME, type Member } from './register.js';
 
 export { SERVICE_NAME };
 export { MemberDataError, MemberDataErrorCodes } from './errors.js';
-export { hashFob } from './fobs.js';
 
 type Command = PayloadOf<typeof MemberCommand>;
 

@@ -6,7 +6,7 @@ import { createIdFactory, type IdFactory } from '../core/ids.js';
 import { describeIssues } from '../core/envelope.js';
 import { migrate, StorageError, translateDriverError, type DatabaseHandle, type MigrationList } from '../core/storage/index.js';
 import { MemberDataError } from './errors.js';
-import type { HashedFob } from './fobs.js';
+import type { HashedFob } from '../core/fob-hash.js';
 
 export const SERVICE_NAME = 'member-data';
 

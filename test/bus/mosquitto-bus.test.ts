@@ -102,8 +102,9 @@ describe('services over a real Mosquitto', () => {
     await Promise.all(sends);
     await eventually(
       () => Array.from({ length: 20 }, (_, i) => from + i).every((seq) => seen.includes(seq)),
-      'all 20 after restart',
-      15_000,
+      () =>
+        `all 20 after restart (saw ${seen.filter((seq) => seq >= from).join(',')}; alice ${alice.connected}, bob ${bob.connected})`,
+      30_000,
     );
     const delivered = seen.filter((seq) => seq >= from);
     assert.equal(delivered.length, 20, 'each exactly once');

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../../src/core/clock.js';
 import type { DatabaseHandle } from '../../src/core/storage/index.js';
-import { hashFob } from '../../src/member-data/fobs.js';
+import { hashFob } from '../../src/core/fob-hash.js';
 import { MemberRegister } from '../../src/member-data/register.js';
 
 const fobKey = randomBytes(32);
@@ -71,7 +71,7 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
         code('MEMBER_DATA_VALUE_INVALID'),
       );
       const [ada] = await register.list();
-      assert.throws(() => fob('12345'), code('MEMBER_DATA_FOB_INVALID'));
+      assert.throws(() => fob('12345'), code('CORE_FOB_NUMBER_INVALID'));
       await assert.rejects(
         register.issueFob(ada!.memberId, { hash: 'not-a-hash', lastDigits: '12' }, 'cli'),
         code('MEMBER_DATA_VALUE_INVALID'),

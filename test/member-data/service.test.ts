@@ -7,7 +7,8 @@ import { RemoteError } from '../../src/core/errors.js';
 import { MemberChanged, MemberCommand, MemberQuery } from '../../src/core/messages.js';
 import type { Service } from '../../src/core/service.js';
 import { openDatabase, type DatabaseHandle } from '../../src/core/storage/index.js';
-import { createMemberData, hashFob } from '../../src/member-data/index.js';
+import { hashFob } from '../../src/core/fob-hash.js';
+import { createMemberData } from '../../src/member-data/index.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 
 let h: Harness;

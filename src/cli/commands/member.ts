@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import type { PayloadOf } from '../../core/contract.js';
 import { MemberCommand, MemberQuery } from '../../core/messages.js';
-import { hashFob } from '../../member-data/index.js';
+import { hashFob } from '../../core/fob-hash.js';
 import { withBus } from '../bus-session.js';
 import { configFrom, type GlobalOptions } from '../options.js';
 import { openExistingVault } from '../vault-access.js';
