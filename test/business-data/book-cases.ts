@@ -1,11 +1,12 @@
 // BusinessData's versioned book, written once and run against SQLite and a real PostgreSQL.
 import assert from 'node:assert/strict';
+import type { DatabaseFactory } from '../helpers/databases.js';
 import { after, before, describe, test } from 'node:test';
 import { BusinessBook } from '../../src/business-data/book.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { DatabaseHandle } from '../../src/core/storage/index.js';
 
-export function runBookCases(name: string, factory: { create(): Promise<DatabaseHandle>; cleanup?(): Promise<void> }): void {
+export function runBookCases(name: string, factory: DatabaseFactory): void {
   describe(`business data book: ${name}`, () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 27, 12));
     let handle: DatabaseHandle;
@@ -16,7 +17,7 @@ export function runBookCases(name: string, factory: { create(): Promise<Database
     });
     after(async () => {
       await handle.close();
-      await factory.cleanup?.();
+      await factory.cleanup();
     });
 
     test('defaults: one tier at 75 CAD a month, ten grace days, in force from the beginning', async () => {

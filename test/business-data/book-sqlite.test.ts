@@ -1,12 +1,5 @@
 // BusinessData's book on SQLite.
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { openDatabase } from '../../src/core/storage/index.js';
-import { tempDir } from '../helpers/harness.js';
+import { sqliteFactory } from '../helpers/databases.js';
 import { runBookCases } from './book-cases.js';
 
-const dir = tempDir('dctrl-book-');
-runBookCases('SQLite', {
-  create: () => openDatabase({ sqliteFile: join(dir, 'dctrl.db') }),
-  cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
-});
+runBookCases('SQLite', sqliteFactory());

@@ -1,5 +1,6 @@
 // MemberData's register, written once and run against SQLite and a real PostgreSQL.
 import assert from 'node:assert/strict';
+import type { DatabaseFactory } from '../helpers/databases.js';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
@@ -13,7 +14,7 @@ const fobKey = randomBytes(32);
 const fob = (digits: string) => hashFob(digits, fobKey);
 const code = (expected: string) => (error: Error & { code?: string }) => error.code === expected && error.message.length > 10;
 
-export function runRegisterCases(name: string, factory: { create(): Promise<DatabaseHandle>; cleanup?(): Promise<void> }): void {
+export function runRegisterCases(name: string, factory: DatabaseFactory): void {
   describe(`member register: ${name}`, () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 1));
     let handle: DatabaseHandle;
@@ -24,7 +25,7 @@ export function runRegisterCases(name: string, factory: { create(): Promise<Data
     });
     after(async () => {
       await handle.close();
-      await factory.cleanup?.();
+      await factory.cleanup();
     });
 
     test('a member joins, changes email and tier, gets a fob; the fob number is nowhere in the database', async () => {

@@ -1,13 +1,5 @@
 // MemberData's register on a real PostgreSQL.
-import { openDatabase } from '../../src/core/storage/index.js';
-import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { postgresFactory } from '../helpers/databases.js';
 import { runRegisterCases } from './register-cases.js';
 
-let server: Postgres | undefined;
-runRegisterCases('PostgreSQL', {
-  create: async () => {
-    server = await startPostgres();
-    return openDatabase({ url: await server.createDatabase(), sqliteFile: 'unused' });
-  },
-  cleanup: async () => server?.stop(),
-});
+runRegisterCases('PostgreSQL', postgresFactory());

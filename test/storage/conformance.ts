@@ -1,5 +1,6 @@
 // The storage conformance suite: written once, run against every database the query layer speaks.
 import assert from 'node:assert/strict';
+import type { DatabaseFactory } from '../helpers/databases.js';
 import { after, before, describe, test } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import {
@@ -32,10 +33,7 @@ const base: MigrationList = [
   ],
 ];
 
-export function runStorageConformance(
-  name: string,
-  factory: { create(): Promise<DatabaseHandle>; cleanup?(): Promise<void> },
-): void {
+export function runStorageConformance(name: string, factory: DatabaseFactory): void {
   describe(`storage conformance: ${name}`, () => {
     let handle: DatabaseHandle;
     let db: Kysely<Tables>;
@@ -45,7 +43,7 @@ export function runStorageConformance(
     });
     after(async () => {
       await handle.close();
-      await factory.cleanup?.();
+      await factory.cleanup();
     });
 
     test('migrations run once, are recorded, and only new ones run later', async () => {
