@@ -264,7 +264,11 @@ const memberFacts = z.strictObject({
   status: z.enum(['member', 'left']),
   joinedAt: epochMs,
   fobs: z.array(z.strictObject({ fobHash: z.string(), lastDigits: z.string() })),
+  /** Groups granted to the member (keyholders, …) and badges earned (trained on a tool), as recorded. */
+  groups: z.array(z.string()),
+  badges: z.array(z.string()),
 });
+const hashedFobWire = z.strictObject({ hash: z.string().max(64), lastDigits: z.string().max(3) });
 
 export const MemberCommand = defineMessage({
   type: 'member-data.command',
@@ -285,13 +289,17 @@ export const MemberCommand = defineMessage({
     z.strictObject({
       action: z.literal('issue-fob'),
       memberId,
-      fob: z.strictObject({ hash: z.string().max(64), lastDigits: z.string().max(3) }),
+      fob: hashedFobWire,
     }),
     z.strictObject({ action: z.literal('revoke-fob'), memberId, fob: z.string().max(64) }),
     z.strictObject({ action: z.literal('set-exempt'), memberId, reason: z.string().max(200) }),
     z.strictObject({ action: z.literal('clear-exempt'), memberId }),
     z.strictObject({ action: z.literal('leave'), memberId }),
     z.strictObject({ action: z.literal('rejoin'), memberId }),
+    z.strictObject({ action: z.literal('add-group'), memberId, group: z.string().max(64) }),
+    z.strictObject({ action: z.literal('remove-group'), memberId, group: z.string().max(64) }),
+    z.strictObject({ action: z.literal('award-badge'), memberId, badge: z.string().max(64) }),
+    z.strictObject({ action: z.literal('revoke-badge'), memberId, badge: z.string().max(64) }),
   ]),
   reply: z.strictObject({ member: memberFacts }),
 });
@@ -306,13 +314,60 @@ export const MemberQuery = defineMessage({
   reply: z.strictObject({ members: z.array(memberFacts) }),
 });
 
+export const MemberImport = defineMessage({
+  type: 'member-data.import',
+  topic: 'dctrl/v1/member-data/rpc/import',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Add many members at once (a CSV the CLI has read): all or nothing, and a bad row is named by its line. Only memberData.editors may.',
+  payload: z.strictObject({
+    rows: z
+      .array(
+        z.strictObject({
+          line: z.int().positive(),
+          name: z.string().max(200),
+          email: z.string().max(300),
+          tier: z.string().max(64),
+          fob: hashedFobWire.optional(),
+        }),
+      )
+      .min(1)
+      .max(300),
+  }),
+  reply: z.strictObject({ memberIds: z.array(memberId) }),
+});
+
+export const MemberEvents = defineMessage({
+  type: 'member-data.events',
+  topic: 'dctrl/v1/member-data/rpc/events',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'The recorded member facts after an event id, oldest first, a page at a time: how the Reporter catches up after downtime.',
+  payload: z.strictObject({ afterId: z.string().max(26).optional(), limit: z.int().positive().max(200) }),
+  reply: z.strictObject({
+    events: z.array(
+      z.strictObject({
+        id: z.string().length(26),
+        memberId,
+        event: z.record(z.string(), z.unknown()),
+        recordedAt: epochMs,
+        recordedBy: z.string().max(64),
+      }),
+    ),
+    more: z.boolean(),
+  }),
+});
+
 export const MemberChanged = defineMessage({
   type: 'member-data.changed',
   topic: 'dctrl/v1/member-data/changed',
   kind: 'event',
   issuers: ['member-data'],
-  description: 'A member fact was recorded; carries the event type and the member as they are now.',
-  payload: z.strictObject({ event: z.string().max(32), member: memberFacts }),
+  description:
+    'A member fact was recorded; carries its event id (for member-data.events), the event type and the member as they are now.',
+  payload: z.strictObject({ eventId: z.string().length(26), event: z.string().max(32), member: memberFacts }),
 });
 
 export const coreMessages: readonly MessageSpec[] = [
@@ -335,6 +390,8 @@ export const coreMessages: readonly MessageSpec[] = [
   SettingChanged,
   MemberCommand,
   MemberQuery,
+  MemberImport,
+  MemberEvents,
   MemberChanged,
 ] as MessageSpec[];
 
