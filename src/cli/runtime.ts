@@ -10,6 +10,7 @@ import { createBusinessData } from '../business-data/index.js';
 import { openDatabase, type DatabaseHandle } from '../core/storage/index.js';
 import { createEventLogger } from '../event-logger/index.js';
 import { createMemberData } from '../member-data/index.js';
+import { createReporter } from '../reporter/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
 import { createVaultService, type VaultKeeper } from '../vault/index.js';
 import { readCredentialsBundle } from './credentials.js';
@@ -91,7 +92,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     }
     if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
-    if (wanted.has('business-data') || wanted.has('member-data')) {
+    if (wanted.has('business-data') || wanted.has('member-data') || wanted.has('reporter')) {
       // The data services share one database: SQLite in the data folder, or PostgreSQL from db.url.
       database = await openDatabase({ url: config.db.url, sqliteFile: join(config.dataDir, 'dctrl.db') });
     }
@@ -99,6 +100,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
       await startOne(createBusinessData(await contextFor('business-data'), database), running);
     if (database && wanted.has('member-data'))
       await startOne(createMemberData(await contextFor('member-data'), database), running);
+    if (database && wanted.has('reporter')) await startOne(createReporter(await contextFor('reporter'), database), running);
   } catch (error) {
     await stopAll(running, options.logger);
     await database?.close();

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CoreError } from './errors.js';
 
 /** Services this build knows, in start order: the broker first, then the Vault, then the rest. */
-export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger', 'business-data', 'member-data'] as const;
+export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger', 'business-data', 'member-data', 'reporter'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** A port to listen on; 0 lets the OS pick a free one (the real one is printed at start). */
@@ -51,6 +51,23 @@ export const configSchema = z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
           .default(['cli', 'server'])
           .describe('Clients whose signed requests may change prices, tiers and policies.'),
+      })
+      .prefault({}),
+    reporter: z
+      .strictObject({
+        ledgerWriters: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server', 'chain-notifier', 'business-mgr', 'payout-mgr'])
+          .describe('Clients whose signed requests may record money movements in the ledger.'),
+        operators: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server'])
+          .describe('Clients that may run the dues job on demand and rebuild the Reporter state.'),
+        checkIntervalMs: positiveMs
+          .default(60_000)
+          .describe(
+            'How often the Reporter catches up on member facts, charges any dues not yet charged and applies grace deadlines.',
+          ),
       })
       .prefault({}),
     broker: z

@@ -76,6 +76,7 @@ export const CoreErrorCodes = {
   CORE_ENVELOPE_FROM_FUTURE: 'The message claims to be issued in the future beyond the allowed clock skew.',
   CORE_ENVELOPE_REPLAYED: 'A message with this id was already accepted.',
   CORE_FOB_NUMBER_INVALID: 'A fob number is the 10 digits an EM4100 reader types.',
+  CORE_AMOUNT_INVALID: 'An amount is written like 75 or 75.00: no sign, at most two decimals (cents).',
   CORE_TOPIC_INVALID: 'A topic or topic filter breaks MQTT topic rules.',
   CORE_INTERNAL: 'An unexpected internal error; the responding service log has details.',
 } as const;

@@ -19,7 +19,15 @@ const SERVICE_GRANTS: Record<string, Grants> = {
   },
   'subscription-mgr': { pub: [], sub: [] },
   'business-data': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/business-data/rpc/#`] },
-  'member-data': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/member-data/rpc/#`] },
+  /** Asks BusinessData for today's tiers before it records one. */
+  'member-data': {
+    pub: [`${Topics.root}/+/reply/#`, `${Topics.root}/business-data/rpc/get`],
+    sub: [`${Topics.root}/member-data/rpc/#`],
+  },
+  reporter: {
+    pub: [`${Topics.root}/+/reply/#`, `${Topics.root}/member-data/rpc/events`, `${Topics.root}/business-data/rpc/get`],
+    sub: [`${Topics.root}/reporter/rpc/#`, `${Topics.root}/member-data/changed`],
+  },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },
 };

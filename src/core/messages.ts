@@ -370,6 +370,142 @@ export const MemberChanged = defineMessage({
   payload: z.strictObject({ eventId: z.string().length(26), event: z.string().max(32), member: memberFacts }),
 });
 
+const cents = z.int().min(-1_000_000_000).max(1_000_000_000);
+const positiveCents = z.int().positive().max(1_000_000_000);
+const note = z.string().max(500);
+/** The exchange rate a bitcoin amount was converted at: cents per whole bitcoin, where it came from and when. */
+const rate = z.strictObject({ centsPerBtc: z.int().positive(), source: z.string().min(1).max(64), at: epochMs });
+const month = z.string().max(16);
+
+const ledgerEntry = z.strictObject({
+  id: z.string(),
+  at: epochMs,
+  month,
+  kind: z.enum(['dues', 'payment', 'purchase', 'donation', 'adjustment', 'payout']),
+  memberId: memberId.nullable(),
+  cents,
+  currency: z.string().length(3),
+  method: z.enum(['cash', 'bitcoin', 'balance']).nullable(),
+  sats: z.int().nullable(),
+  rate: rate.nullable(),
+  causedBy: z.string().max(128),
+  dueAt: epochMs.nullable(),
+  detail: z.record(z.string(), z.unknown()),
+  recordedBy: z.string().max(64),
+});
+
+export const LedgerRecord = defineMessage({
+  type: 'reporter.ledger.record',
+  topic: 'dctrl/v1/reporter/rpc/record',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Record a money movement (payment received, purchase, donation, adjustment, payout) in integer cents; once per (kind, causedBy), so a retry records nothing twice. Only reporter.ledgerWriters may.',
+  payload: z.discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('payment'),
+      memberId,
+      cents: positiveCents,
+      method: z.enum(['cash', 'bitcoin']),
+      sats: z.int().positive().optional(),
+      rate: rate.optional(),
+      causedBy: z.string().min(1).max(128).optional(),
+      note: note.optional(),
+    }),
+    z.strictObject({
+      kind: z.literal('donation'),
+      cents: positiveCents,
+      method: z.enum(['cash', 'bitcoin']),
+      sats: z.int().positive().optional(),
+      rate: rate.optional(),
+      causedBy: z.string().min(1).max(128).optional(),
+      note: note.optional(),
+    }),
+    z.strictObject({
+      kind: z.literal('purchase'),
+      memberId: memberId.optional(),
+      cents: positiveCents,
+      method: z.enum(['balance', 'bitcoin']),
+      product: z.string().max(64),
+      sats: z.int().positive().optional(),
+      rate: rate.optional(),
+      causedBy: z.string().min(1).max(128).optional(),
+    }),
+    z.strictObject({
+      kind: z.literal('adjustment'),
+      memberId,
+      cents: cents.refine((value) => value !== 0, 'an adjustment of zero changes nothing'),
+      note: z.string().min(1).max(500),
+      causedBy: z.string().min(1).max(128).optional(),
+    }),
+    z.strictObject({
+      kind: z.literal('payout'),
+      cents: positiveCents,
+      sats: z.int().positive().optional(),
+      rate: rate.optional(),
+      causedBy: z.string().min(1).max(128),
+      note: note.optional(),
+    }),
+  ]),
+  reply: z.strictObject({ entry: ledgerEntry, balanceCents: z.int().nullable(), duplicate: z.boolean() }),
+});
+
+export const ReportRequest = defineMessage({
+  type: 'reporter.report',
+  topic: 'dctrl/v1/reporter/rpc/report',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'A report as JSON or CSV: income for a month by source and method, members with status and balance, balances, or one member statement; long ones in pages.',
+  payload: z.strictObject({
+    report: z.enum(['income', 'members', 'balances', 'statement']),
+    month: month.optional(),
+    memberId: memberId.optional(),
+    includeLeft: z.boolean().optional(),
+    format: z.enum(['json', 'csv']).optional(),
+    /** Long reports come a page at a time: pass the previous reply's `next` to get the following page. */
+    after: z.string().max(40).optional(),
+    limit: z.int().positive().max(200).optional(),
+  }),
+  reply: z.strictObject({ json: z.unknown().optional(), csv: z.string().optional(), next: z.string().nullable() }),
+});
+
+export const ReporterRun = defineMessage({
+  type: 'reporter.run',
+  topic: 'dctrl/v1/reporter/rpc/run',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Run the Reporter job now (catch up on member facts, charge dues not yet charged, apply grace deadlines), or rebuild its state from the events alone. Only reporter.operators may.',
+  payload: z.strictObject({ action: z.enum(['dues', 'rebuild']) }),
+  reply: z.record(z.string(), z.unknown()),
+});
+
+export const MemberStatusChanged = defineMessage({
+  type: 'reporter.status-changed',
+  topic: 'dctrl/v1/reporter/status',
+  kind: 'event',
+  issuers: ['reporter'],
+  description:
+    'A member became active or inactive (dues overdue past grace, paid up, left, rejoined, exempt); for access caches.',
+  payload: z.strictObject({
+    memberId,
+    active: z.boolean(),
+    reason: z.enum(['member', 'exempt', 'dues-overdue', 'left']),
+    balanceCents: z.int(),
+    groups: z.array(z.string()),
+  }),
+});
+
+export const BalanceChanged = defineMessage({
+  type: 'reporter.balance-changed',
+  topic: 'dctrl/v1/reporter/balance',
+  kind: 'event',
+  issuers: ['reporter'],
+  description: 'A ledger entry changed a member balance; carries the entry and the balance after it.',
+  payload: z.strictObject({ memberId, balanceCents: z.int(), entry: ledgerEntry }),
+});
+
 export const coreMessages: readonly MessageSpec[] = [
   KeyDirectory,
   Revocations,
@@ -393,6 +529,11 @@ export const coreMessages: readonly MessageSpec[] = [
   MemberImport,
   MemberEvents,
   MemberChanged,
+  LedgerRecord,
+  ReportRequest,
+  ReporterRun,
+  MemberStatusChanged,
+  BalanceChanged,
 ] as MessageSpec[];
 
 export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {

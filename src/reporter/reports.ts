@@ -1,0 +1,298 @@
+// Reports from the ledger and the derived accounts, as JSON and as CSV for the accountant. Nothing here reads
+// the clock: a report depends only on what is stored, so a rebuild gives the same bytes.
+import { sql, type Kysely } from 'kysely';
+import { stringify } from 'csv-stringify/sync';
+import { formatCents } from '../core/money.js';
+import { integerSum } from '../core/storage/index.js';
+import { groupsOf, type Account } from './accounts.js';
+import { checkMonth } from './calendar.js';
+import { ReporterError } from './errors.js';
+import { toEntry, type LedgerEntry } from './reporter.js';
+import type { LedgerKind, ReporterTables } from './store.js';
+
+type Db = Kysely<ReporterTables>;
+
+export interface IncomeLine {
+  /** earned: what the space earned in the month; received: money that came in; adjusted and paid-out: the rest. */
+  section: 'earned' | 'received' | 'adjusted' | 'paid-out';
+  source: 'dues' | 'vending' | 'donations' | 'member-payments' | 'adjustments' | 'payouts';
+  method: string;
+  currency: string;
+  entries: number;
+  cents: number;
+  sats: number;
+}
+
+export interface IncomeReport {
+  month: string;
+  lines: IncomeLine[];
+  totals: {
+    earnedCents: number;
+    receivedCents: number;
+    receivedCashCents: number;
+    receivedBitcoinCents: number;
+    receivedSats: number;
+  };
+}
+
+export interface MemberLine {
+  memberId: string;
+  name: string;
+  email: string;
+  tier: string;
+  status: 'active' | 'inactive' | 'left';
+  reason: string;
+  exempt: boolean;
+  balanceCents: number;
+  groups: string[];
+}
+
+export interface Page {
+  after?: string | undefined;
+  limit: number;
+}
+
+export interface MembersReport {
+  asOf: number;
+  counts: { active: number; inactive: number; left: number };
+  members: MemberLine[];
+  next: string | null;
+}
+
+export interface BalancesReport {
+  asOf: number;
+  totals: { owedToSpaceCents: number; creditHeldCents: number };
+  balances: { memberId: string; name: string; status: MemberLine['status']; balanceCents: number }[];
+  next: string | null;
+}
+
+export interface StatementReport {
+  member: MemberLine;
+  month: string | null;
+  openingCents: number;
+  closingCents: number;
+  entries: (LedgerEntry & { balanceCents: number })[];
+  next: string | null;
+}
+
+export async function incomeReport(db: Db, month: string): Promise<IncomeReport> {
+  checkMonth(month);
+  const groups = await db
+    .selectFrom('reporter_ledger')
+    .select(['kind', 'method', 'currency'])
+    .select((eb) => [eb.fn.countAll<number>().as('entries'), integerSum('cents').as('cents'), integerSum('sats').as('sats')])
+    .where('month', '=', month)
+    .groupBy(['kind', 'method', 'currency'])
+    .orderBy('kind')
+    .orderBy('method')
+    .orderBy('currency')
+    .execute();
+  const lines: IncomeLine[] = [];
+  for (const group of groups) {
+    const base = { method: group.method ?? 'none', currency: group.currency, entries: Number(group.entries), sats: group.sats };
+    const cents = Number(group.cents);
+    for (const line of linesFor(group.kind, group.method, cents)) lines.push({ ...base, ...line });
+  }
+  lines.sort((a, b) =>
+    compareText(
+      `${a.section}\u0000${a.source}\u0000${a.method}\u0000${a.currency}`,
+      `${b.section}\u0000${b.source}\u0000${b.method}\u0000${b.currency}`,
+    ),
+  );
+  const sum = (pick: (line: IncomeLine) => boolean, field: 'cents' | 'sats' = 'cents') =>
+    lines.filter(pick).reduce((total, line) => total + line[field], 0);
+  return {
+    month,
+    lines,
+    totals: {
+      earnedCents: sum((line) => line.section === 'earned'),
+      receivedCents: sum((line) => line.section === 'received'),
+      receivedCashCents: sum((line) => line.section === 'received' && line.method === 'cash'),
+      receivedBitcoinCents: sum((line) => line.section === 'received' && line.method === 'bitcoin'),
+      receivedSats: sum((line) => line.section === 'received', 'sats'),
+    },
+  };
+}
+
+/** Where one group of ledger entries shows in the income report; a bitcoin sale is both earned and received. */
+function linesFor(kind: LedgerKind, method: string | null, cents: number): Pick<IncomeLine, 'section' | 'source' | 'cents'>[] {
+  switch (kind) {
+    case 'dues':
+      return [{ section: 'earned', source: 'dues', cents: -cents }];
+    case 'purchase':
+      return method === 'bitcoin'
+        ? [
+            { section: 'earned', source: 'vending', cents: -cents },
+            { section: 'received', source: 'vending', cents: -cents },
+          ]
+        : [{ section: 'earned', source: 'vending', cents: -cents }];
+    case 'donation':
+      return [
+        { section: 'earned', source: 'donations', cents },
+        { section: 'received', source: 'donations', cents },
+      ];
+    case 'payment':
+      return [{ section: 'received', source: 'member-payments', cents }];
+    case 'adjustment':
+      return [{ section: 'adjusted', source: 'adjustments', cents }];
+    case 'payout':
+      return [{ section: 'paid-out', source: 'payouts', cents: -cents }];
+  }
+}
+
+function memberLine(row: { account: string; active: number; reason: string; balance_cents: number }): MemberLine {
+  const account = JSON.parse(row.account) as Account;
+  return {
+    memberId: account.memberId,
+    name: account.name,
+    email: account.email,
+    tier: account.tier,
+    status: row.reason === 'left' ? 'left' : row.active === 1 ? 'active' : 'inactive',
+    reason: row.reason,
+    exempt: account.exempt,
+    balanceCents: row.balance_cents,
+    groups: groupsOf(account),
+  };
+}
+
+async function asOf(db: Db): Promise<number> {
+  const row = await db.selectFrom('reporter_meta').select('value').where('key', '=', 'watermark').executeTakeFirst();
+  return Number(row?.value ?? 0);
+}
+
+/** Takes one row more than a page holds, to tell whether another page follows. */
+function splitPage<T>(rows: T[], page: Page, key: (row: T) => string): { rows: T[]; next: string | null } {
+  if (rows.length <= page.limit) return { rows, next: null };
+  const kept = rows.slice(0, page.limit);
+  return { rows: kept, next: key(kept.at(-1)!) };
+}
+
+export async function membersReport(db: Db, includeLeft: boolean, page: Page): Promise<MembersReport> {
+  const counted = await db
+    .selectFrom('reporter_accounts')
+    .select(['active', 'reason'])
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .groupBy(['active', 'reason'])
+    .execute();
+  const counts = { active: 0, inactive: 0, left: 0 };
+  for (const row of counted) {
+    const status = row.reason === 'left' ? 'left' : row.active === 1 ? 'active' : 'inactive';
+    counts[status] += Number(row.count);
+  }
+  let query = db
+    .selectFrom('reporter_accounts')
+    .select(['member_id', 'account', 'active', 'reason', 'balance_cents'])
+    .where('member_id', '>', page.after ?? '')
+    .orderBy('member_id')
+    .limit(page.limit + 1);
+  if (!includeLeft) query = query.where('reason', '!=', 'left');
+  const { rows, next } = splitPage(await query.execute(), page, (row) => row.member_id);
+  return { asOf: await asOf(db), counts, members: rows.map(memberLine), next };
+}
+
+export async function balancesReport(db: Db, page: Page): Promise<BalancesReport> {
+  const totals = await db
+    .selectFrom('reporter_accounts')
+    .select([
+      sql<number>`cast(coalesce(sum(case when balance_cents < 0 then -balance_cents else 0 end), 0) as bigint)`.as('owed'),
+      sql<number>`cast(coalesce(sum(case when balance_cents > 0 then balance_cents else 0 end), 0) as bigint)`.as('credit'),
+    ])
+    .executeTakeFirstOrThrow();
+  const query = db
+    .selectFrom('reporter_accounts')
+    .select(['member_id', 'account', 'active', 'reason', 'balance_cents'])
+    .where('balance_cents', '!=', 0)
+    .where('member_id', '>', page.after ?? '')
+    .orderBy('member_id')
+    .limit(page.limit + 1);
+  const { rows, next } = splitPage(await query.execute(), page, (row) => row.member_id);
+  return {
+    asOf: await asOf(db),
+    totals: { owedToSpaceCents: Number(totals.owed), creditHeldCents: Number(totals.credit) },
+    balances: rows.map(memberLine).map(({ memberId, name, status, balanceCents }) => ({ memberId, name, status, balanceCents })),
+    next,
+  };
+}
+
+/** One member's entries (all, or one month's) with the balance after each, a page at a time. */
+export async function statementReport(db: Db, memberId: string, month: string | undefined, page: Page): Promise<StatementReport> {
+  if (month !== undefined) checkMonth(month);
+  const account = await db
+    .selectFrom('reporter_accounts')
+    .select(['account', 'active', 'reason', 'balance_cents'])
+    .where('member_id', '=', memberId)
+    .executeTakeFirst();
+  if (!account) throw new ReporterError('REPORTER_MEMBER_UNKNOWN', `no member ${memberId.slice(0, 40)}`);
+  const sumWhere = async (inPeriod: boolean, throughId?: string) => {
+    let query = db.selectFrom('reporter_ledger').select(integerSum('cents').as('cents')).where('member_id', '=', memberId);
+    if (month !== undefined) query = query.where('month', inPeriod ? '=' : '<', month);
+    else if (!inPeriod) return 0;
+    if (throughId !== undefined) query = query.where('id', '<=', throughId);
+    return Number((await query.executeTakeFirstOrThrow()).cents);
+  };
+  const opening = await sumWhere(false);
+  const closing = opening + (await sumWhere(true));
+  let running = opening + (page.after === undefined ? 0 : await sumWhere(true, page.after));
+  let query = db
+    .selectFrom('reporter_ledger')
+    .selectAll()
+    .where('member_id', '=', memberId)
+    .where('id', '>', page.after ?? '')
+    .orderBy('id')
+    .limit(page.limit + 1);
+  if (month !== undefined) query = query.where('month', '=', month);
+  const { rows, next } = splitPage(await query.execute(), page, (row) => row.id);
+  const entries = rows.map((row) => {
+    running += row.cents;
+    return { ...toEntry(row), balanceCents: running };
+  });
+  return { member: memberLine(account), month: month ?? null, openingCents: opening, closingCents: closing, entries, next };
+}
+
+export function incomeCsv(report: IncomeReport, header = true): string {
+  return stringify(
+    report.lines.map((line) => ({ month: report.month, ...line, amount: formatCents(line.cents) })),
+    { header, columns: ['month', 'section', 'source', 'method', 'currency', 'entries', 'cents', 'amount', 'sats'] },
+  );
+}
+
+export function membersCsv(report: MembersReport, header = true): string {
+  return stringify(
+    report.members.map((member) => ({
+      ...member,
+      exempt: member.exempt ? 'yes' : 'no',
+      balance: formatCents(member.balanceCents),
+      groups: member.groups.join(' '),
+    })),
+    { header, columns: ['memberId', 'name', 'email', 'tier', 'status', 'reason', 'exempt', 'balanceCents', 'balance', 'groups'] },
+  );
+}
+
+export function balancesCsv(report: BalancesReport, header = true): string {
+  return stringify(
+    report.balances.map((line) => ({ ...line, balance: formatCents(line.balanceCents) })),
+    { header, columns: ['memberId', 'name', 'status', 'balanceCents', 'balance'] },
+  );
+}
+
+export function statementCsv(report: StatementReport, header = true): string {
+  return stringify(
+    report.entries.map((entry) => ({
+      id: entry.id,
+      date: new Date(entry.at).toISOString(),
+      month: entry.month,
+      kind: entry.kind,
+      method: entry.method ?? '',
+      cents: entry.cents,
+      amount: formatCents(entry.cents),
+      balanceCents: entry.balanceCents,
+      balance: formatCents(entry.balanceCents),
+      note: typeof entry.detail.note === 'string' ? entry.detail.note : '',
+    })),
+    { header, columns: ['id', 'date', 'month', 'kind', 'method', 'cents', 'amount', 'balanceCents', 'balance', 'note'] },
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

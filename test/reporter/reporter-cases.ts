@@ -1,0 +1,327 @@
+// The Reporter's ledger, dues job, grace deadlines, reports and rebuild, run against SQLite and a real PostgreSQL.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { DateTime } from 'luxon';
+import { ManualClock } from '../../src/core/clock.js';
+import { createIdFactoryAfter } from '../../src/core/ids.js';
+import type { DatabaseHandle } from '../../src/core/storage/index.js';
+import { Reporter, type Change, type LedgerInput, type MonthSettings } from '../../src/reporter/reporter.js';
+import {
+  balancesCsv,
+  balancesReport,
+  incomeCsv,
+  incomeReport,
+  membersCsv,
+  membersReport,
+  statementCsv,
+  statementReport,
+} from '../../src/reporter/reports.js';
+import type { DatabaseFactory } from '../helpers/databases.js';
+
+const ZONE = 'America/Vancouver';
+const space = { timezone: ZONE, currency: 'CAD' };
+const local = (iso: string) => DateTime.fromISO(iso, { zone: ZONE }).toMillis();
+const code = (expected: string) => (error: Error & { code?: string }) => error.code === expected && error.message.length > 10;
+const page = { limit: 200 };
+
+/** What BusinessData has in force on each 1st: 75.00 a month, 20.00 for students, 40.00 from 2027 on; 10 days' grace. */
+const settingsFor = (month: string): Promise<MonthSettings> =>
+  Promise.resolve({
+    tiers: {
+      member: { name: 'Member', monthlyDuesCents: month >= '2027-01' ? 8_000 : 7_500 },
+      student: { name: 'Student', monthlyDuesCents: 2_000 },
+      free: { name: 'Free', monthlyDuesCents: 0 },
+    },
+    graceDays: 10,
+  });
+
+export function runReporterCases(name: string, factory: DatabaseFactory): void {
+  describe(`reporter: ${name}`, () => {
+    const clock = new ManualClock(local('2026-10-15T12:00'));
+    const nextFactId = createIdFactoryAfter(clock, undefined);
+    let handle: DatabaseHandle;
+    let reporter: Reporter;
+    const heard: Change[] = [];
+
+    /** A member fact as MemberData would hand it over, recorded now. */
+    const fact = async (memberId: string, event: Record<string, unknown>) => {
+      heard.push(...(await reporter.ingestFacts([{ id: nextFactId(), memberId, event, recordedAt: clock.now() }])));
+    };
+    const record = async (input: LedgerInput, cause?: string) => {
+      const result = await reporter.record(input, 'cli', cause ?? `request:${nextFactId()}`, space);
+      heard.push(...result.changes);
+      return result;
+    };
+    const runDues = async () => {
+      const run = await reporter.chargeDues(space, settingsFor);
+      heard.push(...run.changes, ...(await reporter.advance()).changes);
+      return run;
+    };
+    const member = async (memberId: string) => {
+      const report = await membersReport(handle.db as never, true, page);
+      return report.members.find((line) => line.memberId === memberId)!;
+    };
+    const allReports = async () => {
+      const db = handle.db as never;
+      const parts = [
+        incomeCsv(await incomeReport(db, '2026-11')),
+        JSON.stringify(await incomeReport(db, '2026-12')),
+        membersCsv(await membersReport(db, true, page)),
+        JSON.stringify(await membersReport(db, true, page)),
+        balancesCsv(await balancesReport(db, page)),
+        statementCsv(await statementReport(db, 'ada', undefined, page)),
+        JSON.stringify(await statementReport(db, 'bob', '2026-12', page)),
+      ];
+      return parts.join('\n--\n');
+    };
+
+    before(async () => {
+      handle = await factory.create();
+      reporter = await Reporter.open(handle, clock);
+      await fact('ada', { type: 'joined', name: 'Ada', email: 'ada@example.org', tier: 'member' });
+      await fact('bob', { type: 'joined', name: 'Bob', email: 'bob@example.org', tier: 'student' });
+      await fact('cy', { type: 'joined', name: 'Cy', email: 'cy@example.org', tier: 'member' });
+      await fact('cy', { type: 'exempt-set', reason: 'board' });
+      await fact('dee', { type: 'joined', name: 'Dee', email: 'dee@example.org', tier: 'member' });
+      await fact('dee', { type: 'left' });
+      await fact('ada', { type: 'group-added', group: 'keyholders' });
+      await fact('ada', { type: 'badge-awarded', badge: 'laser' });
+    });
+    after(async () => {
+      await handle.close();
+      await factory.cleanup();
+    });
+
+    test('nothing is charged for the month members joined in; on the 1st each current, non-exempt member owes their tier', async () => {
+      assert.equal((await runDues()).charged, 0);
+      clock.set(local('2026-10-31T23:59:59'));
+      assert.equal((await runDues()).charged, 0, 'not before midnight in Vancouver');
+      clock.set(local('2026-11-01T00:00:30'));
+      heard.length = 0;
+      const run = await runDues();
+      assert.deepEqual(run.months, ['2026-11']);
+      assert.equal(run.charged, 2);
+      assert.equal((await member('ada')).balanceCents, -7_500);
+      assert.equal((await member('bob')).balanceCents, -2_000);
+      assert.equal((await member('cy')).balanceCents, 0, 'exempt');
+      assert.equal((await member('dee')).balanceCents, 0, 'left');
+      assert.deepEqual(
+        heard.filter((change) => change.kind === 'balance').map((change) => `${change.memberId}:${change.balanceCents}`),
+        ['ada:-7500', 'bob:-2000'],
+      );
+      assert.equal((await member('ada')).status, 'active', 'within grace');
+      assert.deepEqual((await member('ada')).groups, ['members', 'tier:member', 'keyholders', 'badge:laser']);
+      assert.deepEqual((await member('cy')).groups, ['members', 'tier:member', 'exempt']);
+    });
+
+    test('the dues job run twice in a month charges nothing more', async () => {
+      const second = await runDues();
+      assert.equal(second.charged, 0);
+      const count = await sql<{ n: number }>`SELECT count(*) AS n FROM reporter_ledger WHERE kind = 'dues'`.execute(handle.db);
+      assert.equal(Number(count.rows[0]!.n), 2);
+    });
+
+    test('a member still owing when grace ends becomes inactive, and the bus hears it; paying in full reactivates', async () => {
+      clock.set(local('2026-11-05T10:00'));
+      await record({ kind: 'payment', memberId: 'bob', cents: 2_000, method: 'cash' });
+      await record({ kind: 'payment', memberId: 'ada', cents: 5_000, method: 'cash', note: 'part' });
+      clock.set(local('2026-11-10T23:59'));
+      heard.length = 0;
+      await runDues();
+      assert.equal((await member('ada')).status, 'active', 'the 10th is still within grace');
+      clock.set(local('2026-11-11T00:00:01'));
+      await runDues();
+      assert.deepEqual(
+        heard.filter((change) => change.kind === 'status'),
+        [
+          {
+            kind: 'status',
+            memberId: 'ada',
+            active: false,
+            reason: 'dues-overdue',
+            balanceCents: -2_500,
+            groups: ['members', 'tier:member', 'keyholders', 'badge:laser'],
+          },
+        ],
+      );
+      assert.equal((await member('bob')).status, 'active', 'paid in full');
+      heard.length = 0;
+      clock.set(local('2026-11-12T09:00'));
+      await record({ kind: 'payment', memberId: 'ada', cents: 1_000, method: 'cash' });
+      assert.equal((await member('ada')).status, 'inactive', 'a part payment is not enough');
+      const paid = await record({
+        kind: 'payment',
+        memberId: 'ada',
+        cents: 7_500,
+        method: 'bitcoin',
+        sats: 7_500_000,
+        rate: { centsPerBtc: 10_000_000, source: 'fixed', at: clock.now() },
+      });
+      assert.equal(paid.balanceCents, 6_000);
+      assert.equal((await member('ada')).status, 'active');
+      assert.ok(heard.some((change) => change.kind === 'status' && change.memberId === 'ada' && change.active));
+    });
+
+    test('a prepayment covers the next month: no lapse when grace ends', async () => {
+      clock.set(local('2026-12-01T08:00'));
+      await runDues();
+      assert.equal((await member('ada')).balanceCents, -1_500, '6000 credit against 7500');
+      clock.set(local('2026-12-20T08:00'));
+      await runDues();
+      assert.equal((await member('ada')).status, 'inactive', 'the credit did not cover the whole month');
+      assert.equal((await member('bob')).status, 'inactive');
+      await record({ kind: 'adjustment', memberId: 'ada', cents: 1_500, note: 'volunteered at the open house' });
+      assert.equal((await member('ada')).status, 'active');
+    });
+
+    test('after downtime, every month missed is charged at the dues then in force, and grace already over applies at once', async () => {
+      clock.set(local('2027-03-04T12:00'));
+      const run = await runDues();
+      assert.deepEqual(run.months, ['2027-01', '2027-02', '2027-03']);
+      const ada = await statementReport(handle.db as never, 'ada', undefined, page);
+      assert.deepEqual(
+        ada.entries.filter((entry) => entry.kind === 'dues').map((entry) => `${entry.month}:${entry.cents}`),
+        ['2026-11:-7500', '2026-12:-7500', '2027-01:-8000', '2027-02:-8000', '2027-03:-8000'],
+      );
+      assert.equal((await member('ada')).status, 'inactive', 'January and February were past grace when charged');
+    });
+
+    test('the clock jumping backwards charges nothing twice and undoes nothing', async () => {
+      const before = await reporter.digest();
+      const watermark = await reporter.watermark();
+      clock.set(local('2026-11-20T12:00'));
+      const run = await runDues();
+      assert.equal(run.charged, 0);
+      const advanced = await reporter.advance();
+      assert.ok(advanced.clockBehindMs > 90 * 86_400_000);
+      assert.equal(await reporter.watermark(), watermark);
+      assert.equal(await reporter.digest(), before);
+      const late = await record({ kind: 'payment', memberId: 'bob', cents: 100, method: 'cash' });
+      assert.equal(late.entry.at, watermark, 'a movement recorded while the clock is behind is stamped at the last time seen');
+      assert.equal(late.entry.month, '2027-03');
+      clock.set(local('2027-03-05T12:00'));
+    });
+
+    test('the same cause is recorded once; a retry returns the first entry', async () => {
+      const first = await record({ kind: 'payment', memberId: 'cy', cents: 500, method: 'cash' }, 'receipt-17');
+      const again = await record({ kind: 'payment', memberId: 'cy', cents: 500, method: 'cash' }, 'receipt-17');
+      assert.equal(again.duplicate, true);
+      assert.equal(again.entry.id, first.entry.id);
+      assert.equal((await member('cy')).balanceCents, 500);
+    });
+
+    test('bad money input is refused, naming what is wrong, and records nothing', async () => {
+      const before = await reporter.digest();
+      await assert.rejects(
+        record({ kind: 'payment', memberId: 'nobody', cents: 100, method: 'cash' }),
+        code('REPORTER_MEMBER_UNKNOWN'),
+      );
+      await assert.rejects(
+        record({ kind: 'payment', memberId: 'ada', cents: 100, method: 'bitcoin' }),
+        code('REPORTER_VALUE_INVALID'),
+      );
+      await assert.rejects(
+        record({
+          kind: 'payment',
+          memberId: 'ada',
+          cents: 100,
+          method: 'cash',
+          sats: 5,
+          rate: { centsPerBtc: 1, source: 'x', at: 1 },
+        }),
+        code('REPORTER_VALUE_INVALID'),
+      );
+      await assert.rejects(
+        record({
+          kind: 'purchase',
+          memberId: 'ada',
+          cents: 300,
+          method: 'bitcoin',
+          product: 'mate',
+          sats: 3,
+          rate: { centsPerBtc: 1, source: 'x', at: 1 },
+        }),
+        code('REPORTER_VALUE_INVALID'),
+      );
+      await assert.rejects(
+        record({ kind: 'purchase', cents: 300, method: 'balance', product: 'mate' }),
+        code('REPORTER_VALUE_INVALID'),
+      );
+      await assert.rejects(statementReport(handle.db as never, 'ada', '2026-13', page), code('REPORTER_MONTH_INVALID'));
+      await assert.rejects(incomeReport(handle.db as never, '26-11'), code('REPORTER_MONTH_INVALID'));
+      assert.equal(await reporter.digest(), before);
+    });
+
+    test('income for a month by source and method, in integer cents and sats', async () => {
+      clock.set(local('2027-03-06T12:00'));
+      await record({ kind: 'purchase', memberId: 'bob', cents: 350, method: 'balance', product: 'club-mate' });
+      await record({
+        kind: 'purchase',
+        cents: 350,
+        method: 'bitcoin',
+        product: 'club-mate',
+        sats: 350_000,
+        rate: { centsPerBtc: 10_000_000, source: 'fixed', at: clock.now() },
+      });
+      await record({ kind: 'donation', cents: 2_000, method: 'cash', note: 'open house jar' });
+      const march = await incomeReport(handle.db as never, '2027-03');
+      const line = (section: string, source: string, method: string) =>
+        march.lines.find((one) => one.section === section && one.source === source && one.method === method)?.cents;
+      assert.equal(line('earned', 'dues', 'none'), 8_000 + 2_000);
+      assert.equal(line('earned', 'vending', 'balance'), 350);
+      assert.equal(line('earned', 'vending', 'bitcoin'), 350);
+      assert.equal(line('received', 'vending', 'bitcoin'), 350);
+      assert.equal(line('earned', 'donations', 'cash'), 2_000);
+      assert.equal(march.totals.receivedSats, 350_000);
+      assert.equal(march.totals.receivedCashCents, 2_000 + 100 + 500);
+      const november = await incomeReport(handle.db as never, '2026-11');
+      assert.equal(november.totals.earnedCents, 9_500);
+      assert.equal(november.totals.receivedCashCents, 2_000 + 5_000 + 1_000);
+      assert.equal(november.totals.receivedBitcoinCents, 7_500);
+      assert.match(incomeCsv(november), /^month,section,source,method,currency,entries,cents,amount,sats\n/);
+      assert.match(incomeCsv(november), /2026-11,received,member-payments,bitcoin,CAD,1,7500,75\.00,7500000/);
+    });
+
+    test('a movement at 9 pm on the last day in Vancouver counts in that month, though it is the 1st in UTC', async () => {
+      clock.set(local('2027-03-31T21:00'));
+      const { entry } = await record({ kind: 'donation', cents: 100, method: 'cash' });
+      assert.equal(new Date(entry.at).toISOString().slice(0, 10), '2027-04-01');
+      assert.equal(entry.month, '2027-03');
+    });
+
+    test('each balance is the sum of that member’s entries, always', async () => {
+      const sums = await sql<{ member_id: string; total: number }>`
+        SELECT member_id, cast(sum(cents) as bigint) AS total FROM reporter_ledger WHERE member_id IS NOT NULL GROUP BY member_id`.execute(
+        handle.db,
+      );
+      const report = await membersReport(handle.db as never, true, page);
+      for (const line of report.members) {
+        const row = sums.rows.find((one) => one.member_id === line.memberId);
+        assert.equal(line.balanceCents, Number(row?.total ?? 0), line.memberId);
+      }
+    });
+
+    test('a statement is paged and its running balance carries across pages', async () => {
+      const whole = await statementReport(handle.db as never, 'ada', undefined, page);
+      const first = await statementReport(handle.db as never, 'ada', undefined, { limit: 3 });
+      assert.ok(first.next);
+      const second = await statementReport(handle.db as never, 'ada', undefined, { limit: 200, after: first.next });
+      assert.deepEqual([...first.entries, ...second.entries], whole.entries);
+      assert.equal(whole.closingCents, (await member('ada')).balanceCents);
+    });
+
+    test('rebuilding from the events alone gives the same state and byte-identical reports', async () => {
+      const reports = await allReports();
+      const digest = await reporter.digest();
+      await sql`UPDATE reporter_accounts SET balance_cents = 0, active = 1`.execute(handle.db);
+      assert.notEqual(await reporter.digest(), digest);
+      const rebuilt = await reporter.rebuild();
+      assert.equal(rebuilt.digest, digest);
+      assert.equal(rebuilt.accounts, 4);
+      assert.equal(await allReports(), reports);
+      clock.advance(86_400_000);
+      assert.equal((await reporter.rebuild()).digest, digest, 'a rebuild a day later reads no clock');
+    });
+  });
+}
