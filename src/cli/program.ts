@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { DctrlError } from '../core/errors.js';
 import { registerLogCommands } from './commands/log.js';
 import { registerMemberCommands } from './commands/member.js';
+import { registerMoneyCommands } from './commands/money.js';
 import { registerSettingsCommands } from './commands/settings.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUpCommand } from './commands/up.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerLogCommands(program);
   registerSettingsCommands(program);
   registerMemberCommands(program);
+  registerMoneyCommands(program);
   return program;
 }
 

@@ -136,6 +136,17 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
     return { facts, months: dues.months, charged: dues.charged, problems: dues.problems, clockBehindMs: advanced.clockBehindMs };
   };
 
+  /** A member recorded a moment ago may not have reached us yet: on an unknown member, catch up once and retry. */
+  const knowingEveryMember = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof ReporterError) || error.code !== 'REPORTER_MEMBER_UNKNOWN') throw error;
+      await catchUp();
+      return work();
+    }
+  };
+
   const scheduled = () => {
     serially(job).catch((error: unknown) =>
       log.warn({ err: (error as Error).message }, 'reporter job did not finish; will try again'),
@@ -160,7 +171,9 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
           throw new ReporterError('REPORTER_NOT_ALLOWED', `"${envelope.issuer}" is not in reporter.ledgerWriters`);
         }
         const settings = await space();
-        const result = await serially(() => open().reporter.record(input, envelope.issuer, `request:${envelope.id}`, settings));
+        const result = await serially(() =>
+          knowingEveryMember(() => open().reporter.record(input, envelope.issuer, `request:${envelope.id}`, settings)),
+        );
         if (!result.duplicate) {
           log.info(
             { kind: result.entry.kind, memberId: result.entry.memberId, cents: result.entry.cents, by: envelope.issuer },
@@ -170,7 +183,15 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
         await publish(result.changes);
         return { entry: result.entry, balanceCents: result.balanceCents, duplicate: result.duplicate };
       });
-      await client.respond(ReportRequest, (request) => serially(() => report(open().reporter, request)));
+      await client.respond(ReportRequest, (request) =>
+        serially(async () => {
+          // Fresh when MemberData answers; from what is known when it does not.
+          await catchUp().catch((error: unknown) =>
+            log.warn({ err: (error as Error).message }, 'reporting without the latest member facts'),
+          );
+          return report(open().reporter, request);
+        }),
+      );
       await client.respond(ReporterRun, async (request, envelope) => {
         if (!config.reporter.operators.includes(envelope.issuer)) {
           throw new ReporterError('REPORTER_NOT_ALLOWED', `"${envelope.issuer}" is not in reporter.operators`);
