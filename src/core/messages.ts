@@ -276,7 +276,7 @@ export const MemberCommand = defineMessage({
   kind: 'request',
   issuers: 'any',
   description:
-    'Record a member fact (join, email or tier change, fob issued or revoked, exemption, leaving, rejoining); only memberData.editors may. Fobs travel as keyed hashes.',
+    'Record a member fact (join, email or tier change, fob issued or revoked, exemption, leaving, rejoining, group or badge added or taken away); only memberData.editors may. Fobs travel as keyed hashes.',
   payload: z.discriminatedUnion('action', [
     z.strictObject({
       action: z.literal('join'),

@@ -1,18 +1,27 @@
 // MemberData: records member facts as events, answers member queries, and announces every new fact on the bus.
+import { z } from 'zod';
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
+import type { Config } from '../core/config.js';
 import type { PayloadOf } from '../core/contract.js';
-import { MemberChanged, MemberCommand, MemberQuery } from '../core/messages.js';
+import { DctrlError } from '../core/errors.js';
+import { MemberChanged, MemberCommand, MemberEvents, MemberImport, MemberQuery, SettingsGet } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { MemberDataError } from './errors.js';
-import { MemberRegister, SERVICE_NAME, type Member } from './register.js';
+import { MemberRegister, SERVICE_NAME, type Recorded, type StoredEvent } from './register.js';
 
 export { SERVICE_NAME };
 export { MemberDataError, MemberDataErrorCodes } from './errors.js';
 
 type Command = PayloadOf<typeof MemberCommand>;
 
-function run(register: MemberRegister, command: Command, by: string): Promise<Member> {
+/** What MemberData reads of BusinessData's answer: each tier and whether it is offered. */
+const tiersInForce = z.object({ tiers: z.record(z.string(), z.looseObject({ active: z.boolean().default(true) })) });
+
+/** Room left in a bus message for the envelope around a reply (ids, topics, signature). */
+const ENVELOPE_ALLOWANCE_BYTES = 2_048;
+
+function run(register: MemberRegister, command: Command, by: string): Promise<Recorded> {
   switch (command.action) {
     case 'join':
       return register.join(command, by);
@@ -32,7 +41,57 @@ function run(register: MemberRegister, command: Command, by: string): Promise<Me
       return register.leave(command.memberId, by);
     case 'rejoin':
       return register.rejoin(command.memberId, by);
+    case 'add-group':
+      return register.addGroup(command.memberId, command.group, by);
+    case 'remove-group':
+      return register.removeGroup(command.memberId, command.group, by);
+    case 'award-badge':
+      return register.awardBadge(command.memberId, command.badge, by);
+    case 'revoke-badge':
+      return register.revokeBadge(command.memberId, command.badge, by);
   }
+}
+
+/**
+ * Asks BusinessData which tiers are active today. It waits half the usual request time, so the editor who
+ * asked hears why nothing was recorded before their own request gives up.
+ */
+async function activeTiersFrom(bus: BusClient, config: Config): Promise<string[]> {
+  const timeoutMs = Math.max(1, Math.floor(config.bus.requestTimeoutMs / 2));
+  let reply: unknown;
+  try {
+    reply = await bus.request(SettingsGet, {}, { timeoutMs });
+  } catch (cause) {
+    const detail = cause instanceof DctrlError ? `${cause.code}: ${cause.message}` : String(cause);
+    throw new MemberDataError(
+      'MEMBER_DATA_TIERS_UNAVAILABLE',
+      `BusinessData did not tell which tiers are active (${detail}); nothing was recorded`,
+      { cause },
+    );
+  }
+  const parsed = tiersInForce.safeParse(reply);
+  if (!parsed.success)
+    throw new MemberDataError('MEMBER_DATA_TIERS_UNAVAILABLE', 'BusinessData answered with tiers MemberData cannot read');
+  return Object.entries(parsed.data.tiers)
+    .filter(([, tier]) => tier.active)
+    .map(([key]) => key);
+}
+
+/** Drops events from the end of a page until the reply fits in one bus message; `more` then says so. */
+function fitInMessage(
+  page: { events: StoredEvent[]; more: boolean },
+  maxBytes: number,
+): { events: StoredEvent[]; more: boolean } {
+  const budget = maxBytes - ENVELOPE_ALLOWANCE_BYTES;
+  let used = 0;
+  let fitting = 0;
+  for (const event of page.events) {
+    used += Buffer.byteLength(JSON.stringify(event)) + 1;
+    if (used > budget) break;
+    fitting += 1;
+  }
+  if (fitting === page.events.length) return page;
+  return { events: page.events.slice(0, Math.max(fitting, 1)), more: true };
 }
 
 export function createMemberData(context: ServiceContext, database: DatabaseHandle): Service {
@@ -43,25 +102,50 @@ export function createMemberData(context: ServiceContext, database: DatabaseHand
   return {
     name: SERVICE_NAME,
     async start() {
-      const register = await MemberRegister.open(database, clock);
-      bus = createBusClient(context);
-      await bus.start();
-      const publisher = bus;
-      await bus.respond(MemberCommand, async (command, envelope) => {
-        if (!config.memberData.editors.includes(envelope.issuer)) {
-          throw new MemberDataError('MEMBER_DATA_NOT_ALLOWED', `"${envelope.issuer}" is not in memberData.editors`);
+      const client = createBusClient(context);
+      const register = await MemberRegister.open(database, clock, { activeTiers: () => activeTiersFrom(client, config) });
+      bus = client;
+      await client.start();
+      const assertEditor = (issuer: string) => {
+        if (!config.memberData.editors.includes(issuer))
+          throw new MemberDataError('MEMBER_DATA_NOT_ALLOWED', `"${issuer}" is not in memberData.editors`);
+      };
+      // The fact is recorded whether or not its announcement goes out; a listener that missed one catches up
+      // with member-data.events, so the editor is told what was recorded rather than that the publish failed.
+      const announce = async (recorded: Recorded) => {
+        try {
+          await client.publish(MemberChanged, { eventId: recorded.eventId, event: recorded.event.type, member: recorded.member });
+        } catch (error) {
+          log.warn({ err: error, eventId: recorded.eventId }, 'member fact recorded but not announced');
         }
-        const member = await run(register, command, envelope.issuer);
-        log.info({ memberId: member.memberId, action: command.action, by: envelope.issuer }, 'member fact recorded');
-        await publisher.publish(MemberChanged, { event: command.action, member });
-        return { member };
+      };
+
+      await client.respond(MemberCommand, async (command, envelope) => {
+        assertEditor(envelope.issuer);
+        const recorded = await run(register, command, envelope.issuer);
+        log.info(
+          { memberId: recorded.member.memberId, event: recorded.event.type, eventId: recorded.eventId, by: envelope.issuer },
+          'member fact recorded',
+        );
+        await announce(recorded);
+        return { member: recorded.member };
       });
-      await bus.respond(MemberQuery, async (query) => ({
+      await client.respond(MemberImport, async (request, envelope) => {
+        assertEditor(envelope.issuer);
+        const { memberIds, recorded } = await register.import(request.rows, envelope.issuer);
+        log.info({ members: memberIds.length, events: recorded.length, by: envelope.issuer }, 'members imported');
+        for (const one of recorded) await announce(one);
+        return { memberIds };
+      });
+      await client.respond(MemberQuery, async (query) => ({
         members:
           query.memberId !== undefined
             ? [await register.get(query.memberId)]
             : await register.list({ includeLeft: query.includeLeft ?? false }),
       }));
+      await client.respond(MemberEvents, async (request) =>
+        fitInMessage(await register.events(request), config.bus.maxMessageBytes),
+      );
     },
     async stop() {
       await bus?.stop();
