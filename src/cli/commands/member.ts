@@ -1,14 +1,27 @@
 // `dctrl member …`: record and read member facts through the running hub. Fob numbers are hashed here, at once.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
+import type { Config } from '../../core/config.js';
 import type { PayloadOf } from '../../core/contract.js';
-import { MemberCommand, MemberQuery } from '../../core/messages.js';
+import { CoreError } from '../../core/errors.js';
+import { MemberCommand, MemberImport, MemberQuery } from '../../core/messages.js';
 import { hashFob } from '../../core/fob-hash.js';
 import { withBus } from '../bus-session.js';
+import { CliError } from '../errors.js';
 import { configFrom, type GlobalOptions } from '../options.js';
 import { openExistingVault } from '../vault-access.js';
+import { readMemberCsv, type CsvMember } from './member-csv.js';
 
 const FOB_SECRET = 'fob-hash-key';
+/** The most rows MemberData takes in one import (member-data.import). */
+const MAX_IMPORT_ROWS = 300;
+/** Room left in a bus message for the envelope around the rows (ids, topics, signature). */
+const ENVELOPE_ALLOWANCE_BYTES = 2_048;
+/** One import is one database transaction of up to 600 events; it may take longer than an ordinary request. */
+const IMPORT_TIMEOUT_MS = 30_000;
+
+type ImportRow = PayloadOf<typeof MemberImport>['rows'][number];
 
 interface MemberFacts {
   memberId: string;
@@ -18,6 +31,8 @@ interface MemberFacts {
   exempt: boolean;
   status: string;
   fobs: { lastDigits: string }[];
+  groups: string[];
+  badges: string[];
 }
 
 function print(line: string): void {
@@ -26,7 +41,74 @@ function print(line: string): void {
 
 function describe(member: MemberFacts): string {
   const fobs = member.fobs.map((fob) => `…${fob.lastDigits}`).join(' ') || 'no fob';
-  return `${member.memberId}  ${member.name.padEnd(20)} ${member.email.padEnd(28)} ${member.tier.padEnd(10)} ${member.status}${member.exempt ? ' (exempt)' : ''}  ${fobs}`;
+  const groups = member.groups.length > 0 ? `  groups: ${member.groups.join(', ')}` : '';
+  const badges = member.badges.length > 0 ? `  badges: ${member.badges.join(', ')}` : '';
+  return `${member.memberId}  ${member.name.padEnd(20)} ${member.email.padEnd(28)} ${member.tier.padEnd(10)} ${member.status}${member.exempt ? ' (exempt)' : ''}  ${fobs}${groups}${badges}`;
+}
+
+/** The fob key from the local Vault, read once for all the fobs of one command. */
+function fobKey(config: Config): Buffer {
+  const keeper = openExistingVault(config, process.env, systemClock);
+  try {
+    return keeper.secret(FOB_SECRET);
+  } finally {
+    keeper.close();
+  }
+}
+
+/**
+ * Turns the file's members into import rows: fob numbers hashed here, and every row checked against the message
+ * contract, so a field too long for the bus is named by its line rather than refused as a whole message.
+ */
+function toImportRows(members: CsvMember[], config: Config): ImportRow[] {
+  const key = members.some((member) => member.fobNumber !== undefined) ? fobKey(config) : undefined;
+  return members.map(({ fobNumber, ...fields }) => {
+    let row: ImportRow = fields;
+    if (fobNumber !== undefined && key) {
+      try {
+        row = { ...fields, fob: hashFob(fobNumber, key) };
+      } catch (error) {
+        if (error instanceof CoreError) throw new CoreError('CORE_FOB_NUMBER_INVALID', `line ${fields.line}: ${error.message}`);
+        throw error;
+      }
+    }
+    const checked = MemberImport.payload.safeParse({ rows: [row] });
+    if (!checked.success) {
+      const problems = checked.error.issues.map((issue) => `"${issue.path.slice(2).join('.')}": ${issue.message}`);
+      throw new CliError('CLI_FAILED', `line ${fields.line}: ${problems.join('; ')}`);
+    }
+    return row;
+  });
+}
+
+async function importMembers(file: string, command: Command): Promise<void> {
+  const config = configFrom(command.optsWithGlobals<GlobalOptions>());
+  let content: Buffer;
+  try {
+    content = readFileSync(file);
+  } catch (cause) {
+    throw new CliError('CLI_FAILED', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
+  const members = readMemberCsv(content);
+  if (members.length > MAX_IMPORT_ROWS)
+    throw new CliError(
+      'CLI_FAILED',
+      `${file} has ${members.length} members; one import takes at most ${MAX_IMPORT_ROWS}: split it into files of ${MAX_IMPORT_ROWS} rows or fewer, each starting with the header row`,
+    );
+  const rows = toImportRows(members, config);
+  const bytes = Buffer.byteLength(JSON.stringify({ rows }));
+  if (bytes + ENVELOPE_ALLOWANCE_BYTES > config.bus.maxMessageBytes)
+    throw new CliError(
+      'CLI_FAILED',
+      `the ${rows.length} members take ${bytes} bytes, more than one bus message carries (bus.maxMessageBytes is ${config.bus.maxMessageBytes}); split ${file} into smaller files`,
+    );
+  await withBus(config, async (bus) => {
+    const { memberIds } = (await bus.request(MemberImport, { rows }, { timeoutMs: IMPORT_TIMEOUT_MS })) as {
+      memberIds: string[];
+    };
+    print(`imported ${memberIds.length} member${memberIds.length === 1 ? '' : 's'}`);
+    for (const memberId of memberIds) print(memberId);
+  });
 }
 
 async function send(command: Command, payload: PayloadOf<typeof MemberCommand>): Promise<void> {
@@ -75,14 +157,7 @@ export function registerMemberCommands(program: Command): void {
     .command('issue-fob <memberId> <fobNumber>')
     .description('give a member a fob: the 10 digits the reader types; only its keyed hash leaves this machine')
     .action((memberId: string, fobNumber: string, _o: unknown, c: Command) => {
-      const config = configFrom(c.optsWithGlobals<GlobalOptions>());
-      const keeper = openExistingVault(config, process.env, systemClock);
-      let fob;
-      try {
-        fob = hashFob(fobNumber, keeper.secret(FOB_SECRET));
-      } finally {
-        keeper.close();
-      }
+      const fob = hashFob(fobNumber, fobKey(configFrom(c.optsWithGlobals<GlobalOptions>())));
       return send(c, { action: 'issue-fob', memberId, fob });
     });
   member
@@ -115,4 +190,24 @@ export function registerMemberCommands(program: Command): void {
     .command('rejoin <memberId>')
     .description('a member who left comes back')
     .action((memberId: string, _o: unknown, c: Command) => send(c, { action: 'rejoin', memberId }));
+  member
+    .command('group <memberId> <group>')
+    .description('put a member in a group (keyholders, …), or take them out with --remove')
+    .option('--remove', 'take the member out of the group')
+    .action((memberId: string, group: string, o: { remove?: boolean }, c: Command) =>
+      send(c, o.remove ? { action: 'remove-group', memberId, group } : { action: 'add-group', memberId, group }),
+    );
+  member
+    .command('badge <memberId> <badge>')
+    .description('award a badge (trained on a tool, say), or take it back with --revoke')
+    .option('--revoke', 'take the badge back')
+    .action((memberId: string, badge: string, o: { revoke?: boolean }, c: Command) =>
+      send(c, o.revoke ? { action: 'revoke-badge', memberId, badge } : { action: 'award-badge', memberId, badge }),
+    );
+  member
+    .command('import <file>')
+    .description(
+      `add members from a CSV file with the header row name,email,tier[,fob]: all of them, or none when a row is wrong (at most ${MAX_IMPORT_ROWS})`,
+    )
+    .action((file: string, _o: unknown, c: Command) => importMembers(file, c));
 }
