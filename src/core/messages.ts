@@ -309,9 +309,15 @@ export const MemberQuery = defineMessage({
   topic: 'dctrl/v1/member-data/rpc/query',
   kind: 'request',
   issuers: 'any',
-  description: 'One member by id, or every current member (and, when asked, those who left).',
-  payload: z.strictObject({ memberId: memberId.optional(), includeLeft: z.boolean().optional() }),
-  reply: z.strictObject({ members: z.array(memberFacts) }),
+  description:
+    'One member by id, or the current members (and, when asked, those who left) a page at a time in id order: pass the previous reply’s `next` as `after`.',
+  payload: z.strictObject({
+    memberId: memberId.optional(),
+    includeLeft: z.boolean().optional(),
+    after: memberId.optional(),
+    limit: z.int().positive().max(100).optional(),
+  }),
+  reply: z.strictObject({ members: z.array(memberFacts), next: memberId.nullable() }),
 });
 
 export const MemberImport = defineMessage({

@@ -15,6 +15,9 @@ export { MemberDataError, MemberDataErrorCodes } from './errors.js';
 
 type Command = PayloadOf<typeof MemberCommand>;
 
+/** Members per page of member-data.query: a member with a few fobs and groups is well under 600 bytes. */
+const MEMBERS_PAGE = 100;
+
 /** What MemberData reads of BusinessData's answer: each tier and whether it is offered. */
 const tiersInForce = z.object({ tiers: z.record(z.string(), z.looseObject({ active: z.boolean().default(true) })) });
 
@@ -78,20 +81,26 @@ async function activeTiersFrom(bus: BusClient, config: Config): Promise<string[]
 }
 
 /** Drops events from the end of a page until the reply fits in one bus message; `more` then says so. */
+/** How many of the items (at least one) fit in one bus message beside the envelope. */
+function countFitting(items: readonly unknown[], maxBytes: number): number {
+  const budget = maxBytes - ENVELOPE_ALLOWANCE_BYTES;
+  let used = 0;
+  let fitting = 0;
+  for (const item of items) {
+    used += Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (used > budget) break;
+    fitting += 1;
+  }
+  return Math.max(fitting, 1);
+}
+
 function fitInMessage(
   page: { events: StoredEvent[]; more: boolean },
   maxBytes: number,
 ): { events: StoredEvent[]; more: boolean } {
-  const budget = maxBytes - ENVELOPE_ALLOWANCE_BYTES;
-  let used = 0;
-  let fitting = 0;
-  for (const event of page.events) {
-    used += Buffer.byteLength(JSON.stringify(event)) + 1;
-    if (used > budget) break;
-    fitting += 1;
-  }
-  if (fitting === page.events.length) return page;
-  return { events: page.events.slice(0, Math.max(fitting, 1)), more: true };
+  const fitting = countFitting(page.events, maxBytes);
+  if (fitting >= page.events.length) return page;
+  return { events: page.events.slice(0, fitting), more: true };
 }
 
 export function createMemberData(context: ServiceContext, database: DatabaseHandle): Service {
@@ -137,12 +146,13 @@ export function createMemberData(context: ServiceContext, database: DatabaseHand
         for (const one of recorded) await announce(one);
         return { memberIds };
       });
-      await client.respond(MemberQuery, async (query) => ({
-        members:
-          query.memberId !== undefined
-            ? [await register.get(query.memberId)]
-            : await register.list({ includeLeft: query.includeLeft ?? false }),
-      }));
+      await client.respond(MemberQuery, async (query) => {
+        if (query.memberId !== undefined) return { members: [await register.get(query.memberId)], next: null };
+        const limit = query.limit ?? MEMBERS_PAGE;
+        const members = await register.list({ includeLeft: query.includeLeft ?? false, after: query.after, limit: limit + 1 });
+        const page = members.slice(0, Math.min(limit, countFitting(members, config.bus.maxMessageBytes)));
+        return { members: page, next: members.length > page.length ? page.at(-1)!.memberId : null };
+      });
       await client.respond(MemberEvents, async (request) =>
         fitInMessage(await register.events(request), config.bus.maxMessageBytes),
       );

@@ -162,7 +162,8 @@ export function applyEvent(member: Member | undefined, memberId: string, event: 
     case 'exempt-cleared':
       return { ...member, exempt: false };
     case 'left':
-      return { ...member, status: 'left', fobs: [] };
+      // Access rights end with membership: someone who rejoins is given their fobs and groups again.
+      return { ...member, status: 'left', fobs: [], groups: [] };
     case 'rejoined':
       return { ...member, status: 'member' };
     case 'group-added':
@@ -349,9 +350,14 @@ export class MemberRegister {
     return readMember(row.state);
   }
 
-  async list(options: { includeLeft?: boolean } = {}): Promise<Member[]> {
-    let query = this.#db.selectFrom('member_data_members').select('state').orderBy('member_id');
+  async list(options: { includeLeft?: boolean; after?: string | undefined; limit?: number } = {}): Promise<Member[]> {
+    let query = this.#db
+      .selectFrom('member_data_members')
+      .select('state')
+      .where('member_id', '>', options.after ?? '')
+      .orderBy('member_id');
     if (!options.includeLeft) query = query.where('status', '=', 'member');
+    if (options.limit !== undefined) query = query.limit(options.limit);
     return (await query.execute()).map((row) => readMember(row.state));
   }
 

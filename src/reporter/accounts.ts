@@ -81,6 +81,7 @@ export function applyMemberFact(
       break;
     case 'left':
       account.current = false;
+      account.groups = [];
       break;
     case 'rejoined':
       account.current = true;

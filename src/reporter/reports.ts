@@ -89,7 +89,9 @@ export async function incomeReport(db: Db, month: string): Promise<IncomeReport>
     .execute();
   const lines: IncomeLine[] = [];
   for (const group of groups) {
-    const base = { method: group.method ?? 'none', currency: group.currency, entries: Number(group.entries), sats: group.sats };
+    // Dues are charged, not paid by any method; an adjustment is made by hand.
+    const method = group.method ?? (group.kind === 'dues' ? 'charged' : 'manual');
+    const base = { method, currency: group.currency, entries: Number(group.entries), sats: group.sats };
     const cents = Number(group.cents);
     for (const line of linesFor(group.kind, group.method, cents)) lines.push({ ...base, ...line });
   }

@@ -34,7 +34,7 @@ test('the first run fills the space: a dozen members, some behind on dues, and l
     assert.ok(report.members.filter((member) => member.status === 'inactive').every((member) => member.balanceCents < 0));
     const lastMonth = DateTime.now().setZone('America/Vancouver').minus({ months: 1 }).toFormat('yyyy-MM');
     const income = dctrl(['report', 'income', '--month', lastMonth, '--format', 'csv', ...common]).stdout;
-    assert.match(income, new RegExp(`${lastMonth},earned,dues,none,CAD,\\d+,\\d+`));
+    assert.match(income, new RegExp(`${lastMonth},earned,dues,charged,CAD,\\d+,\\d+`));
     assert.match(income, new RegExp(`${lastMonth},received,member-payments,bitcoin,CAD,\\d+,\\d+,[\\d.]+,[1-9]\\d*`));
     assert.match(dctrl(['report', 'rebuild', ...common]).stdout, /identical to before/);
   } finally {

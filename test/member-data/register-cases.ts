@@ -89,7 +89,7 @@ export function runRegisterCases(name: string, factory: DatabaseFactory): void {
       await assert.rejects(register.revokeFob(ada!.memberId, '999', 'cli'), code('MEMBER_DATA_FOB_UNKNOWN'));
     });
 
-    test('leaving frees the email and the fob; rejoining keeps the history; revoking by the digits on the fob works', async () => {
+    test('leaving frees the email and the fob and ends group access; rejoining keeps the history; revoking by the digits on the fob works', async () => {
       const { member: carol } = await register.join({ name: 'Carol', email: 'carol@example.org', tier: 'member' }, 'cli');
       await register.issueFob(carol.memberId, fob('1111111111'), 'cli');
       await register.issueFob(carol.memberId, fob('2222222222'), 'cli');
@@ -99,8 +99,11 @@ export function runRegisterCases(name: string, factory: DatabaseFactory): void {
         ['222'],
       );
       await register.setExempt(carol.memberId, 'honorary member', 'cli');
+      await register.addGroup(carol.memberId, 'keyholders', 'cli');
+      await register.awardBadge(carol.memberId, 'laser', 'cli');
       const { member: left } = await register.leave(carol.memberId, 'cli');
       assert.equal(left.status, 'left');
+      assert.deepEqual([left.groups, left.badges], [[], ['laser']], 'access groups end with membership; training stays');
       await assert.rejects(register.leave(carol.memberId, 'cli'), code('MEMBER_DATA_STATE_INVALID'));
       const { member: dave } = await register.join({ name: 'Dave', email: 'carol@example.org', tier: 'member' }, 'cli');
       await register.issueFob(dave.memberId, fob('2222222222'), 'cli');

@@ -262,3 +262,34 @@ test('with BusinessData away, a join fails with a clear error instead of recordi
   const [firstEvent] = await allEvents(cli);
   await cli.request(MemberCommand, { action: 'add-group', memberId: firstEvent!.memberId, group: 'board' });
 });
+
+test('the member list comes a page at a time, each page within one bus message, every current member once', async () => {
+  const cli = await h.client('cli', { instance: 'pages' });
+  const everyone = async (limit?: number) => {
+    const seen: Member[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const page = (await cli.request(MemberQuery, {
+        ...(limit !== undefined ? { limit } : {}),
+        ...(after !== undefined ? { after } : {}),
+      })) as { members: Member[]; next: string | null };
+      seen.push(...page.members);
+      after = page.next ?? undefined;
+      pages += 1;
+    } while (after !== undefined);
+    return { ids: seen.map((member) => member.memberId), pages };
+  };
+  const current = await sql<{
+    member_id: string;
+  }>`SELECT member_id FROM member_data_members WHERE status = 'member' ORDER BY member_id`.execute(database.db);
+  const byTwo = await everyone(2);
+  const bySize = await everyone();
+  assert.ok(current.rows.length >= 3, 'enough members to need pages');
+  assert.deepEqual(
+    byTwo.ids,
+    current.rows.map((row) => row.member_id),
+  );
+  assert.deepEqual(bySize.ids, byTwo.ids);
+  assert.equal(byTwo.pages, Math.ceil(current.rows.length / 2));
+});

@@ -268,7 +268,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       const march = await incomeReport(handle.db as never, '2027-03');
       const line = (section: string, source: string, method: string) =>
         march.lines.find((one) => one.section === section && one.source === source && one.method === method)?.cents;
-      assert.equal(line('earned', 'dues', 'none'), 8_000 + 2_000);
+      assert.equal(line('earned', 'dues', 'charged'), 8_000 + 2_000);
       assert.equal(line('earned', 'vending', 'balance'), 350);
       assert.equal(line('earned', 'vending', 'bitcoin'), 350);
       assert.equal(line('received', 'vending', 'bitcoin'), 350);

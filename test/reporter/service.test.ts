@@ -145,7 +145,7 @@ test('income comes back as CSV for the accountant, and a statement as JSON', asy
     income.csv,
     [
       'month,section,source,method,currency,entries,cents,amount,sats',
-      '2026-12,earned,dues,none,CAD,2,15000,150.00,0',
+      '2026-12,earned,dues,charged,CAD,2,15000,150.00,0',
       '2026-12,received,member-payments,cash,CAD,1,7500,75.00,0',
       '',
     ].join('\n'),

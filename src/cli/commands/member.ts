@@ -138,7 +138,16 @@ export function registerMemberCommands(program: Command): void {
     .action(async (o: { all?: boolean; json?: boolean }, c: Command) => {
       const config = configFrom(c.optsWithGlobals<GlobalOptions>());
       await withBus(config, async (bus) => {
-        const { members } = (await bus.request(MemberQuery, { includeLeft: o.all ?? false })) as { members: MemberFacts[] };
+        const members: MemberFacts[] = [];
+        let after: string | undefined;
+        do {
+          const page = (await bus.request(MemberQuery, {
+            includeLeft: o.all ?? false,
+            ...(after !== undefined ? { after } : {}),
+          })) as { members: MemberFacts[]; next: string | null };
+          members.push(...page.members);
+          after = page.next ?? undefined;
+        } while (after !== undefined);
         if (o.json) return print(JSON.stringify(members, null, 2));
         for (const one of members) print(describe(one));
       });
