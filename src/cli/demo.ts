@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { BusinessBook } from '../business-data/book.js';
+import { POLICIES } from '../business-data/settings.js';
 import { ManualClock, type Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import { hashFob } from '../core/fob-hash.js';
@@ -61,7 +62,8 @@ export async function seedDemoSpace(
   const keeper = openVault(config, secretEnv, realClock);
   try {
     const now = realClock.now();
-    const zone = 'America/Vancouver';
+    // A fresh space has BusinessData's defaults; the demo keeps them.
+    const zone = POLICIES.timezone.default;
     const firstMonth = DateTime.fromMillis(now, { zone }).startOf('month').minus({ months: HISTORY_MONTHS });
     const clock = new ManualClock(firstMonth.plus({ days: 1, hours: 10 }).toMillis());
     const book = await BusinessBook.open(database, clock);
@@ -70,7 +72,7 @@ export async function seedDemoSpace(
     if ((await register.list({ includeLeft: true })).length > 0) return undefined;
     const reporter = await Reporter.open(database, clock);
     const fobKey = keeper.secret('fob-hash-key');
-    const space = { timezone: zone, currency: 'CAD' };
+    const space = { timezone: zone, currency: POLICIES.currency.default };
     const day = firstMonth.toISODate()!;
 
     await book.set(
@@ -90,7 +92,7 @@ export async function seedDemoSpace(
     const ids = new Map<DemoMember, string>();
     const mirror = async () => {
       for (;;) {
-        const page = await register.events({ afterId: (await reporter.lastFactId()) ?? undefined, limit: 200 });
+        const page = await register.events({ afterId: await reporter.lastFactId(), limit: 200 });
         await reporter.ingestFacts(page.events);
         if (!page.more) return;
       }
@@ -119,6 +121,7 @@ export async function seedDemoSpace(
         const inForce = await book.inForce(`${charged}-01`);
         return { tiers: inForce.tiers, graceDays: inForce.policies.graceDays };
       });
+      const { tiers } = await book.inForce(`${label}-01`);
       // The month's doings, in the order they happened; nothing after the real now.
       const doings: { at: number; run: () => Promise<unknown> }[] = [];
       for (const [index, member] of MEMBERS.entries()) {
@@ -127,7 +130,8 @@ export async function seedDemoSpace(
         if (!memberId || (member.leavesIn !== undefined && monthIndex > member.leavesIn)) continue;
         if (member.leavesIn === monthIndex) doings.push({ at: at(month, 20, 16), run: () => register.leave(memberId, DEMO) });
         // Dues (nothing when exempt, three months at once for the one who prepays) plus the month's drinks.
-        const dues = member.exempt ? 0 : (member.tier === 'student' ? 4_000 : 7_500) * (member.pays === 'prepays' ? 3 : 1);
+        const monthly = tiers[member.tier ?? 'member']?.monthlyDuesCents ?? 0;
+        const dues = member.exempt ? 0 : monthly * (member.pays === 'prepays' ? 3 : 1);
         const cents = dues + (member.drinksPerMonth ?? 0) * 350;
         const paysNow =
           cents > 0 &&

@@ -56,9 +56,20 @@ export const configSchema = z
     reporter: z
       .strictObject({
         ledgerWriters: z
-          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
-          .default(['cli', 'server', 'chain-notifier', 'business-mgr', 'payout-mgr'])
-          .describe('Clients whose signed requests may record money movements in the ledger.'),
+          .record(
+            z.string().regex(/^[a-z][a-z0-9-]{0,62}$/),
+            z.array(z.enum(['payment', 'donation', 'purchase', 'adjustment', 'payout'])),
+          )
+          .default({
+            cli: ['payment', 'donation', 'adjustment'],
+            server: ['payment', 'donation', 'adjustment'],
+            'chain-notifier': ['payment', 'donation', 'purchase'],
+            'business-mgr': ['purchase'],
+            'payout-mgr': ['payout'],
+          })
+          .describe(
+            'Which clients may record which kinds of money movement in the ledger: a vending machine manager cannot record a payment, a payout manager nothing but payouts.',
+          ),
         operators: z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
           .default(['cli', 'server'])

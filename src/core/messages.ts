@@ -406,7 +406,7 @@ export const LedgerRecord = defineMessage({
   kind: 'request',
   issuers: 'any',
   description:
-    'Record a money movement (payment received, purchase, donation, adjustment, payout) in integer cents; once per (kind, causedBy), so a retry records nothing twice. Only reporter.ledgerWriters may.',
+    'Record a money movement (payment received, purchase, donation, adjustment, payout) in integer cents; once per (kind, causedBy), so a retry records nothing twice. Each client may record only the kinds reporter.ledgerWriters gives it.',
   payload: z.discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('payment'),

@@ -142,8 +142,9 @@ export function statusAt(account: Account, at: number): Status {
   return { active: true, reason: 'member', nextDueAt };
 }
 
-/** The sub-groups a member belongs to: everyone, their tier, exemption, granted groups and badges. */
+/** The sub-groups a current member belongs to: everyone, their tier, exemption, granted groups and badges. */
 export function groupsOf(account: Account): string[] {
+  if (!account.current) return [];
   const groups = ['members', `tier:${account.tier}`, ...account.groups, ...account.badges.map((badge) => `badge:${badge}`)];
   if (account.exempt) groups.push('exempt');
   return groups;

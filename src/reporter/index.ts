@@ -70,34 +70,53 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
       throw new ReporterError('REPORTER_UPSTREAM_UNAVAILABLE', `BusinessData: ${(error as Error).message}`, { cause: error });
     }
   };
+  // The last time zone and currency BusinessData gave, so a payment is not refused while it restarts.
+  let lastSpace: SpaceSettings | undefined;
   const space = async (): Promise<SpaceSettings> => {
-    const { policies } = await settingsAt();
-    return { timezone: policies.timezone, currency: policies.currency };
+    try {
+      const { policies } = await settingsAt();
+      lastSpace = { timezone: policies.timezone, currency: policies.currency };
+    } catch (error) {
+      if (!lastSpace) throw error;
+      log.warn({ err: (error as Error).message }, 'BusinessData did not answer; using the time zone and currency it last gave');
+    }
+    return lastSpace;
   };
   const monthSettings = async (month: string): Promise<MonthSettings> => {
     const { tiers, policies } = await settingsAt(`${month}-01`);
     return { tiers, graceDays: policies.graceDays };
   };
 
+  /**
+   * Tells the bus what changed. The change is already recorded, so a failed announcement is logged and the rest
+   * still go out; a listener that missed one reads the members report when it reconnects.
+   */
   const publish = async (changes: readonly Change[]): Promise<void> => {
     for (const change of changes) {
-      if (change.kind === 'status') {
-        log.info({ memberId: change.memberId, active: change.active, reason: change.reason }, 'member status changed');
-        await open().bus.publish(MemberStatusChanged, {
-          memberId: change.memberId,
-          active: change.active,
-          reason: change.reason,
-          balanceCents: change.balanceCents,
-          groups: change.groups,
-        });
-      } else {
-        await open().bus.publish(BalanceChanged, {
-          memberId: change.memberId,
-          balanceCents: change.balanceCents,
-          entry: change.entry,
-        });
+      try {
+        await announce(change);
+      } catch (error) {
+        log.error({ err: (error as Error).message, memberId: change.memberId, kind: change.kind }, 'could not announce a change');
       }
     }
+  };
+  const announce = async (change: Change): Promise<void> => {
+    if (change.kind === 'balance') {
+      await open().bus.publish(BalanceChanged, {
+        memberId: change.memberId,
+        balanceCents: change.balanceCents,
+        entry: change.entry,
+      });
+      return;
+    }
+    log.info({ memberId: change.memberId, active: change.active, reason: change.reason }, 'member status changed');
+    await open().bus.publish(MemberStatusChanged, {
+      memberId: change.memberId,
+      active: change.active,
+      reason: change.reason,
+      balanceCents: change.balanceCents,
+      groups: change.groups,
+    });
   };
 
   /** Asks MemberData for every fact after the last one seen, a page at a time. */
@@ -167,8 +186,12 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
         );
       });
       await client.respond(LedgerRecord, async (input, envelope) => {
-        if (!config.reporter.ledgerWriters.includes(envelope.issuer)) {
-          throw new ReporterError('REPORTER_NOT_ALLOWED', `"${envelope.issuer}" is not in reporter.ledgerWriters`);
+        const allowed = config.reporter.ledgerWriters[envelope.issuer] ?? [];
+        if (!allowed.includes(input.kind)) {
+          throw new ReporterError(
+            'REPORTER_NOT_ALLOWED',
+            `"${envelope.issuer}" may not record a ${input.kind}; reporter.ledgerWriters gives it ${allowed.length ? allowed.join(', ') : 'nothing'}`,
+          );
         }
         const settings = await space();
         const result = await serially(() =>
@@ -189,7 +212,7 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
           await catchUp().catch((error: unknown) =>
             log.warn({ err: (error as Error).message }, 'reporting without the latest member facts'),
           );
-          return report(open().reporter, request);
+          return fittingReport(open().reporter, request, config.bus.maxMessageBytes);
         }),
       );
       await client.respond(ReporterRun, async (request, envelope) => {
@@ -201,10 +224,12 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
           const state = open().reporter;
           const before = await state.digest();
           const started = performance.now();
-          const rebuilt = await state.rebuild();
-          log.info({ ...rebuilt, before }, 'reporter state rebuilt from the events');
+          const { changes, ...rebuilt } = await state.rebuild();
+          log.info({ ...rebuilt, before, statusesCorrected: changes.length }, 'reporter state rebuilt from the events');
+          await publish(changes);
           return {
             ...rebuilt,
+            statusesCorrected: changes.length,
             digestBefore: before,
             identical: before === rebuilt.digest,
             ms: Math.round(performance.now() - started),
@@ -229,6 +254,24 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
 }
 
 type ReportReply = { json: unknown; next: string | null } | { csv: string; next: string | null };
+
+/** Room left in a bus message for the reply beside its envelope, signature and request echo. */
+const ENVELOPE_ALLOWANCE_BYTES = 2_048;
+
+/**
+ * A report page that fits in one bus message: when the rows asked for do not, the page is made shorter (in
+ * proportion, then by halves) and `next` says where to go on, so a long statement is never dropped as too big.
+ */
+async function fittingReport(state: Reporter, request: PayloadOf<typeof ReportRequest>, maxBytes: number): Promise<ReportReply> {
+  const budget = maxBytes - ENVELOPE_ALLOWANCE_BYTES;
+  let limit = request.limit ?? REPORT_PAGE;
+  for (;;) {
+    const reply = await report(state, { ...request, limit });
+    const size = Buffer.byteLength(JSON.stringify(reply));
+    if (size <= budget || limit === 1) return reply;
+    limit = Math.max(1, Math.min(Math.floor(limit / 2), Math.floor((limit * budget) / size)));
+  }
+}
 
 async function report(state: Reporter, request: PayloadOf<typeof ReportRequest>): Promise<ReportReply> {
   const csv = request.format === 'csv';

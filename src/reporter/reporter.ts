@@ -58,7 +58,7 @@ export interface IncomingFact {
 export interface DuesRun {
   months: string[];
   charged: number;
-  /** Members who could not be charged (a tier BusinessData does not know); their month is tried again next run. */
+  /** Members who could not be charged (a tier BusinessData does not know); they are tried again next run. */
   problems: string[];
   changes: Change[];
 }
@@ -143,7 +143,7 @@ export class Reporter {
     try {
       return await this.#db.transaction().execute(async (trx) => {
         const existing = await findEntry(trx, input.kind, causedBy);
-        if (existing) return { ...existing, duplicate: true, changes: [] };
+        if (existing) return { ...sameMovement(existing, input), duplicate: true, changes: [] };
         const memberId = 'memberId' in input && input.memberId !== undefined ? input.memberId : null;
         const stored = memberId === null ? undefined : await loadAccount(trx, memberId);
         if (memberId !== null && !stored) {
@@ -183,7 +183,7 @@ export class Reporter {
       // Another writer recorded the same cause between our look and our insert: theirs stands.
       if (translated instanceof StorageError && translated.code === 'STORAGE_CONFLICT') {
         const existing = await findEntry(this.#db, input.kind, causedBy);
-        if (existing) return { ...existing, duplicate: true, changes: [] };
+        if (existing) return { ...sameMovement(existing, input), duplicate: true, changes: [] };
       }
       throw translated;
     }
@@ -196,7 +196,13 @@ export class Reporter {
    */
   async chargeDues(space: SpaceSettings, settingsFor: (month: string) => Promise<MonthSettings>): Promise<DuesRun> {
     const run: DuesRun = { months: [], charged: 0, problems: [], changes: [] };
-    const now = await this.#db.transaction().execute((trx) => this.#advanceTo(trx));
+    // Moving the watermark and applying the deadlines it passes go together, or the stored accounts would not
+    // be what a rebuild at that watermark gives.
+    const now = await this.#db.transaction().execute(async (trx) => {
+      const at = await this.#advanceTo(trx);
+      await applyDeadlines(trx, at, run.changes);
+      return at;
+    });
     const through = await readMeta(this.#db, META_DUES_THROUGH);
     const first = await this.#db
       .selectFrom('reporter_member_facts')
@@ -260,11 +266,12 @@ export class Reporter {
           run.charged += 1;
         }
         await applyDeadlines(trx, at, run.changes);
-        if (problems.length === 0) await writeMeta(trx, META_DUES_THROUGH, month);
+        // Done through this month only when it and every month before it charged everyone; a member who could
+        // not be charged holds the mark back so the next run tries again, while the others are still charged.
+        if (problems.length === 0 && run.problems.length === 0) await writeMeta(trx, META_DUES_THROUGH, month);
       });
       run.months.push(month);
       run.problems.push(...problems);
-      if (problems.length > 0) break;
     }
     return run;
   }
@@ -284,7 +291,7 @@ export class Reporter {
    * Throws every account away and derives them again from the member facts and the ledger alone, at the
    * stored watermark: the result is byte for byte what the incremental path produced.
    */
-  async rebuild(): Promise<{ facts: number; entries: number; accounts: number; digest: string }> {
+  async rebuild(): Promise<{ facts: number; entries: number; accounts: number; digest: string; changes: Change[] }> {
     const counts = await this.#db.transaction().execute(async (trx) => {
       const at = await readWatermark(trx);
       const accounts = new Map<string, Account>();
@@ -321,15 +328,29 @@ export class Reporter {
           entries += 1;
         }
       }
+      // A status the stored accounts had wrong is news for whoever caches access decisions.
+      const before = new Map(
+        (await trx.selectFrom('reporter_accounts').select(['member_id', 'active', 'reason']).execute()).map((row) => [
+          row.member_id,
+          `${row.active}:${row.reason}`,
+        ]),
+      );
+      const changes: Change[] = [];
       await trx.deleteFrom('reporter_accounts').execute();
-      const rows = [...accounts.values()].map((account) => accountRow(account, statusAt(account, at)));
+      const rows = [...accounts.values()].map((account) => {
+        const status = statusAt(account, at);
+        if (before.get(account.memberId) !== `${status.active ? 1 : 0}:${status.reason}`) {
+          changes.push(statusChange(account, status));
+        }
+        return accountRow(account, status);
+      });
       for (let start = 0; start < rows.length; start += INSERT_BATCH) {
         await trx
           .insertInto('reporter_accounts')
           .values(rows.slice(start, start + INSERT_BATCH))
           .execute();
       }
-      return { facts, entries, accounts: rows.length };
+      return { facts, entries, accounts: rows.length, changes };
     });
     return { ...counts, digest: await this.digest() };
   }
@@ -396,16 +417,18 @@ async function saveAccount(
   else await trx.insertInto('reporter_accounts').values(row).execute();
   if (entry) changes.push({ kind: 'balance', memberId: account.memberId, balanceCents: account.balanceCents, entry });
   const wasActive = before ? before.active === 1 : undefined;
-  if (wasActive !== status.active || before?.reason !== status.reason) {
-    changes.push({
-      kind: 'status',
-      memberId: account.memberId,
-      active: status.active,
-      reason: status.reason,
-      balanceCents: account.balanceCents,
-      groups: groupsOf(account),
-    });
-  }
+  if (wasActive !== status.active || before?.reason !== status.reason) changes.push(statusChange(account, status));
+}
+
+function statusChange(account: Account, status: Status): Change {
+  return {
+    kind: 'status',
+    memberId: account.memberId,
+    active: status.active,
+    reason: status.reason,
+    balanceCents: account.balanceCents,
+    groups: groupsOf(account),
+  };
 }
 
 /** Members still active whose grace ended by `at` with dues unpaid become inactive. */
@@ -465,6 +488,24 @@ export function toEntry(row: LedgerRow): LedgerEntry {
   };
 }
 
+/**
+ * A second request with a recorded cause must describe the same movement; one that differs (another member,
+ * amount or method) is refused rather than answered with the first, or its money would vanish unseen.
+ */
+function sameMovement<T extends { entry: LedgerEntry }>(existing: T, input: LedgerInput): T {
+  const { entry } = existing;
+  const memberId = 'memberId' in input && input.memberId !== undefined ? input.memberId : null;
+  const method = 'method' in input ? input.method : entry.method;
+  const sats = 'sats' in input ? (input.sats ?? null) : null;
+  if (entry.memberId !== memberId || entry.cents !== signedCents(input) || entry.method !== method || entry.sats !== sats) {
+    throw new ReporterError(
+      'REPORTER_CAUSE_CONFLICT',
+      `${input.kind} "${entry.causedBy.slice(0, 80)}" is already recorded as entry ${entry.id} (${entry.cents} cents, member ${entry.memberId ?? 'none'}, ${entry.method ?? 'no method'}); this one differs`,
+    );
+  }
+  return existing;
+}
+
 function signedCents(input: LedgerInput): number {
   switch (input.kind) {
     case 'payment':
@@ -494,6 +535,15 @@ function checkLedgerInput(input: LedgerInput): void {
     throw invalid('an amount in bitcoin needs its sats and the rate it was converted at (centsPerBtc, source, at)');
   }
   if (!inBitcoin && (hasSats || hasRate)) throw invalid('sats and a rate belong to bitcoin amounts only');
+  if (inBitcoin && 'sats' in input && input.sats !== undefined && 'rate' in input && input.rate !== undefined) {
+    // Integer arithmetic: cents × 10^8 stays well inside 2^53 for any amount the schema allows.
+    const expectedSats = Math.round((input.cents * 100_000_000) / input.rate.centsPerBtc);
+    if (Math.abs(expectedSats - input.sats) > Math.max(1, Math.ceil(expectedSats / 100))) {
+      throw invalid(
+        `${input.sats} sats at ${input.rate.centsPerBtc} cents per bitcoin is not ${input.cents} cents (expected about ${expectedSats} sats)`,
+      );
+    }
+  }
   if (input.kind === 'purchase') {
     if (input.method === 'balance' && input.memberId === undefined) throw invalid('a purchase on a balance needs the memberId');
     if (input.method === 'bitcoin' && input.memberId !== undefined) {
@@ -507,7 +557,7 @@ async function readMeta(db: Db | Trx, key: string): Promise<string | undefined> 
   return row?.value;
 }
 
-async function readWatermark(db: Db | Trx): Promise<number> {
+export async function readWatermark(db: Db | Trx): Promise<number> {
   return Number((await readMeta(db, META_WATERMARK)) ?? 0);
 }
 

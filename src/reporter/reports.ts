@@ -7,7 +7,7 @@ import { integerSum } from '../core/storage/index.js';
 import { groupsOf, type Account } from './accounts.js';
 import { checkMonth } from './calendar.js';
 import { ReporterError } from './errors.js';
-import { toEntry, type LedgerEntry } from './reporter.js';
+import { readWatermark, toEntry, type LedgerEntry } from './reporter.js';
 import type { LedgerKind, ReporterTables } from './store.js';
 
 type Db = Kysely<ReporterTables>;
@@ -149,7 +149,7 @@ function memberLine(row: { account: string; active: number; reason: string; bala
     name: account.name,
     email: account.email,
     tier: account.tier,
-    status: row.reason === 'left' ? 'left' : row.active === 1 ? 'active' : 'inactive',
+    status: statusName(row),
     reason: row.reason,
     exempt: account.exempt,
     balanceCents: row.balance_cents,
@@ -157,9 +157,8 @@ function memberLine(row: { account: string; active: number; reason: string; bala
   };
 }
 
-async function asOf(db: Db): Promise<number> {
-  const row = await db.selectFrom('reporter_meta').select('value').where('key', '=', 'watermark').executeTakeFirst();
-  return Number(row?.value ?? 0);
+function statusName(row: { active: number; reason: string }): MemberLine['status'] {
+  return row.reason === 'left' ? 'left' : row.active === 1 ? 'active' : 'inactive';
 }
 
 /** Takes one row more than a page holds, to tell whether another page follows. */
@@ -178,7 +177,7 @@ export async function membersReport(db: Db, includeLeft: boolean, page: Page): P
     .execute();
   const counts = { active: 0, inactive: 0, left: 0 };
   for (const row of counted) {
-    const status = row.reason === 'left' ? 'left' : row.active === 1 ? 'active' : 'inactive';
+    const status = statusName(row);
     counts[status] += Number(row.count);
   }
   let query = db
@@ -189,7 +188,7 @@ export async function membersReport(db: Db, includeLeft: boolean, page: Page): P
     .limit(page.limit + 1);
   if (!includeLeft) query = query.where('reason', '!=', 'left');
   const { rows, next } = splitPage(await query.execute(), page, (row) => row.member_id);
-  return { asOf: await asOf(db), counts, members: rows.map(memberLine), next };
+  return { asOf: await readWatermark(db), counts, members: rows.map(memberLine), next };
 }
 
 export async function balancesReport(db: Db, page: Page): Promise<BalancesReport> {
@@ -209,7 +208,7 @@ export async function balancesReport(db: Db, page: Page): Promise<BalancesReport
     .limit(page.limit + 1);
   const { rows, next } = splitPage(await query.execute(), page, (row) => row.member_id);
   return {
-    asOf: await asOf(db),
+    asOf: await readWatermark(db),
     totals: { owedToSpaceCents: Number(totals.owed), creditHeldCents: Number(totals.credit) },
     balances: rows.map(memberLine).map(({ memberId, name, status, balanceCents }) => ({ memberId, name, status, balanceCents })),
     next,

@@ -155,7 +155,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
         memberId: 'ada',
         cents: 7_500,
         method: 'bitcoin',
-        sats: 7_500_000,
+        sats: 75_000,
         rate: { centsPerBtc: 10_000_000, source: 'fixed', at: clock.now() },
       });
       assert.equal(paid.balanceCents, 6_000);
@@ -163,7 +163,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       assert.ok(heard.some((change) => change.kind === 'status' && change.memberId === 'ada' && change.active));
     });
 
-    test('a prepayment covers the next month: no lapse when grace ends', async () => {
+    test('credit is spent on the next dues first; what it did not cover lapses when grace ends, and an adjustment restores', async () => {
       clock.set(local('2026-12-01T08:00'));
       await runDues();
       assert.equal((await member('ada')).balanceCents, -1_500, '6000 credit against 7500');
@@ -211,6 +211,19 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       assert.equal((await member('cy')).balanceCents, 500);
     });
 
+    test('a second movement that reuses a recorded cause with other details is refused, not swallowed', async () => {
+      const before = await reporter.digest();
+      await assert.rejects(
+        record({ kind: 'payment', memberId: 'cy', cents: 999_900, method: 'cash' }, 'receipt-17'),
+        code('REPORTER_CAUSE_CONFLICT'),
+      );
+      await assert.rejects(
+        record({ kind: 'payment', memberId: 'ada', cents: 500, method: 'cash' }, 'receipt-17'),
+        code('REPORTER_CAUSE_CONFLICT'),
+      );
+      assert.equal(await reporter.digest(), before);
+    });
+
     test('bad money input is refused, naming what is wrong, and records nothing', async () => {
       const before = await reporter.digest();
       await assert.rejects(
@@ -248,6 +261,12 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
         record({ kind: 'purchase', cents: 300, method: 'balance', product: 'mate' }),
         code('REPORTER_VALUE_INVALID'),
       );
+      const rate = { centsPerBtc: 10_000_000, source: 'fixed', at: 1 };
+      await assert.rejects(
+        record({ kind: 'payment', memberId: 'ada', cents: 7_500, method: 'bitcoin', sats: 7_500_000, rate }),
+        (error: Error & { code?: string }) =>
+          error.code === 'REPORTER_VALUE_INVALID' && /expected about 75000 sats/.test(error.message),
+      );
       await assert.rejects(statementReport(handle.db as never, 'ada', '2026-13', page), code('REPORTER_MONTH_INVALID'));
       await assert.rejects(incomeReport(handle.db as never, '26-11'), code('REPORTER_MONTH_INVALID'));
       assert.equal(await reporter.digest(), before);
@@ -261,7 +280,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
         cents: 350,
         method: 'bitcoin',
         product: 'club-mate',
-        sats: 350_000,
+        sats: 3_500,
         rate: { centsPerBtc: 10_000_000, source: 'fixed', at: clock.now() },
       });
       await record({ kind: 'donation', cents: 2_000, method: 'cash', note: 'open house jar' });
@@ -273,14 +292,14 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       assert.equal(line('earned', 'vending', 'bitcoin'), 350);
       assert.equal(line('received', 'vending', 'bitcoin'), 350);
       assert.equal(line('earned', 'donations', 'cash'), 2_000);
-      assert.equal(march.totals.receivedSats, 350_000);
+      assert.equal(march.totals.receivedSats, 3_500);
       assert.equal(march.totals.receivedCashCents, 2_000 + 100 + 500);
       const november = await incomeReport(handle.db as never, '2026-11');
       assert.equal(november.totals.earnedCents, 9_500);
       assert.equal(november.totals.receivedCashCents, 2_000 + 5_000 + 1_000);
       assert.equal(november.totals.receivedBitcoinCents, 7_500);
       assert.match(incomeCsv(november), /^month,section,source,method,currency,entries,cents,amount,sats\n/);
-      assert.match(incomeCsv(november), /2026-11,received,member-payments,bitcoin,CAD,1,7500,75\.00,7500000/);
+      assert.match(incomeCsv(november), /2026-11,received,member-payments,bitcoin,CAD,1,7500,75\.00,75000/);
     });
 
     test('a movement at 9 pm on the last day in Vancouver counts in that month, though it is the 1st in UTC', async () => {
@@ -311,17 +330,57 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       assert.equal(whole.closingCents, (await member('ada')).balanceCents);
     });
 
+    test('a dues run whose settings cannot be had still applies the deadlines it passes, so a rebuild agrees', async () => {
+      await record({ kind: 'payment', memberId: 'ada', cents: 100_000, method: 'cash' });
+      await fact('eve', { type: 'joined', name: 'Eve', email: 'eve@example.org', tier: 'retired-tier' });
+      clock.set(local('2027-04-01T00:10'));
+      heard.length = 0;
+      await assert.rejects(
+        reporter.chargeDues(space, () => Promise.reject(new Error('BusinessData is away'))),
+        /BusinessData is away/,
+      );
+      const digest = await reporter.digest();
+      assert.equal((await reporter.rebuild()).digest, digest);
+      assert.equal((await reporter.advance()).changes.length, 0);
+    });
+
+    test('a member whose tier BusinessData does not know holds the month open but does not stop the others', async () => {
+      const run = await runDues();
+      assert.equal(run.charged, 2, 'Ada and Bob are charged for April');
+      assert.equal(run.problems.length, 1);
+      assert.match(run.problems[0]!, /eve: tier "retired-tier" is not in BusinessData on 2027-04-01/);
+      // The treasurer adds the tier from before April; the next run charges Eve, and only Eve.
+      const withTier = async (month: string) => {
+        const settings = await settingsFor(month);
+        return { ...settings, tiers: { ...settings.tiers, 'retired-tier': { name: 'Retired', monthlyDuesCents: 1_000 } } };
+      };
+      const retried = await reporter.chargeDues(space, withTier);
+      assert.deepEqual([retried.months, retried.charged, retried.problems], [['2027-04'], 1, []]);
+      assert.equal((await reporter.chargeDues(space, withTier)).months.length, 0, 'April is done once everyone is charged');
+      assert.equal((await member('eve')).balanceCents, -1_000);
+      await fact('eve', { type: 'left' });
+      assert.deepEqual((await member('eve')).groups, [], 'a member who left is in no group');
+    });
+
     test('rebuilding from the events alone gives the same state and byte-identical reports', async () => {
       const reports = await allReports();
       const digest = await reporter.digest();
-      await sql`UPDATE reporter_accounts SET balance_cents = 0, active = 1`.execute(handle.db);
+      await sql`UPDATE reporter_accounts SET balance_cents = 0`.execute(handle.db);
       assert.notEqual(await reporter.digest(), digest);
       const rebuilt = await reporter.rebuild();
       assert.equal(rebuilt.digest, digest);
-      assert.equal(rebuilt.accounts, 4);
+      assert.equal(rebuilt.accounts, 5);
+      assert.equal(rebuilt.changes.length, 0);
       assert.equal(await allReports(), reports);
       clock.advance(86_400_000);
       assert.equal((await reporter.rebuild()).digest, digest, 'a rebuild a day later reads no clock');
+      await sql`UPDATE reporter_accounts SET active = 1, reason = 'member' WHERE member_id = 'bob'`.execute(handle.db);
+      const corrected = await reporter.rebuild();
+      assert.deepEqual(
+        corrected.changes.map((change) => change.kind === 'status' && `${change.memberId}:${change.active}:${change.reason}`),
+        ['bob:false:dues-overdue'],
+        'a status the stored accounts had wrong is announced',
+      );
     });
   });
 }

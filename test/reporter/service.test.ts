@@ -48,7 +48,10 @@ const members = async () =>
   ).json.members;
 
 before(async () => {
-  h = await startHarness({ clock, config: { bus: { requestTimeoutMs: 2_000 }, reporter: { checkIntervalMs: 3_600_000 } } });
+  h = await startHarness({
+    clock,
+    config: { bus: { requestTimeoutMs: 2_000, maxMessageBytes: 16_384 }, reporter: { checkIntervalMs: 3_600_000 } },
+  });
   database = await openDatabase({ sqliteFile: join(h.dataDir, 'dctrl.db') });
   for (const name of ['business-data', 'member-data', 'reporter']) h.keeper.ensureClient(name);
   await h.vault.publishChanges();
@@ -100,8 +103,20 @@ test('the Reporter hears of new members at once and reports them active with not
   );
 });
 
-test('when the month turns in Vancouver the job charges each member once; unpaid past grace, both become inactive', async () => {
+test('the month turns with BusinessData away: nothing is charged from stale settings, and the job says why', async () => {
+  await services[0]!.stop();
   clock.advance(25 * 60_000);
+  const refused = await refusal(cli.request(ReporterRun, { action: 'dues' }, { timeoutMs: 5_000 }));
+  assert.equal(refused.code, 'REPORTER_UPSTREAM_UNAVAILABLE');
+  assert.match(refused.message, /BusinessData/);
+  assert.deepEqual(
+    (await members()).map((line) => line.balanceCents),
+    [0, 0],
+  );
+  await services[0]!.start();
+});
+
+test('with BusinessData back the job charges each member once; unpaid past grace, both become inactive', async () => {
   const first = (await cli.request(ReporterRun, { action: 'dues' })) as { charged: number; months: string[] };
   assert.deepEqual([first.charged, first.months.at(-1)], [2, '2026-12']);
   const second = (await cli.request(ReporterRun, { action: 'dues' })) as { charged: number };
@@ -165,12 +180,54 @@ test('a client that may not write the ledger is refused; a payment for an unknow
     stranger.request(LedgerRecord, { kind: 'payment', memberId: memberIds.Bob!, cents: 100, method: 'cash' }),
   );
   assert.equal(refused.code, 'REPORTER_NOT_ALLOWED');
+  const notItsKind = await refusal(
+    cli.request(LedgerRecord, {
+      kind: 'purchase',
+      memberId: memberIds.Bob!,
+      cents: 350,
+      method: 'balance',
+      product: 'club-mate',
+    }),
+  );
+  assert.equal(notItsKind.code, 'REPORTER_NOT_ALLOWED');
+  assert.match(
+    notItsKind.message,
+    /"cli" may not record a purchase; reporter.ledgerWriters gives it payment, donation, adjustment/,
+  );
   const unknown = await refusal(
     cli.request(LedgerRecord, { kind: 'payment', memberId: 'no-such-member', cents: 100, method: 'cash' }),
   );
   assert.equal(unknown.code, 'REPORTER_MEMBER_UNKNOWN');
   const badMonth = await refusal(cli.request(ReportRequest, { report: 'income', month: '2026-12-01' }));
   assert.equal(badMonth.code, 'REPORTER_MONTH_INVALID');
+});
+
+test('a statement longer than one bus message comes in pages, and the pages add up to all of it', async () => {
+  for (let n = 0; n < 60; n++) {
+    await cli.request(LedgerRecord, {
+      kind: 'adjustment',
+      memberId: memberIds.Bob!,
+      cents: 10,
+      note: `rounding ${n}`,
+      causedBy: `round-${n}`,
+    });
+  }
+  const entries: { balanceCents: number }[] = [];
+  let after: string | undefined;
+  let pages = 0;
+  do {
+    const page = (await cli.request(ReportRequest, {
+      report: 'statement',
+      memberId: memberIds.Bob!,
+      ...(after !== undefined ? { after } : {}),
+    })) as { json: { entries: { balanceCents: number }[] }; next: string | null };
+    entries.push(...page.json.entries);
+    after = page.next ?? undefined;
+    pages += 1;
+  } while (after !== undefined);
+  assert.ok(pages > 1, 'one page would not fit in 16 KiB');
+  assert.equal(entries.length, 61);
+  assert.equal(entries.at(-1)!.balanceCents, -7_500 + 600);
 });
 
 test('a rebuild from the events alone over the bus reports the same state', async () => {
@@ -180,9 +237,16 @@ test('a rebuild from the events alone over the bus reports the same state', asyn
   assert.deepEqual(await members(), before);
 });
 
-test('with BusinessData away the job refuses to charge from stale settings, and says so', async () => {
+test('with BusinessData away a payment is still recorded, in the time zone and currency it last gave', async () => {
   await services[0]!.stop();
-  const refused = await refusal(cli.request(ReporterRun, { action: 'dues' }, { timeoutMs: 5_000 }));
-  assert.equal(refused.code, 'REPORTER_UPSTREAM_UNAVAILABLE');
-  await services[0]!.start();
+  try {
+    const paid = (await cli.request(
+      LedgerRecord,
+      { kind: 'payment', memberId: memberIds.Bob!, cents: 1_000, method: 'cash', causedBy: 'receipt-0043' },
+      { timeoutMs: 5_000 },
+    )) as { entry: { currency: string; month: string }; duplicate: boolean };
+    assert.deepEqual([paid.entry.currency, paid.entry.month, paid.duplicate], ['CAD', '2026-12', false]);
+  } finally {
+    await services[0]!.start();
+  }
 });

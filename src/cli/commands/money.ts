@@ -228,9 +228,16 @@ export function registerMoneyCommands(program: Command): void {
     .description('correct a balance: a credit, or with --debit a charge; the reason goes on the statement')
     .requiredOption('--reason <text>', 'why')
     .option('--debit', 'take the amount from the balance instead of adding it')
-    .action((memberId: string, amount: string, o: { reason: string; debit?: boolean }, c: Command) => {
+    .option('--receipt <id>', 'a reference for this correction, so running the command again records it once')
+    .action((memberId: string, amount: string, o: { reason: string; debit?: boolean; receipt?: string }, c: Command) => {
       const cents = parseAmountToCents(amount);
-      return record(c, { kind: 'adjustment', memberId, cents: o.debit ? -cents : cents, note: o.reason });
+      return record(c, {
+        kind: 'adjustment',
+        memberId,
+        cents: o.debit ? -cents : cents,
+        note: o.reason,
+        ...(o.receipt !== undefined ? { causedBy: `receipt:${o.receipt}` } : {}),
+      });
     });
 
   const reports = program.command('report').description('reports from the Reporter (table, json or csv)');
