@@ -39,12 +39,7 @@ interface SettingsReply {
   policies: { timezone: string; currency: string; graceDays: number };
 }
 
-export interface ReporterService extends Service {
-  /** Runs the job now: catch up on member facts, charge dues not yet charged, apply grace deadlines. */
-  runJob(): Promise<Record<string, unknown>>;
-}
-
-export function createReporter(context: ServiceContext, database: DatabaseHandle): ReporterService {
+export function createReporter(context: ServiceContext, database: DatabaseHandle): Service {
   const { config, clock } = context;
   const log = context.logger.child({ service: SERVICE_NAME });
   let bus: BusClient | undefined;
@@ -174,7 +169,6 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
 
   return {
     name: SERVICE_NAME,
-    runJob: () => serially(job),
     async start() {
       reporter = await Reporter.open(database, clock);
       bus = createBusClient(context);
