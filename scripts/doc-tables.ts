@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AuthProxyErrorCodes } from '../src/auth-proxy/errors.js';
 import { BusinessDataErrorCodes } from '../src/business-data/errors.js';
 import { MemberDataErrorCodes } from '../src/member-data/errors.js';
+import { ReporterErrorCodes } from '../src/reporter/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -23,6 +24,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'event-logger': EventLoggerErrorCodes,
   'business-data': BusinessDataErrorCodes,
   'member-data': MemberDataErrorCodes,
+  reporter: ReporterErrorCodes,
   cli: CliErrorCodes,
 };
 

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { defineMessage, MessageRegistry, type MessageSpec } from './contract.js';
 import { clientNameSchema } from './envelope.js';
+import { chainMessages } from './messages-chain.js';
+import { priceMessages } from './messages-price.js';
 
 const epochMs = z.int().nonnegative();
 const wireError = z.strictObject({ code: z.string().min(1).max(64), message: z.string().max(2000) });
@@ -543,5 +545,5 @@ export const coreMessages: readonly MessageSpec[] = [
 ] as MessageSpec[];
 
 export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {
-  return new MessageRegistry([...coreMessages, ...extra]);
+  return new MessageRegistry([...coreMessages, ...chainMessages, ...priceMessages, ...extra]);
 }
