@@ -26,3 +26,25 @@ export function formatCents(cents: number): string {
   const magnitude = Math.abs(cents);
   return `${sign}${Math.trunc(magnitude / 100)}.${String(magnitude % 100).padStart(2, '0')}`;
 }
+
+const DECIMAL = /^(\d+)(?:\.(\d+))?$/;
+
+/**
+ * A non-negative decimal, as text ("65432.10", "87995.12345") or as a JSON number (87995.1), → integer cents,
+ * rounded half up at the cent with string arithmetic, never through a float. A number is read through its
+ * shortest round-trip decimal text (`String(n)`), which is the text a source wrote whenever it wrote at most 17
+ * significant digits without an exponent. Returns undefined for anything else: signs, exponents, NaN, Infinity,
+ * empty text, or a result beyond Number.MAX_SAFE_INTEGER; callers say what they expected.
+ */
+export function decimalToCents(value: string | number): number | undefined {
+  if (typeof value === 'number' && !Number.isFinite(value)) return undefined;
+  const match = DECIMAL.exec(typeof value === 'number' ? String(value) : value);
+  if (!match) return undefined;
+  const whole = match[1]!.replace(/^0+(?=\d)/, '');
+  const fraction = match[2] ?? '';
+  // 13 whole digits and 2 of cents stay below 2^53; anything longer is not a price.
+  if (whole.length > 13) return undefined;
+  const roundUp = (fraction[2] ?? '0') >= '5' ? 1 : 0;
+  const cents = Number(whole) * 100 + Number(fraction.slice(0, 2).padEnd(2, '0')) + roundUp;
+  return Number.isSafeInteger(cents) ? cents : undefined;
+}
