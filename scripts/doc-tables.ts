@@ -4,6 +4,7 @@ import { AuthProxyErrorCodes } from '../src/auth-proxy/errors.js';
 import { BusinessDataErrorCodes } from '../src/business-data/errors.js';
 import { MemberDataErrorCodes } from '../src/member-data/errors.js';
 import { ReporterErrorCodes } from '../src/reporter/errors.js';
+import { PriceNotifierErrorCodes } from '../src/price-notifier/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -25,6 +26,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'business-data': BusinessDataErrorCodes,
   'member-data': MemberDataErrorCodes,
   reporter: ReporterErrorCodes,
+  'price-notifier': PriceNotifierErrorCodes,
   cli: CliErrorCodes,
 };
 

@@ -10,6 +10,7 @@ import { createBusinessData } from '../business-data/index.js';
 import { openDatabase, type DatabaseHandle } from '../core/storage/index.js';
 import { createEventLogger } from '../event-logger/index.js';
 import { createMemberData } from '../member-data/index.js';
+import { createPriceNotifier } from '../price-notifier/index.js';
 import { createReporter } from '../reporter/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
 import { createVaultService, type VaultKeeper } from '../vault/index.js';
@@ -101,6 +102,8 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     if (database && wanted.has('member-data'))
       await startOne(createMemberData(await contextFor('member-data'), database), running);
     if (database && wanted.has('reporter')) await startOne(createReporter(await contextFor('reporter'), database), running);
+    // Needs no database: the rate lives on the broker as retained state.
+    if (wanted.has('price-notifier')) await startOne(createPriceNotifier(await contextFor('price-notifier')), running);
   } catch (error) {
     await stopAll(running, options.logger);
     await database?.close();

@@ -2,14 +2,43 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { z } from 'zod';
 import { CoreError } from './errors.js';
+import { currencyCode } from './messages-price.js';
 
 /** Services this build knows, in start order: the broker first, then the Vault, then the rest. */
-export const SERVICE_NAMES = ['subscription-mgr', 'vault', 'event-logger', 'business-data', 'member-data', 'reporter'] as const;
+export const SERVICE_NAMES = [
+  'subscription-mgr',
+  'vault',
+  'event-logger',
+  'business-data',
+  'member-data',
+  'reporter',
+  'price-notifier',
+] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** A port to listen on; 0 lets the OS pick a free one (the real one is printed at start). */
 const listenPort = z.int().min(0).max(65535);
 const positiveMs = z.int().positive();
+
+const priceSourceName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected lowercase letters, digits and "-"');
+const priceSourceBaseUrl = z.string().regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, 'expected an http(s):// URL without query');
+const priceSourceTimeoutMs = z.int().min(100).max(60_000).default(5_000);
+const livePriceSource = <K extends string>(kind: K, baseUrl: string) =>
+  z.strictObject({
+    kind: z.literal(kind),
+    name: priceSourceName,
+    baseUrl: priceSourceBaseUrl.default(baseUrl),
+    timeoutMs: priceSourceTimeoutMs,
+  });
+/** One exchange-rate source of the PriceNotifier: a public ticker in its own format, or a fixed demo rate. */
+const priceSourceSchema = z.discriminatedUnion('kind', [
+  livePriceSource('kraken', 'https://api.kraken.com'),
+  livePriceSource('coinbase', 'https://api.coinbase.com'),
+  livePriceSource('bitstamp', 'https://www.bitstamp.net'),
+  livePriceSource('coingecko', 'https://api.coingecko.com'),
+  z.strictObject({ kind: z.literal('fixed'), name: priceSourceName, centsPerBtc: z.int().positive().max(1e15) }),
+]);
+export type PriceSourceConfig = z.infer<typeof priceSourceSchema>;
 
 export const configSchema = z
   .strictObject({
@@ -79,6 +108,68 @@ export const configSchema = z
           .describe(
             'How often the Reporter catches up on member facts, charges any dues not yet charged and applies grace deadlines.',
           ),
+      })
+      .prefault({}),
+    priceNotifier: z
+      .strictObject({
+        currency: currencyCode
+          .default('CAD')
+          .describe(
+            'The currency rates are quoted in, as cents per bitcoin; set it to the space currency (BusinessData policy currency).',
+          ),
+        sources: z
+          .array(priceSourceSchema)
+          .min(1)
+          .max(20)
+          .default([{ kind: 'fixed', name: 'demo-fixed', centsPerBtc: 13_500_000 }])
+          .describe(
+            'Where rates come from, each {kind, name, baseUrl?, timeoutMs?}: kind kraken, coinbase, bitstamp or coingecko (their public ticker formats; baseUrl defaults to the exchange), or fixed with centsPerBtc (an offline demo rate, published as fixed and never mixed with live sources). The default is a fixed demo rate, because a fresh install has no internet to assume.',
+          ),
+        pollMs: positiveMs.default(60_000).describe('How often every source is asked for a quote.'),
+        staleAfterMs: positiveMs
+          .default(300_000)
+          .describe('A quote older than this (by the source’s own time when it gives one) is stale and never used.'),
+        outlierPercent: z
+          .number()
+          .positive()
+          .max(100)
+          .default(10)
+          .describe('A fresh quote further than this from the median of all fresh quotes is dropped as an outlier.'),
+        minSources: z
+          .int()
+          .min(1)
+          .max(20)
+          .default(1)
+          .describe('How many sources must agree before a rate is published or quoted.'),
+      })
+      .superRefine((priceNotifier, context) => {
+        const names = priceNotifier.sources.map((source) => source.name);
+        const repeated = names.filter((name, index) => names.indexOf(name) !== index);
+        if (repeated.length > 0) {
+          context.addIssue({
+            code: 'custom',
+            path: ['sources'],
+            message: `source names must differ; repeated: ${repeated.join(', ')}`,
+          });
+        }
+        // A constant among market prices would either outvote them or be dropped as an outlier: a demo rate only.
+        if (priceNotifier.sources.length > 1 && priceNotifier.sources.some((source) => source.kind === 'fixed')) {
+          context.addIssue({ code: 'custom', path: ['sources'], message: 'a fixed source must be the only source' });
+        }
+        if (priceNotifier.pollMs >= priceNotifier.staleAfterMs) {
+          context.addIssue({
+            code: 'custom',
+            path: ['pollMs'],
+            message: `must be less than staleAfterMs (${priceNotifier.staleAfterMs} ms), or every quote goes stale before the next poll`,
+          });
+        }
+        if (priceNotifier.minSources > priceNotifier.sources.length) {
+          context.addIssue({
+            code: 'custom',
+            path: ['minSources'],
+            message: `asks for ${priceNotifier.minSources} sources but only ${priceNotifier.sources.length} are configured`,
+          });
+        }
       })
       .prefault({}),
     broker: z

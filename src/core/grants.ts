@@ -28,6 +28,8 @@ const SERVICE_GRANTS: Record<string, Grants> = {
     pub: [`${Topics.root}/+/reply/#`, `${Topics.root}/member-data/rpc/events`, `${Topics.root}/business-data/rpc/get`],
     sub: [`${Topics.root}/reporter/rpc/#`, `${Topics.root}/member-data/changed`],
   },
+  /** Publishes the rate in its own namespace and answers price.quote; it asks no other service. */
+  'price-notifier': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/price-notifier/rpc/#`] },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },
 };

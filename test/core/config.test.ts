@@ -11,7 +11,15 @@ describe('config', () => {
     const config = loadConfig();
     assert.equal(config.broker.url, 'mqtt://127.0.0.1:1883');
     assert.equal(config.broker.host, '127.0.0.1');
-    assert.deepEqual(config.services, ['subscription-mgr', 'vault', 'event-logger', 'business-data', 'member-data', 'reporter']);
+    assert.deepEqual(config.services, [
+      'subscription-mgr',
+      'vault',
+      'event-logger',
+      'business-data',
+      'member-data',
+      'reporter',
+      'price-notifier',
+    ]);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.broker));
   });
 
