@@ -8,6 +8,7 @@ import { PriceNotifierErrorCodes } from '../src/price-notifier/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
+import { BitcoinErrorCodes } from '../src/core/bitcoin/errors.js';
 import { createRegistry, Topics } from '../src/core/messages.js';
 import { TokenErrorCodes } from '../src/core/token.js';
 import { StorageErrorCodes } from '../src/core/storage/errors.js';
@@ -19,6 +20,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   core: CoreErrorCodes,
   'core (tokens)': TokenErrorCodes,
   'core (storage)': StorageErrorCodes,
+  'core (bitcoin)': BitcoinErrorCodes,
   vault: VaultErrorCodes,
   'subscription-mgr': SubscriptionMgrErrorCodes,
   'auth-proxy': AuthProxyErrorCodes,
