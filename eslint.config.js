@@ -21,7 +21,10 @@ const SERVICES = [
   'chain-adaptor',
 ];
 
-/** A service may import src/core and the bus (auth-proxy's index) only, never another service's files. */
+/**
+ * A service may import src/core, the bus (auth-proxy's index) and the chain library (chain-adaptor's index) only,
+ * never another service's files.
+ */
 const serviceBoundaries = SERVICES.map((service) => ({
   files: [`src/${service}/**/*.ts`],
   rules: {
@@ -30,8 +33,9 @@ const serviceBoundaries = SERVICES.map((service) => ({
       {
         patterns: [
           {
-            regex: `^\\.\\./(?!core/|${service}/|auth-proxy/index\\.js$)`,
-            message: 'A service imports only src/core and the bus (../auth-proxy/index.js), never another service.',
+            regex: `^\\.\\./(?!core/|${service}/|auth-proxy/index\\.js$|chain-adaptor/index\\.js$)`,
+            message:
+              'A service imports only src/core, the bus (../auth-proxy/index.js) and the chain library (../chain-adaptor/index.js), never another service.',
           },
         ],
       },

@@ -82,6 +82,27 @@ export const configSchema = z
           .describe('Clients whose signed requests may change prices, tiers and policies.'),
       })
       .prefault({}),
+    chain: z
+      .strictObject({
+        network: z
+          .enum(['mainnet', 'testnet', 'signet', 'regtest'])
+          .default('regtest')
+          .describe('The bitcoin network; every xpub, address and provider is checked against it.'),
+        provider: z
+          .enum(['simulated', 'bitcoin-core'])
+          .default('simulated')
+          .describe('Where blocks and transactions come from: the built-in simulated chain (demo), or a Bitcoin Core node.'),
+        bitcoinCore: z
+          .strictObject({
+            url: z.url().default('http://127.0.0.1:18443').describe('Bitcoin Core JSON-RPC URL.'),
+            user: z.string().optional().describe('RPC user (or use cookieFile).'),
+            password: z.string().optional().describe('RPC password; better set by DCTRL_CHAIN__BITCOIN_CORE__PASSWORD.'),
+            cookieFile: z.string().optional().describe("Bitcoin Core's .cookie file, read at each connect."),
+            timeoutMs: positiveMs.default(10_000).describe('An RPC call that takes longer fails and is retried later.'),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     reporter: z
       .strictObject({
         ledgerWriters: z
