@@ -1,0 +1,108 @@
+// The ChainNotifier's tables: the scripts it watches, every output paid to them (once per txid:vout), and the
+// blocks it has processed, so a restart resumes where it stopped and a reorg can be undone.
+import type { Kysely } from 'kysely';
+import type { MigrationList } from '../core/storage/index.js';
+
+export const SERVICE_NAME = 'chain-notifier';
+
+/** seen: in the mempool; confirmed: in a block of the best chain; reorged: its block left the best chain and it
+ * is in no other block yet; replaced: another transaction spent the same coins. */
+export type OutputState = 'seen' | 'confirmed' | 'reorged' | 'replaced';
+export type OwnerKind = 'member' | 'invoice' | 'unassigned';
+
+export interface AddressRow {
+  script_hex: string;
+  address: string;
+  chain: number;
+  idx: number;
+  owner_kind: OwnerKind;
+  owner_id: string | null;
+  assigned_at: number | null;
+}
+
+export interface OutputRow {
+  outpoint: string;
+  txid: string;
+  vout: number;
+  script_hex: string;
+  address: string;
+  sats: number;
+  owner_kind: OwnerKind;
+  owner_id: string | null;
+  state: OutputState;
+  first_seen_at: number;
+  block_hash: string | null;
+  block_height: number | null;
+  /** The coins the paying transaction spends ("txid:vout" list), to notice a double spend. */
+  spends: string;
+  rate_cents_per_btc: number | null;
+  rate_source: string | null;
+  rate_at: number | null;
+  /** How many times this output was credited to the ledger, and whether it is credited now. */
+  credits: number;
+  credited: number;
+}
+
+export interface BlockRow {
+  height: number;
+  hash: string;
+}
+
+export interface ChainNotifierTables {
+  chain_notifier_addresses: AddressRow;
+  chain_notifier_outputs: OutputRow;
+  chain_notifier_blocks: BlockRow;
+}
+
+export const MIGRATIONS: MigrationList = [
+  [
+    '0001-watch',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('chain_notifier_addresses')
+          .addColumn('script_hex', 'text', (c) => c.primaryKey())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('chain', 'integer', (c) => c.notNull())
+          .addColumn('idx', 'integer', (c) => c.notNull())
+          .addColumn('owner_kind', 'text', (c) => c.notNull())
+          .addColumn('owner_id', 'text')
+          .addColumn('assigned_at', 'bigint')
+          .addUniqueConstraint('chain_notifier_addresses_slot', ['chain', 'idx'])
+          .execute();
+        await db.schema
+          .createIndex('chain_notifier_addresses_owner')
+          .on('chain_notifier_addresses')
+          .columns(['owner_kind', 'owner_id'])
+          .execute();
+        await db.schema
+          .createTable('chain_notifier_outputs')
+          .addColumn('outpoint', 'text', (c) => c.primaryKey())
+          .addColumn('txid', 'text', (c) => c.notNull())
+          .addColumn('vout', 'integer', (c) => c.notNull())
+          .addColumn('script_hex', 'text', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('sats', 'bigint', (c) => c.notNull())
+          .addColumn('owner_kind', 'text', (c) => c.notNull())
+          .addColumn('owner_id', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('first_seen_at', 'bigint', (c) => c.notNull())
+          .addColumn('block_hash', 'text')
+          .addColumn('block_height', 'integer')
+          .addColumn('spends', 'text', (c) => c.notNull())
+          .addColumn('rate_cents_per_btc', 'bigint')
+          .addColumn('rate_source', 'text')
+          .addColumn('rate_at', 'bigint')
+          .addColumn('credits', 'integer', (c) => c.notNull())
+          .addColumn('credited', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('chain_notifier_outputs_by_state').on('chain_notifier_outputs').columns(['state']).execute();
+        await db.schema
+          .createTable('chain_notifier_blocks')
+          .addColumn('height', 'integer', (c) => c.primaryKey())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  ],
+];

@@ -1,0 +1,373 @@
+// Watches every derived script on the chain: payments seen in the mempool, mined, reorged out, or replaced by a
+// double spend. Each output is one row keyed by txid:vout, each processed block one row, both committed per
+// block: a restart resumes after the last block it finished, and nothing is counted twice.
+import type { Kysely, Transaction } from 'kysely';
+import type { ChainAdaptor, ChainBlock, ChainTx } from '../chain-adaptor/index.js';
+import type { Clock } from '../core/clock.js';
+import type { OutputDescriptor } from '../core/bitcoin/index.js';
+import { migrate, type DatabaseHandle } from '../core/storage/index.js';
+import { ChainNotifierError } from './errors.js';
+import { MIGRATIONS, SERVICE_NAME, type AddressRow, type ChainNotifierTables, type OutputRow, type OwnerKind } from './store.js';
+
+export interface WatcherOptions {
+  adaptor: ChainAdaptor;
+  /** Where deposit addresses come from: receive chain 0 of this descriptor. */
+  descriptor: OutputDescriptor;
+  /** Unassigned addresses watched beyond the last assigned one. */
+  gapLimit: number;
+  /** The deepest reorg undone on its own; deeper ones stop the watcher with an alarm. */
+  reorgLimit: number;
+}
+
+export type PaymentEventKind = 'seen' | 'mined' | 'reorged' | 'replaced';
+
+export interface PaymentEvent {
+  kind: PaymentEventKind;
+  output: OutputRow;
+}
+
+interface Watched {
+  address: string;
+  ownerKind: OwnerKind;
+  ownerId: string | null;
+}
+
+type Db = Kysely<ChainNotifierTables>;
+type Trx = Transaction<ChainNotifierTables>;
+
+const DEPOSIT_CHAIN = 0;
+/** How many processed blocks are kept beyond the reorg limit, to find the fork point. */
+const BLOCKS_KEPT_BEYOND_LIMIT = 10;
+
+export class ChainWatcher {
+  readonly #db: Db;
+  readonly #watched = new Map<string, Watched>();
+  /** Coins spent by payments not yet confirmed: outpoint → the paying txid, to notice a double spend. */
+  readonly #pendingSpends = new Map<string, string>();
+  /** Mempool transactions already looked at, so each is fetched once while it waits. */
+  #mempoolChecked = new Set<string>();
+
+  private constructor(
+    handle: DatabaseHandle,
+    private readonly clock: Clock,
+    private readonly options: WatcherOptions,
+  ) {
+    this.#db = handle.db as Db;
+  }
+
+  static async open(handle: DatabaseHandle, clock: Clock, options: WatcherOptions): Promise<ChainWatcher> {
+    await migrate(handle, SERVICE_NAME, MIGRATIONS);
+    const watcher = new ChainWatcher(handle, clock, options);
+    await watcher.#load();
+    return watcher;
+  }
+
+  get db(): Db {
+    return this.#db;
+  }
+
+  /** The member's deposit address, the same every time; the first call takes the next unused index. */
+  async depositAddress(memberId: string): Promise<{ address: string; index: number }> {
+    const existing = await this.#db
+      .selectFrom('chain_notifier_addresses')
+      .select(['address', 'idx'])
+      .where('owner_kind', '=', 'member')
+      .where('owner_id', '=', memberId)
+      .executeTakeFirst();
+    if (existing) return { address: existing.address, index: existing.idx };
+    const assigned = await this.#db.transaction().execute(async (trx) => {
+      const free = await trx
+        .selectFrom('chain_notifier_addresses')
+        .selectAll()
+        .where('owner_kind', '=', 'unassigned')
+        .where('chain', '=', DEPOSIT_CHAIN)
+        .orderBy('idx')
+        .limit(1)
+        .executeTakeFirst();
+      const slot = free ?? (await this.#extend(trx, 1))[0]!;
+      await trx
+        .updateTable('chain_notifier_addresses')
+        .set({ owner_kind: 'member', owner_id: memberId, assigned_at: this.clock.now() })
+        .where('script_hex', '=', slot.script_hex)
+        .execute();
+      return slot;
+    });
+    this.#watched.set(assigned.script_hex, { address: assigned.address, ownerKind: 'member', ownerId: memberId });
+    await this.#keepLookahead();
+    return { address: assigned.address, index: assigned.idx };
+  }
+
+  /** The processed tip: the last block whose payments are recorded. */
+  async processedTip(): Promise<{ height: number; hash: string } | undefined> {
+    return this.#db.selectFrom('chain_notifier_blocks').selectAll().orderBy('height', 'desc').limit(1).executeTakeFirst();
+  }
+
+  /**
+   * One pass: undo a reorg, record every block after the processed tip, then look at the mempool.
+   * @throws ChainNotifierError CHAIN_NOTIFIER_DEEP_REORG (nothing changed) when the fork is beyond the limit.
+   */
+  async sync(startHeight?: number): Promise<PaymentEvent[]> {
+    const events: PaymentEvent[] = [];
+    const { adaptor } = this.options;
+    const tip = await adaptor.tip();
+    let processed = await this.processedTip();
+    if (processed) {
+      const fork = await this.#forkPoint(processed.height);
+      if (fork < processed.height) {
+        events.push(...(await this.#disconnectAfter(fork)));
+        processed = await this.processedTip();
+      }
+    }
+    let height = processed ? processed.height + 1 : Math.min(startHeight ?? tip.height, tip.height);
+    for (; height <= tip.height; height++) {
+      const block = await adaptor.block(await adaptor.blockHash(height));
+      if (processed && block.prevHash !== processed.hash) {
+        // The chain moved under us mid-scan; the next pass finds the fork.
+        return events;
+      }
+      events.push(...(await this.#connect(block)));
+      processed = { height: block.height, hash: block.hash };
+    }
+    events.push(...(await this.#scanMempool()));
+    return events;
+  }
+
+  /** Confirmations of an output at the processed tip (0 while unconfirmed). */
+  async confirmations(output: OutputRow): Promise<number> {
+    if (output.state !== 'confirmed' || output.block_height === null) return 0;
+    const tip = await this.processedTip();
+    return tip ? tip.height - output.block_height + 1 : 0;
+  }
+
+  async outputs(filter: { ownerKind?: OwnerKind; ownerId?: string } = {}): Promise<OutputRow[]> {
+    let query = this.#db.selectFrom('chain_notifier_outputs').selectAll().orderBy('first_seen_at').orderBy('outpoint');
+    if (filter.ownerKind !== undefined) query = query.where('owner_kind', '=', filter.ownerKind);
+    if (filter.ownerId !== undefined) query = query.where('owner_id', '=', filter.ownerId);
+    return query.execute();
+  }
+
+  async setRate(outpoint: string, rate: { centsPerBtc: number; source: string; at: number }): Promise<void> {
+    await this.#db
+      .updateTable('chain_notifier_outputs')
+      .set({ rate_cents_per_btc: rate.centsPerBtc, rate_source: rate.source, rate_at: rate.at })
+      .where('outpoint', '=', outpoint)
+      .where('rate_cents_per_btc', 'is', null)
+      .execute();
+  }
+
+  /** Records that the ledger now holds (or no longer holds) a credit for this output. */
+  async setCredited(outpoint: string, credited: boolean): Promise<void> {
+    const row = await this.#db
+      .selectFrom('chain_notifier_outputs')
+      .select(['credits', 'credited'])
+      .where('outpoint', '=', outpoint)
+      .executeTakeFirstOrThrow();
+    if ((row.credited === 1) === credited) return;
+    await this.#db
+      .updateTable('chain_notifier_outputs')
+      .set({ credited: credited ? 1 : 0, credits: credited ? row.credits + 1 : row.credits })
+      .where('outpoint', '=', outpoint)
+      .execute();
+  }
+
+  async #load(): Promise<void> {
+    for (const row of await this.#db.selectFrom('chain_notifier_addresses').selectAll().execute()) {
+      this.#watched.set(row.script_hex, { address: row.address, ownerKind: row.owner_kind, ownerId: row.owner_id });
+    }
+    const pending = await this.#db
+      .selectFrom('chain_notifier_outputs')
+      .select(['txid', 'spends'])
+      .where('state', 'in', ['seen', 'reorged'])
+      .execute();
+    for (const row of pending)
+      for (const outpoint of JSON.parse(row.spends) as string[]) this.#pendingSpends.set(outpoint, row.txid);
+    await this.#keepLookahead();
+  }
+
+  /** Keeps `gapLimit` unassigned addresses watched after the last assigned one. */
+  async #keepLookahead(): Promise<void> {
+    const unassigned = await this.#db
+      .selectFrom('chain_notifier_addresses')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('owner_kind', '=', 'unassigned')
+      .executeTakeFirstOrThrow();
+    const missing = this.options.gapLimit - Number(unassigned.count);
+    if (missing <= 0) return;
+    const added = await this.#db.transaction().execute((trx) => this.#extend(trx, missing));
+    for (const row of added) this.#watched.set(row.script_hex, { address: row.address, ownerKind: 'unassigned', ownerId: null });
+  }
+
+  /** Derives `count` more receive addresses after the highest index, as unassigned. */
+  async #extend(trx: Trx, count: number) {
+    const last = await trx
+      .selectFrom('chain_notifier_addresses')
+      .select('idx')
+      .where('chain', '=', DEPOSIT_CHAIN)
+      .orderBy('idx', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const first = last ? last.idx + 1 : 0;
+    const rows = this.options.descriptor.deriveRange(DEPOSIT_CHAIN, first, first + count - 1).map((derived): AddressRow => ({
+      script_hex: derived.scriptHex,
+      address: derived.address,
+      chain: DEPOSIT_CHAIN,
+      idx: derived.index,
+      owner_kind: 'unassigned',
+      owner_id: null,
+      assigned_at: null,
+    }));
+    await trx.insertInto('chain_notifier_addresses').values(rows).execute();
+    return rows;
+  }
+
+  /** The highest processed height whose block is still in the best chain. */
+  async #forkPoint(processedHeight: number): Promise<number> {
+    const stored = await this.#db.selectFrom('chain_notifier_blocks').selectAll().orderBy('height', 'desc').execute();
+    const tip = await this.options.adaptor.tip();
+    for (const block of stored) {
+      const depth = processedHeight - block.height;
+      if (depth > this.options.reorgLimit) break;
+      if (block.height <= tip.height && (await this.options.adaptor.blockHash(block.height)) === block.hash) return block.height;
+    }
+    throw new ChainNotifierError(
+      'CHAIN_NOTIFIER_DEEP_REORG',
+      `the best chain no longer contains any of the last ${this.options.reorgLimit + 1} blocks processed (up to height ${processedHeight}); nothing was changed: an operator must check the node, then raise chainNotifier.reorgLimit or rescan`,
+    );
+  }
+
+  /** Undoes every block after `fork`: their payments are unconfirmed again until found in another block. */
+  async #disconnectAfter(fork: number): Promise<PaymentEvent[]> {
+    return this.#db.transaction().execute(async (trx) => {
+      const moved = await trx.selectFrom('chain_notifier_outputs').selectAll().where('block_height', '>', fork).execute();
+      await trx
+        .updateTable('chain_notifier_outputs')
+        .set({ state: 'reorged', block_hash: null, block_height: null })
+        .where('block_height', '>', fork)
+        .execute();
+      await trx.deleteFrom('chain_notifier_blocks').where('height', '>', fork).execute();
+      this.#mempoolChecked = new Set();
+      for (const row of moved)
+        for (const outpoint of JSON.parse(row.spends) as string[]) this.#pendingSpends.set(outpoint, row.txid);
+      return moved.map((row) => ({
+        kind: 'reorged' as const,
+        output: { ...row, state: 'reorged' as const, block_hash: null, block_height: null },
+      }));
+    });
+  }
+
+  async #connect(block: ChainBlock): Promise<PaymentEvent[]> {
+    return this.#db.transaction().execute(async (trx) => {
+      const events: PaymentEvent[] = [];
+      for (const tx of block.txs) {
+        events.push(...(await this.#replacedBy(trx, tx)));
+        events.push(...(await this.#record(trx, tx, block)));
+      }
+      await trx.insertInto('chain_notifier_blocks').values({ height: block.height, hash: block.hash }).execute();
+      await trx
+        .deleteFrom('chain_notifier_blocks')
+        .where('height', '<', block.height - this.options.reorgLimit - BLOCKS_KEPT_BEYOND_LIMIT)
+        .execute();
+      return events;
+    });
+  }
+
+  async #scanMempool(): Promise<PaymentEvent[]> {
+    const { adaptor } = this.options;
+    const txids = await adaptor.mempool();
+    const waiting = new Set(txids);
+    for (const txid of this.#mempoolChecked) if (!waiting.has(txid)) this.#mempoolChecked.delete(txid);
+    const events: PaymentEvent[] = [];
+    for (const txid of txids) {
+      if (this.#mempoolChecked.has(txid)) continue;
+      const tx = await adaptor.transaction(txid);
+      this.#mempoolChecked.add(txid);
+      if (!tx) continue;
+      events.push(
+        ...(await this.#db
+          .transaction()
+          .execute(async (trx) => [...(await this.#replacedBy(trx, tx)), ...(await this.#record(trx, tx, undefined))])),
+      );
+    }
+    return events;
+  }
+
+  /** Payments not yet confirmed whose coins this transaction spends are double spent. */
+  async #replacedBy(trx: Trx, tx: ChainTx): Promise<PaymentEvent[]> {
+    if (this.#pendingSpends.size === 0) return [];
+    const victims = new Set<string>();
+    for (const input of tx.inputs) {
+      const spender = this.#pendingSpends.get(`${input.prevTxid}:${input.prevVout}`);
+      if (spender !== undefined && spender !== tx.txid) victims.add(spender);
+    }
+    const events: PaymentEvent[] = [];
+    for (const victim of victims) {
+      const rows = await trx
+        .selectFrom('chain_notifier_outputs')
+        .selectAll()
+        .where('txid', '=', victim)
+        .where('state', 'in', ['seen', 'reorged'])
+        .execute();
+      await trx
+        .updateTable('chain_notifier_outputs')
+        .set({ state: 'replaced' })
+        .where('txid', '=', victim)
+        .where('state', 'in', ['seen', 'reorged'])
+        .execute();
+      for (const row of rows) {
+        for (const outpoint of JSON.parse(row.spends) as string[]) this.#pendingSpends.delete(outpoint);
+        events.push({ kind: 'replaced', output: { ...row, state: 'replaced' } });
+      }
+    }
+    return events;
+  }
+
+  /** Records the transaction's outputs to watched scripts: new ones as seen or mined, known ones moved on. */
+  async #record(trx: Trx, tx: ChainTx, block: ChainBlock | undefined): Promise<PaymentEvent[]> {
+    const events: PaymentEvent[] = [];
+    let spends: string | undefined;
+    for (let vout = 0; vout < tx.outputs.length; vout++) {
+      const output = tx.outputs[vout]!;
+      const scriptHex = Buffer.from(output.script.buffer, output.script.byteOffset, output.script.byteLength).toString('hex');
+      const watched = this.#watched.get(scriptHex);
+      if (!watched) continue;
+      spends ??= JSON.stringify(tx.inputs.map((input) => `${input.prevTxid}:${input.prevVout}`));
+      const outpoint = `${tx.txid}:${vout}`;
+      const known = await trx
+        .selectFrom('chain_notifier_outputs')
+        .selectAll()
+        .where('outpoint', '=', outpoint)
+        .executeTakeFirst();
+      const placed = block
+        ? { state: 'confirmed' as const, block_hash: block.hash, block_height: block.height }
+        : { state: 'seen' as const, block_hash: null, block_height: null };
+      if (!known) {
+        const row: OutputRow = {
+          outpoint,
+          txid: tx.txid,
+          vout,
+          script_hex: scriptHex,
+          address: watched.address,
+          sats: output.value,
+          owner_kind: watched.ownerKind,
+          owner_id: watched.ownerId,
+          ...placed,
+          first_seen_at: this.clock.now(),
+          spends,
+          rate_cents_per_btc: null,
+          rate_source: null,
+          rate_at: null,
+          credits: 0,
+          credited: 0,
+        };
+        await trx.insertInto('chain_notifier_outputs').values(row).execute();
+        events.push({ kind: block ? 'mined' : 'seen', output: row });
+      } else if (block ? known.state !== 'confirmed' || known.block_hash !== block.hash : known.state === 'reorged') {
+        await trx.updateTable('chain_notifier_outputs').set(placed).where('outpoint', '=', outpoint).execute();
+        events.push({ kind: block ? 'mined' : 'seen', output: { ...known, ...placed } });
+      } else continue;
+      if (block) for (const input of tx.inputs) this.#pendingSpends.delete(`${input.prevTxid}:${input.prevVout}`);
+      else for (const input of tx.inputs) this.#pendingSpends.set(`${input.prevTxid}:${input.prevVout}`, tx.txid);
+    }
+    return events;
+  }
+}
