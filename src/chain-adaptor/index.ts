@@ -2,12 +2,14 @@
 // megabytes and a notifier needs them at local speed, so services that need the chain use it in-process.
 import type { Config } from '../core/config.js';
 import { BitcoinCoreAdaptor } from './bitcoin-core.js';
+import { EsploraAdaptor } from './esplora.js';
 import { SimulatedChain } from './simulated.js';
 import type { ChainAdaptor } from './types.js';
 
 export type { ChainAdaptor, ChainBlock, ChainTip, ChainTx, NetworkName, TxInput, TxOutput } from './types.js';
 export { ChainAdaptorError, ChainAdaptorErrorCodes } from './errors.js';
 export { BitcoinCoreAdaptor } from './bitcoin-core.js';
+export { EsploraAdaptor, GENESIS_HASHES } from './esplora.js';
 export { SimulatedChain, type Outpoint } from './simulated.js';
 export { parseBlock, parseTransaction } from './raw.js';
 
@@ -19,5 +21,7 @@ export function createChainAdaptor(config: Config): ChainAdaptor {
       return new SimulatedChain(chain.network);
     case 'bitcoin-core':
       return new BitcoinCoreAdaptor({ ...chain.bitcoinCore, network: chain.network });
+    case 'esplora':
+      return new EsploraAdaptor({ ...chain.esplora, network: chain.network });
   }
 }

@@ -129,6 +129,16 @@ export class SimulatedChain implements ChainAdaptor {
     return this.mine(depth + 1);
   }
 
+  /** A best-chain block's wire-format bytes, as a provider that serves raw blocks would send them. */
+  rawBlock(hash: string): Uint8Array | undefined {
+    return this.#blocks.find((block) => block.hash === hash)?.raw;
+  }
+
+  /** A known transaction's wire-format bytes. */
+  rawTransaction(txid: string): Uint8Array | undefined {
+    return this.#txs.get(txid);
+  }
+
   /** While offline, every call fails as an unreachable node would. */
   setAvailable(available: boolean): void {
     this.#available = available;

@@ -89,9 +89,11 @@ export const configSchema = z
           .default('regtest')
           .describe('The bitcoin network; every xpub, address and provider is checked against it.'),
         provider: z
-          .enum(['simulated', 'bitcoin-core'])
+          .enum(['simulated', 'bitcoin-core', 'esplora'])
           .default('simulated')
-          .describe('Where blocks and transactions come from: the built-in simulated chain (demo), or a Bitcoin Core node.'),
+          .describe(
+            'Where blocks and transactions come from: the built-in simulated chain (demo), a Bitcoin Core node, or an Esplora REST API.',
+          ),
         bitcoinCore: z
           .strictObject({
             url: z.url().default('http://127.0.0.1:18443').describe('Bitcoin Core JSON-RPC URL.'),
@@ -99,6 +101,19 @@ export const configSchema = z
             password: z.string().optional().describe('RPC password; better set by DCTRL_CHAIN__BITCOIN_CORE__PASSWORD.'),
             cookieFile: z.string().optional().describe("Bitcoin Core's .cookie file, read at each connect."),
             timeoutMs: positiveMs.default(10_000).describe('An RPC call that takes longer fails and is retried later.'),
+          })
+          .prefault({}),
+        esplora: z
+          .strictObject({
+            url: z
+              .url()
+              .default('http://127.0.0.1:3002')
+              .describe(
+                'Esplora API base URL: a local electrs (its regtest port by default), or a public one such as https://blockstream.info/api or https://mempool.space/signet/api, which sees every transaction looked up or sent.',
+              ),
+            timeoutMs: positiveMs
+              .default(30_000)
+              .describe('A request that takes longer fails and is retried later; a whole block (up to 4 MB) is one request.'),
           })
           .prefault({}),
       })

@@ -70,6 +70,27 @@ test('broadcast sends a signed transaction; a fee estimate is a number or nothin
   await assert.rejects(chain.broadcast('00'), code('CHAIN_ADAPTOR_RPC_ERROR'));
 });
 
+test('a double spend mined by a miner: the block holds the conflicting payment, the first leaves the mempool', async () => {
+  const first = await node.pay([{ script: script(5), value: 40_000 }]);
+  assert.ok((await chain.mempool()).includes(first));
+  const [spentCoin] = (await chain.transaction(first))!.inputs;
+  const { blockHash, txid: second } = await node.mineConflicting(first, [{ script: script(6), value: 39_000 }]);
+  assert.equal((await chain.tip()).hash, blockHash);
+  const block = await chain.block(blockHash);
+  assert.deepEqual(
+    block.txs.slice(1).map((tx) => tx.txid),
+    [second],
+  );
+  assert.deepEqual(block.txs[1]!.inputs, [spentCoin]);
+  assert.equal(hex(block.txs[1]!.outputs[0]!.script), hex(script(6)));
+  const mempool = await chain.mempool();
+  assert.ok(!mempool.includes(first) && !mempool.includes(second));
+  // bcoin forgets a transaction it evicts as a double spend: out of the mempool and in no block, so its transaction
+  // index has nothing either. A notifier learns of the loss only by the block, never by asking for the txid.
+  assert.equal(await chain.transaction(first), undefined);
+  assert.equal((await chain.transaction(second))?.txid, second);
+});
+
 test('the wrong network, wrong credentials and an unknown transaction are each named', async () => {
   const mainnet = new BitcoinCoreAdaptor({
     url: node.url,
