@@ -5,6 +5,8 @@ import { BusinessDataErrorCodes } from '../src/business-data/errors.js';
 import { MemberDataErrorCodes } from '../src/member-data/errors.js';
 import { ReporterErrorCodes } from '../src/reporter/errors.js';
 import { PriceNotifierErrorCodes } from '../src/price-notifier/errors.js';
+import { ChainNotifierErrorCodes } from '../src/chain-notifier/errors.js';
+import { ChainAdaptorErrorCodes } from '../src/chain-adaptor/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -29,6 +31,8 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'member-data': MemberDataErrorCodes,
   reporter: ReporterErrorCodes,
   'price-notifier': PriceNotifierErrorCodes,
+  'chain-notifier': ChainNotifierErrorCodes,
+  'chain-adaptor': ChainAdaptorErrorCodes,
   cli: CliErrorCodes,
 };
 

@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.js';
 import type { OutputDescriptor } from '../core/bitcoin/index.js';
 import { migrate, type DatabaseHandle } from '../core/storage/index.js';
 import { ChainNotifierError } from './errors.js';
+import { ScriptIndex } from './script-index.js';
 import { MIGRATIONS, SERVICE_NAME, type AddressRow, type ChainNotifierTables, type OutputRow, type OwnerKind } from './store.js';
 
 export interface WatcherOptions {
@@ -41,7 +42,7 @@ const BLOCKS_KEPT_BEYOND_LIMIT = 10;
 
 export class ChainWatcher {
   readonly #db: Db;
-  readonly #watched = new Map<string, Watched>();
+  readonly #watched = new ScriptIndex<Watched>();
   /** Coins spent by payments not yet confirmed: outpoint → the paying txid, to notice a double spend. */
   readonly #pendingSpends = new Map<string, string>();
   /** Mempool transactions already looked at, so each is fetched once while it waits. */
@@ -327,9 +328,9 @@ export class ChainWatcher {
     let spends: string | undefined;
     for (let vout = 0; vout < tx.outputs.length; vout++) {
       const output = tx.outputs[vout]!;
-      const scriptHex = Buffer.from(output.script.buffer, output.script.byteOffset, output.script.byteLength).toString('hex');
-      const watched = this.#watched.get(scriptHex);
-      if (!watched) continue;
+      const found = this.#watched.match(output.script);
+      if (!found) continue;
+      const { value: watched, scriptHex } = found;
       spends ??= JSON.stringify(tx.inputs.map((input) => `${input.prevTxid}:${input.prevVout}`));
       const outpoint = `${tx.txid}:${vout}`;
       const known = await trx

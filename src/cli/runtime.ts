@@ -11,6 +11,7 @@ import { openDatabase, type DatabaseHandle } from '../core/storage/index.js';
 import { createEventLogger } from '../event-logger/index.js';
 import { createMemberData } from '../member-data/index.js';
 import { createPriceNotifier } from '../price-notifier/index.js';
+import { createChainNotifier } from '../chain-notifier/index.js';
 import { createReporter } from '../reporter/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
 import { createVaultService, type VaultKeeper } from '../vault/index.js';
@@ -93,7 +94,8 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     }
     if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
-    if (wanted.has('business-data') || wanted.has('member-data') || wanted.has('reporter')) {
+    const dataServices: ServiceName[] = ['business-data', 'member-data', 'reporter', 'chain-notifier'];
+    if (dataServices.some((name) => wanted.has(name))) {
       // The data services share one database: SQLite in the data folder, or PostgreSQL from db.url.
       database = await openDatabase({ url: config.db.url, sqliteFile: join(config.dataDir, 'dctrl.db') });
     }
@@ -104,6 +106,8 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     if (database && wanted.has('reporter')) await startOne(createReporter(await contextFor('reporter'), database), running);
     // Needs no database: the rate lives on the broker as retained state.
     if (wanted.has('price-notifier')) await startOne(createPriceNotifier(await contextFor('price-notifier')), running);
+    if (database && wanted.has('chain-notifier'))
+      await startOne(createChainNotifier(await contextFor('chain-notifier'), database), running);
   } catch (error) {
     await stopAll(running, options.logger);
     await database?.close();

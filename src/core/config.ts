@@ -13,6 +13,7 @@ export const SERVICE_NAMES = [
   'member-data',
   'reporter',
   'price-notifier',
+  'chain-notifier',
 ] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
@@ -118,6 +119,37 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    chainNotifier: z
+      .strictObject({
+        depositDescriptor: z
+          .string()
+          .min(1)
+          .max(10_000)
+          .optional()
+          .describe(
+            'Where member deposit addresses come from: an output descriptor (wpkh, sh(wpkh), tr) or a zpub/ypub/vpub/upub of the space’s watch-only account. Unset with the simulated chain, a demo key is made in dataDir.',
+          ),
+        gapLimit: z.int().min(1).max(1_000).default(20).describe('Unassigned addresses watched beyond the last one handed out.'),
+        reorgLimit: z
+          .int()
+          .min(1)
+          .max(100)
+          .default(6)
+          .describe(
+            'The deepest reorg undone on its own; a deeper one stops the notifier with an alarm until an operator looks.',
+          ),
+        pollMs: positiveMs.default(5_000).describe('How often the node is asked for new blocks and mempool transactions.'),
+        startHeight: z
+          .int()
+          .nonnegative()
+          .optional()
+          .describe('The first block to scan on a fresh start (the wallet’s birthday); the tip when unset.'),
+        addressReaders: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server', 'member-mail', 'business-mgr'])
+          .describe('Clients that may ask for a member’s deposit address and payments.'),
+      })
+      .prefault({}),
     reporter: z
       .strictObject({
         ledgerWriters: z
@@ -128,7 +160,7 @@ export const configSchema = z
           .default({
             cli: ['payment', 'donation', 'adjustment'],
             server: ['payment', 'donation', 'adjustment'],
-            'chain-notifier': ['payment', 'donation', 'purchase'],
+            'chain-notifier': ['payment', 'donation', 'purchase', 'adjustment'],
             'business-mgr': ['purchase'],
             'payout-mgr': ['payout'],
           })

@@ -29,6 +29,15 @@ const SERVICE_GRANTS: Record<string, Grants> = {
     sub: [`${Topics.root}/reporter/rpc/#`, `${Topics.root}/member-data/changed`],
   },
   /** Publishes the rate in its own namespace and answers price.quote; it asks no other service. */
+  'chain-notifier': {
+    pub: [
+      `${Topics.root}/+/reply/#`,
+      `${Topics.root}/reporter/rpc/record`,
+      `${Topics.root}/price-notifier/rpc/quote`,
+      `${Topics.root}/business-data/rpc/get`,
+    ],
+    sub: [`${Topics.root}/chain-notifier/rpc/#`, `${Topics.root}/member-data/changed`],
+  },
   'price-notifier': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/price-notifier/rpc/#`] },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },

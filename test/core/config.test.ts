@@ -19,6 +19,7 @@ describe('config', () => {
       'member-data',
       'reporter',
       'price-notifier',
+      'chain-notifier',
     ]);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.broker));
   });

@@ -1,0 +1,278 @@
+// ChainNotifier: watches the members' deposit addresses on the chain, tells the bus about every payment, and
+// keeps the ledger equal to what the chain says: credited once enough confirmations are in (at the rate when the
+// payment was first seen), taken back if a reorg or a double spend removes it.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HDKey } from '@scure/bip32';
+import { createBusClient, type BusClient } from '../auth-proxy/index.js';
+import { createChainAdaptor, type ChainAdaptor } from '../chain-adaptor/index.js';
+import { networkByName, parseDescriptor, type OutputDescriptor } from '../core/bitcoin/index.js';
+import { DctrlError } from '../core/errors.js';
+import { ChainAlarm, ChainPayment, ChainPayments, DepositAddress } from '../core/messages-chain.js';
+import { LedgerRecord, MemberChanged, SettingsGet } from '../core/messages.js';
+import { PriceQuote } from '../core/messages-price.js';
+import type { Service, ServiceContext } from '../core/service.js';
+import type { DatabaseHandle } from '../core/storage/index.js';
+import { ChainNotifierError } from './errors.js';
+import type { OutputRow } from './store.js';
+import { SERVICE_NAME } from './store.js';
+import { ChainWatcher, type PaymentEvent } from './watcher.js';
+
+export { SERVICE_NAME };
+export { ChainNotifierError, ChainNotifierErrorCodes } from './errors.js';
+
+const DEMO_DESCRIPTOR_FILE = 'demo-deposit-descriptor.txt';
+const SATS_PER_BTC = 100_000_000;
+
+interface ConfirmationRule {
+  upToSats: number | null;
+  confirmations: number;
+}
+
+/** Confirmations a payment of this size needs: the first row whose upToSats covers it. */
+export function requiredConfirmations(sats: number, rules: readonly ConfirmationRule[]): number {
+  const rule = rules.find((row) => row.upToSats === null || sats <= row.upToSats);
+  return rule?.confirmations ?? rules.at(-1)?.confirmations ?? 1;
+}
+
+/** The integer cents a number of sats is worth at a rate, rounded to the nearest cent. */
+export function centsFor(sats: number, centsPerBtc: number): number {
+  return Number((BigInt(sats) * BigInt(centsPerBtc) + BigInt(SATS_PER_BTC / 2)) / BigInt(SATS_PER_BTC));
+}
+
+/**
+ * The configured descriptor; with the simulated chain and none configured, a demo watch-only key made once in the
+ * data folder (its private half is thrown away: the demo never spends).
+ */
+function depositDescriptor(context: ServiceContext): OutputDescriptor {
+  const { config } = context;
+  const network = networkByName(config.chain.network);
+  let text = config.chainNotifier.depositDescriptor;
+  if (text === undefined) {
+    if (config.chain.provider !== 'simulated') {
+      throw new ChainNotifierError(
+        'CHAIN_NOTIFIER_CONFIG_INVALID',
+        'chainNotifier.depositDescriptor is not set: give the space’s watch-only account (a zpub, vpub or a descriptor such as wpkh([fingerprint/84h/0h/0h]xpub…/<0;1>/*))',
+      );
+    }
+    const file = join(config.dataDir, DEMO_DESCRIPTOR_FILE);
+    if (!existsSync(file)) {
+      const plain = network.extendedKeys.find((version) => version.prefix === network.plainKeyPrefix)!;
+      const seed = crypto.getRandomValues(new Uint8Array(32));
+      const account = HDKey.fromMasterSeed(seed, { public: plain.public, private: plain.private }).derive("m/84'/1'/0'");
+      writeFileSync(file, `wpkh(${account.publicExtendedKey}/<0;1>/*)\n`, { mode: 0o600 });
+    }
+    text = readFileSync(file, 'utf8').trim();
+  }
+  return parseDescriptor(text, network);
+}
+
+export function createChainNotifier(
+  context: ServiceContext,
+  database: DatabaseHandle,
+  options: { adaptor?: ChainAdaptor } = {},
+): Service & { sync(): Promise<void> } {
+  const { config, clock } = context;
+  const log = context.logger.child({ service: SERVICE_NAME });
+  const adaptor = options.adaptor ?? createChainAdaptor(config);
+  let bus: BusClient | undefined;
+  let watcher: ChainWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const alarms = new Map<string, string>();
+
+  const client = (): BusClient => {
+    if (!bus) throw new ChainNotifierError('CHAIN_NOTIFIER_CONFIG_INVALID', 'the ChainNotifier is not running');
+    return bus;
+  };
+
+  const alarm = async (code: string, message: string | undefined): Promise<void> => {
+    const previous = alarms.get(code);
+    if (previous === message) return;
+    if (message === undefined) alarms.delete(code);
+    else alarms.set(code, message);
+    if (message !== undefined) log.error({ code }, message);
+    else log.info({ code }, 'cleared');
+    await client().publish(ChainAlarm, { code, message: message ?? previous ?? '', cleared: message === undefined });
+  };
+
+  const confirmationRules = async (): Promise<ConfirmationRule[]> => {
+    const { policies } = (await client().request(SettingsGet, {})) as { policies: { confirmationsByAmount: ConfirmationRule[] } };
+    return policies.confirmationsByAmount;
+  };
+
+  const announce = async (event: PaymentEvent['kind'] | 'confirmed', output: OutputRow, rules: ConfirmationRule[]) => {
+    const state = watcher!;
+    await client().publish(ChainPayment, {
+      event,
+      txid: output.txid,
+      vout: output.vout,
+      address: output.address,
+      sats: output.sats,
+      ownerKind: output.owner_kind,
+      ownerId: output.owner_id,
+      state: output.state,
+      confirmations: await state.confirmations(output),
+      requiredConfirmations: requiredConfirmations(output.sats, rules),
+      blockHeight: output.block_height,
+      credited: output.credited === 1,
+    });
+  };
+
+  /** The rate when the payment was first seen; asked for now if the PriceNotifier had none then. */
+  const rateOf = async (output: OutputRow) => {
+    if (output.rate_cents_per_btc !== null) {
+      return { centsPerBtc: output.rate_cents_per_btc, source: output.rate_source ?? 'unknown', at: output.rate_at ?? 0 };
+    }
+    const quote = (await client().request(PriceQuote, {})) as { centsPerBtc: number; source: string; at: number };
+    const rate = { centsPerBtc: quote.centsPerBtc, source: quote.source, at: quote.at };
+    await watcher!.setRate(output.outpoint, rate);
+    return rate;
+  };
+
+  /** Makes the ledger agree with the chain for every member payment whose credit is due or must be taken back. */
+  const settle = async (rules: ConfirmationRule[]): Promise<void> => {
+    const state = watcher!;
+    for (const output of await state.outputs({ ownerKind: 'member' })) {
+      const confirmations = await state.confirmations(output);
+      const creditable =
+        (output.state === 'confirmed' || output.state === 'seen') && confirmations >= requiredConfirmations(output.sats, rules);
+      if (creditable === (output.credited === 1)) continue;
+      try {
+        const rate = await rateOf(output);
+        const cents = centsFor(output.sats, rate.centsPerBtc);
+        if (creditable) {
+          await client().request(LedgerRecord, {
+            kind: 'payment',
+            memberId: output.owner_id!,
+            cents,
+            method: 'bitcoin',
+            sats: output.sats,
+            rate,
+            causedBy: output.credits === 0 ? output.outpoint : `${output.outpoint}/${output.credits}`,
+          });
+        } else {
+          await client().request(LedgerRecord, {
+            kind: 'adjustment',
+            memberId: output.owner_id!,
+            cents: -cents,
+            note: `bitcoin payment ${output.outpoint} ${output.state === 'replaced' ? 'was double spent' : 'left the best chain'}`,
+            causedBy: `${output.outpoint}/reversal/${output.credits}`,
+          });
+        }
+        await state.setCredited(output.outpoint, creditable);
+        if (creditable) await announce('confirmed', { ...output, credited: 1 }, rules);
+        await alarm(`uncredited:${output.outpoint}`, undefined);
+      } catch (error) {
+        const reason = error instanceof DctrlError ? `${error.code}: ${error.message}` : String(error);
+        await alarm(
+          `uncredited:${output.outpoint}`,
+          `payment ${output.outpoint} of ${output.sats} sats to ${output.owner_id} cannot be ${creditable ? 'credited' : 'taken back'} yet: ${reason}`,
+        );
+      }
+    }
+  };
+
+  const pass = async (): Promise<void> => {
+    const state = watcher!;
+    let events: PaymentEvent[];
+    try {
+      events = await state.sync(config.chainNotifier.startHeight);
+      await alarm('node', undefined);
+      await alarm('CHAIN_NOTIFIER_DEEP_REORG', undefined);
+    } catch (error) {
+      if (error instanceof ChainNotifierError && error.code === 'CHAIN_NOTIFIER_DEEP_REORG')
+        await alarm(error.code, error.message);
+      else await alarm('node', `${adaptor.description}: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    const rules = await confirmationRules();
+    for (const event of events) {
+      if (event.kind === 'seen' || event.kind === 'mined') {
+        await rateOf(event.output).catch((error: unknown) =>
+          log.warn({ err: (error as Error).message, outpoint: event.output.outpoint }, 'no rate when first seen'),
+        );
+      }
+      await announce(event.kind, event.output, rules);
+    }
+    await settle(rules);
+  };
+
+  const sync = (): Promise<void> => {
+    running = running
+      .then(pass)
+      .catch((error: unknown) => log.warn({ err: (error as Error).message }, 'chain pass did not finish; will try again'));
+    return running;
+  };
+
+  const toWire = async (output: OutputRow, rules: ConfirmationRule[]) => ({
+    txid: output.txid,
+    vout: output.vout,
+    address: output.address,
+    sats: output.sats,
+    ownerKind: output.owner_kind,
+    ownerId: output.owner_id,
+    state: output.state,
+    confirmations: await watcher!.confirmations(output),
+    requiredConfirmations: requiredConfirmations(output.sats, rules),
+    blockHeight: output.block_height,
+    credited: output.credited === 1,
+  });
+
+  return {
+    name: SERVICE_NAME,
+    sync,
+    async start() {
+      const descriptor = depositDescriptor(context);
+      await adaptor.connect();
+      watcher = await ChainWatcher.open(database, clock, {
+        adaptor,
+        descriptor,
+        gapLimit: config.chainNotifier.gapLimit,
+        reorgLimit: config.chainNotifier.reorgLimit,
+      });
+      bus = createBusClient(context);
+      await bus.start();
+      const readers = config.chainNotifier.addressReaders;
+      await bus.listen(MemberChanged, async (change) => {
+        if (change.event === 'joined') await watcher!.depositAddress(change.member.memberId);
+      });
+      await bus.respond(DepositAddress, async (request, envelope) => {
+        if (!readers.includes(envelope.issuer)) {
+          throw new ChainNotifierError(
+            'CHAIN_NOTIFIER_NOT_ALLOWED',
+            `"${envelope.issuer}" is not in chainNotifier.addressReaders`,
+          );
+        }
+        const { address, index } = await watcher!.depositAddress(request.memberId);
+        return { memberId: request.memberId, address, index, uri: `bitcoin:${address}` };
+      });
+      await bus.respond(ChainPayments, async (request, envelope) => {
+        if (!readers.includes(envelope.issuer)) {
+          throw new ChainNotifierError(
+            'CHAIN_NOTIFIER_NOT_ALLOWED',
+            `"${envelope.issuer}" is not in chainNotifier.addressReaders`,
+          );
+        }
+        const rules = await confirmationRules();
+        const rows = await watcher!.outputs(
+          request.memberId === undefined ? {} : { ownerKind: 'member', ownerId: request.memberId },
+        );
+        return { payments: await Promise.all(rows.slice(-200).map((row) => toWire(row, rules))) };
+      });
+      void sync();
+      timer = setInterval(() => void sync(), config.chainNotifier.pollMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      await running;
+      await bus?.stop();
+      await adaptor.close();
+      bus = undefined;
+    },
+    describe() {
+      return [`chain notifier: ${adaptor.description} (${config.chain.network}), every ${config.chainNotifier.pollMs / 1000} s`];
+    },
+  };
+}
