@@ -11,6 +11,8 @@ export const ChainAdaptorErrorCodes = {
   CHAIN_ADAPTOR_NOT_FOUND: 'The provider has no such block or transaction (a reorg may have removed it).',
   CHAIN_ADAPTOR_CONFIG_INVALID:
     'The chain provider settings are incomplete (a URL, credentials); the message names what is missing.',
+  CHAIN_ADAPTOR_UNSUPPORTED:
+    'The provider cannot answer this call by its protocol (Electrum answers by script, not by block or whole mempool); watch scripts with it, or use Bitcoin Core or Esplora for blocks.',
 } as const;
 
 export const ChainAdaptorError = errorClass('ChainAdaptorError', ChainAdaptorErrorCodes);

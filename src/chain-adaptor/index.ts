@@ -2,6 +2,7 @@
 // megabytes and a notifier needs them at local speed, so services that need the chain use it in-process.
 import type { Config } from '../core/config.js';
 import { BitcoinCoreAdaptor } from './bitcoin-core.js';
+import { ElectrumAdaptor } from './electrum.js';
 import { EsploraAdaptor } from './esplora.js';
 import { SimulatedChain } from './simulated.js';
 import type { ChainAdaptor } from './types.js';
@@ -10,6 +11,14 @@ export type { ChainAdaptor, ChainBlock, ChainTip, ChainTx, NetworkName, TxInput,
 export { ChainAdaptorError, ChainAdaptorErrorCodes } from './errors.js';
 export { BitcoinCoreAdaptor } from './bitcoin-core.js';
 export { EsploraAdaptor, GENESIS_HASHES } from './esplora.js';
+export {
+  ElectrumAdaptor,
+  scriptHash,
+  type ElectrumOptions,
+  type ScriptHistoryEntry,
+  type ScriptStatusListener,
+  type ScriptSubscription,
+} from './electrum.js';
 export { SimulatedChain, type Outpoint } from './simulated.js';
 export { parseBlock, parseTransaction } from './raw.js';
 
@@ -23,5 +32,7 @@ export function createChainAdaptor(config: Config): ChainAdaptor {
       return new BitcoinCoreAdaptor({ ...chain.bitcoinCore, network: chain.network });
     case 'esplora':
       return new EsploraAdaptor({ ...chain.esplora, network: chain.network });
+    case 'electrum':
+      return new ElectrumAdaptor({ ...chain.electrum, network: chain.network });
   }
 }

@@ -90,10 +90,10 @@ export const configSchema = z
           .default('regtest')
           .describe('The bitcoin network; every xpub, address and provider is checked against it.'),
         provider: z
-          .enum(['simulated', 'bitcoin-core', 'esplora'])
+          .enum(['simulated', 'bitcoin-core', 'esplora', 'electrum'])
           .default('simulated')
           .describe(
-            'Where blocks and transactions come from: the built-in simulated chain (demo), a Bitcoin Core node, or an Esplora REST API.',
+            'Where blocks and transactions come from: the built-in simulated chain (demo), a Bitcoin Core node, an Esplora REST API, or an Electrum server (which answers by script, not by block).',
           ),
         bitcoinCore: z
           .strictObject({
@@ -115,6 +115,31 @@ export const configSchema = z
             timeoutMs: positiveMs
               .default(30_000)
               .describe('A request that takes longer fails and is retried later; a whole block (up to 4 MB) is one request.'),
+          })
+          .prefault({}),
+        electrum: z
+          .strictObject({
+            host: z
+              .string()
+              .min(1)
+              .default('127.0.0.1')
+              .describe(
+                'Electrum server (ElectrumX, electrs, Fulcrum) host: your own, or a public one, which sees every script and transaction asked about.',
+              ),
+            port: z
+              .int()
+              .min(1)
+              .max(65535)
+              .default(60401)
+              .describe(
+                'Its port: electrs on regtest by default; servers usually listen on 50001 (TCP) and 50002 (TLS) on mainnet.',
+              ),
+            tls: z.boolean().default(false).describe('Connect over TLS; the server certificate must be one the system trusts.'),
+            timeoutMs: positiveMs
+              .default(30_000)
+              .describe(
+                'A call that takes longer fails and the connection is opened anew by the next call; a large transaction is one answer.',
+              ),
           })
           .prefault({}),
       })
