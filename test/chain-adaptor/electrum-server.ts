@@ -1,9 +1,10 @@
 // A fake Electrum server (protocol 1.4, as ElectrumX documents it) over a simulated chain's real headers and
 // transactions, on 127.0.0.1 over TCP or TLS; a method in `faults` misbehaves instead of answering.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { parseTransaction, type ChainTx, type SimulatedChain } from '../../src/chain-adaptor/index.js';
+import { parseTransaction, type ChainTx, type NetworkName, type SimulatedChain } from '../../src/chain-adaptor/index.js';
 
 export interface FaultContext {
   id: number;
@@ -58,6 +59,27 @@ export function electrumStatus(history: readonly { tx_hash: string; height: numb
  * Serves `chain`; block 0 is `genesisHeader` (the real regtest one, which connect() checks), since the simulated
  * chain's own genesis is synthetic.
  */
+interface GenesisVectors {
+  header: { version: number; prevHash: string; merkleRootWire: string };
+  networks: { network: NetworkName; time: number; bits: string; nonce: number; hash: string }[];
+}
+const genesisVectors = JSON.parse(
+  readFileSync(new URL('./vectors/genesis-blocks.json', import.meta.url), 'utf8'),
+) as GenesisVectors;
+
+/** The real genesis header of a network, built from the vector file, for servers backed by a simulated chain. */
+export function genesisHeader(network: NetworkName): Buffer {
+  const vector = genesisVectors.networks.find((candidate) => candidate.network === network)!;
+  const header = Buffer.alloc(80);
+  header.writeUInt32LE(genesisVectors.header.version, 0);
+  Buffer.from(genesisVectors.header.prevHash, 'hex').copy(header, 4);
+  Buffer.from(genesisVectors.header.merkleRootWire, 'hex').copy(header, 36);
+  header.writeUInt32LE(vector.time, 68);
+  header.writeUInt32LE(Number.parseInt(vector.bits, 16), 72);
+  header.writeUInt32LE(vector.nonce, 76);
+  return header;
+}
+
 export async function startFakeElectrum(
   chain: SimulatedChain,
   genesisHeader: Uint8Array,

@@ -13,7 +13,6 @@ import {
   GENESIS_HASHES,
   scriptHash,
   SimulatedChain,
-  type NetworkName,
 } from '../../src/chain-adaptor/index.js';
 import { configSchema } from '../../src/core/config.js';
 import { tempDir } from '../helpers/harness.js';
@@ -22,6 +21,7 @@ import {
   answer,
   electrumScriptHash,
   electrumStatus,
+  genesisHeader,
   hangUp,
   refuse,
   silent,
@@ -31,28 +31,11 @@ import {
   type FakeElectrum,
 } from './electrum-server.js';
 
-interface GenesisVectors {
-  header: { version: number; prevHash: string; merkleRootWire: string };
-  networks: { network: NetworkName; time: number; bits: string; nonce: number; hash: string }[];
-}
 interface ScriptHashVectors {
   vectors: { id: string; script: string; sha256: string; scriptHash: string }[];
 }
 const readVectors = <T>(name: string) => JSON.parse(readFileSync(new URL(`./vectors/${name}`, import.meta.url), 'utf8')) as T;
-const genesisVectors = readVectors<GenesisVectors>('genesis-blocks.json');
 const scriptHashVectors = readVectors<ScriptHashVectors>('electrum-script-hashes.json');
-
-function genesisHeader(network: NetworkName): Buffer {
-  const vector = genesisVectors.networks.find((candidate) => candidate.network === network)!;
-  const header = Buffer.alloc(80);
-  header.writeUInt32LE(genesisVectors.header.version, 0);
-  Buffer.from(genesisVectors.header.prevHash, 'hex').copy(header, 4);
-  Buffer.from(genesisVectors.header.merkleRootWire, 'hex').copy(header, 36);
-  header.writeUInt32LE(vector.time, 68);
-  header.writeUInt32LE(Number.parseInt(vector.bits, 16), 72);
-  header.writeUInt32LE(vector.nonce, 76);
-  return header;
-}
 
 const code =
   (expected: string, ...mentioning: string[]) =>
