@@ -1,6 +1,7 @@
-// ChainNotifier: watches the members' deposit addresses on the chain, tells the bus about every payment, and
-// keeps the ledger equal to what the chain says: credited once enough confirmations are in (at the rate when the
-// payment was first seen), taken back if a reorg or a double spend removes it.
+// ChainNotifier: watches the members' deposit addresses and the invoices' addresses on the chain, tells the bus
+// about every payment, and keeps the ledger equal to what the chain says: credited once enough confirmations are
+// in (at the rate when the payment was first seen, or the invoice's locked rate), taken back if a reorg or a
+// double spend removes it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HDKey } from '@scure/bip32';
@@ -8,37 +9,31 @@ import { createBusClient, type BusClient } from '../auth-proxy/index.js';
 import { createChainAdaptor, type ChainAdaptor } from '../chain-adaptor/index.js';
 import { networkByName, parseDescriptor, type OutputDescriptor } from '../core/bitcoin/index.js';
 import { DctrlError } from '../core/errors.js';
-import { ChainAlarm, ChainPayment, ChainPayments, DepositAddress } from '../core/messages-chain.js';
+import {
+  ChainAlarm,
+  ChainPayment,
+  ChainPayments,
+  DepositAddress,
+  InvoiceCreate,
+  InvoiceGet,
+  InvoiceList,
+} from '../core/messages-chain.js';
 import { LedgerRecord, MemberChanged, SettingsGet } from '../core/messages.js';
 import { PriceQuote } from '../core/messages-price.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
+import { centsFor, requiredConfirmations, type ConfirmationRule } from './amounts.js';
 import { ChainNotifierError } from './errors.js';
+import { InvoiceDesk } from './invoices.js';
 import type { OutputRow } from './store.js';
 import { SERVICE_NAME } from './store.js';
 import { ChainWatcher, type PaymentEvent } from './watcher.js';
 
 export { SERVICE_NAME };
 export { ChainNotifierError, ChainNotifierErrorCodes } from './errors.js';
+export { centsFor, requiredConfirmations } from './amounts.js';
 
 const DEMO_DESCRIPTOR_FILE = 'demo-deposit-descriptor.txt';
-const SATS_PER_BTC = 100_000_000;
-
-interface ConfirmationRule {
-  upToSats: number | null;
-  confirmations: number;
-}
-
-/** Confirmations a payment of this size needs: the first row whose upToSats covers it. */
-export function requiredConfirmations(sats: number, rules: readonly ConfirmationRule[]): number {
-  const rule = rules.find((row) => row.upToSats === null || sats <= row.upToSats);
-  return rule?.confirmations ?? rules.at(-1)?.confirmations ?? 1;
-}
-
-/** The integer cents a number of sats is worth at a rate, rounded to the nearest cent. */
-export function centsFor(sats: number, centsPerBtc: number): number {
-  return Number((BigInt(sats) * BigInt(centsPerBtc) + BigInt(SATS_PER_BTC / 2)) / BigInt(SATS_PER_BTC));
-}
 
 /**
  * The configured descriptor; with the simulated chain and none configured, a demo watch-only key made once in the
@@ -77,6 +72,7 @@ export function createChainNotifier(
   const adaptor = options.adaptor ?? createChainAdaptor(config);
   let bus: BusClient | undefined;
   let watcher: ChainWatcher | undefined;
+  let invoices: InvoiceDesk | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   const alarms = new Map<string, string>();
@@ -188,7 +184,8 @@ export function createChainNotifier(
     }
     const rules = await confirmationRules();
     for (const event of events) {
-      if (event.kind === 'seen' || event.kind === 'mined') {
+      // An invoice's payments are booked at the rate it locked, not the one when they are seen.
+      if ((event.kind === 'seen' || event.kind === 'mined') && event.output.owner_kind !== 'invoice') {
         await rateOf(event.output).catch((error: unknown) =>
           log.warn({ err: (error as Error).message, outpoint: event.output.outpoint }, 'no rate when first seen'),
         );
@@ -196,6 +193,7 @@ export function createChainNotifier(
       await announce(event.kind, event.output, rules);
     }
     await settle(rules);
+    await invoices!.review(events, rules);
   };
 
   const sync = (): Promise<void> => {
@@ -233,6 +231,7 @@ export function createChainNotifier(
       });
       bus = createBusClient(context);
       await bus.start();
+      invoices = new InvoiceDesk({ watcher, bus: client, clock, config: config.chainNotifier, log, alarm });
       const readers = config.chainNotifier.addressReaders;
       await bus.listen(MemberChanged, async (change) => {
         if (change.event === 'joined') await watcher!.depositAddress(change.member.memberId);
@@ -260,6 +259,13 @@ export function createChainNotifier(
         );
         return { payments: await Promise.all(rows.slice(-200).map((row) => toWire(row, rules))) };
       });
+      await bus.respond(InvoiceCreate, async (request, envelope) => ({
+        invoice: await invoices!.create(request, envelope.issuer),
+      }));
+      await bus.respond(InvoiceGet, async (request, envelope) => ({ invoice: await invoices!.get(request.id, envelope.issuer) }));
+      await bus.respond(InvoiceList, async (request, envelope) => ({
+        invoices: await invoices!.list(request, envelope.issuer),
+      }));
       void sync();
       timer = setInterval(() => void sync(), config.chainNotifier.pollMs);
       timer.unref();

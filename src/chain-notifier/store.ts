@@ -1,5 +1,5 @@
-// The ChainNotifier's tables: the scripts it watches, every output paid to them (once per txid:vout), and the
-// blocks it has processed, so a restart resumes where it stopped and a reorg can be undone.
+// The ChainNotifier's tables: the scripts it watches, every output paid to them (once per txid:vout), the
+// blocks it has processed, so a restart resumes where it stopped and a reorg can be undone, and the invoices.
 import type { Kysely } from 'kysely';
 import type { MigrationList } from '../core/storage/index.js';
 
@@ -48,10 +48,50 @@ export interface BlockRow {
   hash: string;
 }
 
+export type InvoiceState = 'new' | 'processing' | 'settled' | 'expired' | 'invalid';
+
+export interface InvoiceRow {
+  id: string;
+  created_by: string;
+  /** The creator's retry key: (created_by, idempotency_key) is unique. */
+  idempotency_key: string | null;
+  state: InvoiceState;
+  cents: number;
+  currency: string;
+  sats: number;
+  rate_cents_per_btc: number;
+  rate_source: string;
+  rate_at: number;
+  address: string;
+  script_hex: string;
+  member_id: string | null;
+  product: string | null;
+  memo: string | null;
+  /** The space name when it was made: the URI's label, so the URI never changes. */
+  label: string;
+  created_at: number;
+  expires_at: number;
+  watch_until: number;
+  settled_at: number | null;
+  paid_sats: number;
+  flag_partial: number;
+  flag_over: number;
+  flag_late: number;
+  /** The outputs ("txid:vout" list, JSON) the settling credit covers, chosen before it is recorded so a retry
+   * after a crash asks the Reporter for exactly the same entry; null while none is chosen. */
+  credit_cover: string | null;
+  /** Whether the ledger holds the settling credit now, and how many times it was recorded. */
+  credited: number;
+  credits: number;
+  /** 1 once past watch_until and not waiting for confirmations: passes look at it only when its payments move. */
+  closed: number;
+}
+
 export interface ChainNotifierTables {
   chain_notifier_addresses: AddressRow;
   chain_notifier_outputs: OutputRow;
   chain_notifier_blocks: BlockRow;
+  chain_notifier_invoices: InvoiceRow;
 }
 
 export const MIGRATIONS: MigrationList = [
@@ -101,6 +141,51 @@ export const MIGRATIONS: MigrationList = [
           .createTable('chain_notifier_blocks')
           .addColumn('height', 'integer', (c) => c.primaryKey())
           .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  ],
+  [
+    '0002-invoices',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('chain_notifier_invoices')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('idempotency_key', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('cents', 'bigint', (c) => c.notNull())
+          .addColumn('currency', 'text', (c) => c.notNull())
+          .addColumn('sats', 'bigint', (c) => c.notNull())
+          .addColumn('rate_cents_per_btc', 'bigint', (c) => c.notNull())
+          .addColumn('rate_source', 'text', (c) => c.notNull())
+          .addColumn('rate_at', 'bigint', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('script_hex', 'text', (c) => c.notNull().unique())
+          .addColumn('member_id', 'text')
+          .addColumn('product', 'text')
+          .addColumn('memo', 'text')
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('watch_until', 'bigint', (c) => c.notNull())
+          .addColumn('settled_at', 'bigint')
+          .addColumn('paid_sats', 'bigint', (c) => c.notNull())
+          .addColumn('flag_partial', 'integer', (c) => c.notNull())
+          .addColumn('flag_over', 'integer', (c) => c.notNull())
+          .addColumn('flag_late', 'integer', (c) => c.notNull())
+          .addColumn('credit_cover', 'text')
+          .addColumn('credited', 'integer', (c) => c.notNull())
+          .addColumn('credits', 'integer', (c) => c.notNull())
+          .addColumn('closed', 'integer', (c) => c.notNull())
+          .addUniqueConstraint('chain_notifier_invoices_retry', ['created_by', 'idempotency_key'])
+          .execute();
+        await db.schema.createIndex('chain_notifier_invoices_open').on('chain_notifier_invoices').columns(['closed']).execute();
+        await db.schema
+          .createIndex('chain_notifier_invoices_member')
+          .on('chain_notifier_invoices')
+          .columns(['member_id', 'created_at'])
           .execute();
       },
     },

@@ -98,6 +98,47 @@ export class ChainWatcher {
     return { address: assigned.address, index: assigned.idx };
   }
 
+  /**
+   * A receive address never handed out and never paid, now the invoice's alone: an invoice's payments are told
+   * apart only by their address, so none is ever reused (a paid lookahead address is skipped too).
+   */
+  async invoiceAddress(invoiceId: string): Promise<{ address: string; index: number; scriptHex: string }> {
+    const assigned = await this.#db.transaction().execute(async (trx) => {
+      for (;;) {
+        const free = await trx
+          .selectFrom('chain_notifier_addresses as address')
+          .selectAll('address')
+          .where('address.owner_kind', '=', 'unassigned')
+          .where('address.chain', '=', DEPOSIT_CHAIN)
+          .where((eb) =>
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('chain_notifier_outputs as output')
+                  .select('output.outpoint')
+                  .whereRef('output.script_hex', '=', 'address.script_hex'),
+              ),
+            ),
+          )
+          .orderBy('address.idx')
+          .limit(1)
+          .executeTakeFirst();
+        const slot = free ?? (await this.#extend(trx, 1))[0]!;
+        // Guarded by its owner kind, so two takers at once on PostgreSQL cannot both have one slot.
+        const taken = await trx
+          .updateTable('chain_notifier_addresses')
+          .set({ owner_kind: 'invoice', owner_id: invoiceId, assigned_at: this.clock.now() })
+          .where('script_hex', '=', slot.script_hex)
+          .where('owner_kind', '=', 'unassigned')
+          .executeTakeFirst();
+        if (taken.numUpdatedRows === 1n) return slot;
+      }
+    });
+    this.#watched.set(assigned.script_hex, { address: assigned.address, ownerKind: 'invoice', ownerId: invoiceId });
+    await this.#keepLookahead();
+    return { address: assigned.address, index: assigned.idx, scriptHex: assigned.script_hex };
+  }
+
   /** The processed tip: the last block whose payments are recorded. */
   async processedTip(): Promise<{ height: number; hash: string } | undefined> {
     return this.#db.selectFrom('chain_notifier_blocks').selectAll().orderBy('height', 'desc').limit(1).executeTakeFirst();

@@ -173,6 +173,38 @@ export const configSchema = z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
           .default(['cli', 'server', 'member-mail', 'business-mgr'])
           .describe('Clients that may ask for a member’s deposit address and payments.'),
+        invoices: z
+          .strictObject({
+            expiryMinutes: z
+              .int()
+              .min(1)
+              .max(1_440)
+              .default(15)
+              .describe('How long an invoice’s locked rate holds; unpaid by then, the invoice expires.'),
+            lateWatchHours: z
+              .int()
+              .min(0)
+              .max(720)
+              .default(24)
+              .describe(
+                'How long after expiry a payment still settles an invoice (at its locked rate, flagged late); money that arrives later settles nothing and raises an alarm.',
+              ),
+            creators: z
+              .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+              .default(['cli', 'server', 'business-mgr'])
+              .describe(
+                'Clients that may create invoices (the command line, the dashboard, the vending machine manager); they and chainNotifier.addressReaders may read them.',
+              ),
+            paidTolerancePerMille: z
+              .int()
+              .min(0)
+              .max(5)
+              .default(0)
+              .describe(
+                'A payment short of the invoice by at most this many thousandths still settles it (flagged partial), for wallets that take the fee out of the amount; 0 asks for every sat.',
+              ),
+          })
+          .prefault({}),
       })
       .prefault({}),
     reporter: z

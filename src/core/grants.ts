@@ -35,6 +35,8 @@ const SERVICE_GRANTS: Record<string, Grants> = {
       `${Topics.root}/reporter/rpc/record`,
       `${Topics.root}/price-notifier/rpc/quote`,
       `${Topics.root}/business-data/rpc/get`,
+      /** An invoice for a member's dues names a member MemberData knows. */
+      `${Topics.root}/member-data/rpc/query`,
     ],
     sub: [`${Topics.root}/chain-notifier/rpc/#`, `${Topics.root}/member-data/changed`],
   },

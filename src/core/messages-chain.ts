@@ -62,4 +62,98 @@ export const ChainPayments = defineMessage({
   reply: z.strictObject({ payments: z.array(payment.omit({ event: true })) }),
 });
 
-export const chainMessages: readonly MessageSpec[] = [ChainPayment, ChainAlarm, DepositAddress, ChainPayments] as MessageSpec[];
+const invoiceId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'expected an invoice id (26 letters and digits, a ULID)');
+export const invoiceStates = ['new', 'processing', 'settled', 'expired', 'invalid'] as const;
+const invoiceState = z.enum(invoiceStates);
+const epochMs = z.int().nonnegative();
+
+/**
+ * An invoice as it stands, without its QR codes. `sats` is `cents` at the locked `rate`, rounded up to the sat;
+ * `paidSats` counts the payments to its address that are in the mempool or a block and arrived before `watchUntil`.
+ */
+const invoiceSummary = z.strictObject({
+  id: invoiceId,
+  state: invoiceState,
+  cents: z.int().positive(),
+  currency: z.string().length(3),
+  sats: z.int().positive(),
+  rate: z.strictObject({ centsPerBtc: z.int().positive(), source: z.string().min(1).max(64), at: epochMs }),
+  address: z.string().max(100),
+  /** BIP21: bitcoin:<address>?amount=<BTC>&label=…&message=…, percent-encoded. */
+  uri: z.string().max(1_000),
+  memberId: memberId.nullable(),
+  product: z.string().max(64).nullable(),
+  memo: z.string().max(140).nullable(),
+  createdAt: epochMs,
+  expiresAt: epochMs,
+  watchUntil: epochMs,
+  settledAt: epochMs.nullable(),
+  paidSats: z.int().nonnegative(),
+  /** partial: paid less than sats; over: paid more; late: a payment arrived after expiresAt. */
+  flags: z.strictObject({ partial: z.boolean(), over: z.boolean(), late: z.boolean() }),
+});
+/** With the URI as a QR code: an SVG document, and a PNG image in base64. */
+const invoiceWithQr = invoiceSummary.extend({ qrSvg: z.string().max(20_000), qrPng: z.string().max(20_000) });
+
+export const InvoiceCreate = defineMessage({
+  type: 'chain-notifier.invoice.create',
+  topic: 'dctrl/v1/chain-notifier/rpc/invoice-create',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'An invoice for an amount in the space currency, for a member, a product or a donation: the rate locked now, a fresh address, its BIP21 URI and QR code (SVG, PNG). Only invoice creators; a repeated idempotencyKey returns the same invoice.',
+  payload: z.strictObject({
+    cents: z.int().positive().max(1_000_000_000),
+    memo: z.string().min(1).max(140).optional(),
+    memberId: memberId.optional(),
+    product: z.string().min(1).max(64).optional(),
+    idempotencyKey: z.string().min(1).max(64).optional(),
+  }),
+  reply: z.strictObject({ invoice: invoiceWithQr }),
+});
+
+export const InvoiceGet = defineMessage({
+  type: 'chain-notifier.invoice.get',
+  topic: 'dctrl/v1/chain-notifier/rpc/invoice-get',
+  kind: 'request',
+  issuers: 'any',
+  description: 'One invoice as it stands, with its QR code; for invoice creators and address readers.',
+  payload: z.strictObject({ id: invoiceId }),
+  reply: z.strictObject({ invoice: invoiceWithQr }),
+});
+
+export const InvoiceList = defineMessage({
+  type: 'chain-notifier.invoice.list',
+  topic: 'dctrl/v1/chain-notifier/rpc/invoice-list',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'The newest invoices (at most 50), optionally only one member’s or in one state, without QR codes; for invoice creators and address readers.',
+  payload: z.strictObject({
+    memberId: memberId.optional(),
+    state: invoiceState.optional(),
+    limit: z.int().positive().max(50).optional(),
+  }),
+  reply: z.strictObject({ invoices: z.array(invoiceSummary) }),
+});
+
+export const ChainInvoice = defineMessage({
+  type: 'chain.invoice',
+  topic: 'dctrl/v1/chain-notifier/invoice',
+  kind: 'event',
+  issuers: ['chain-notifier'],
+  description:
+    'An invoice was made or changed: its state (new, processing, settled, expired, invalid), what was paid and its partial, over and late flags.',
+  payload: invoiceSummary.extend({ previousState: invoiceState.nullable() }),
+});
+
+export const chainMessages: readonly MessageSpec[] = [
+  ChainPayment,
+  ChainAlarm,
+  DepositAddress,
+  ChainPayments,
+  InvoiceCreate,
+  InvoiceGet,
+  InvoiceList,
+  ChainInvoice,
+] as MessageSpec[];
