@@ -25,6 +25,10 @@ export class ScriptIndex<T> {
     this.#quick.add(quickKey(Buffer.from(scriptHex, 'hex')));
   }
 
+  keys(): IterableIterator<string> {
+    return this.#byHex.keys();
+  }
+
   /** The value for this output script and its hex, or undefined when it is not watched. */
   match(script: Uint8Array): { value: T; scriptHex: string } | undefined {
     if (!this.#quick.has(quickKey(script))) return undefined;

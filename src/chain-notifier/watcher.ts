@@ -37,6 +37,16 @@ type Db = Kysely<ChainNotifierTables>;
 type Trx = Transaction<ChainNotifierTables>;
 
 const DEPOSIT_CHAIN = 0;
+
+/** A provider that answers by script rather than by block (Electrum). */
+interface ScriptIndexedChain extends ChainAdaptor {
+  scriptHistory(scriptHex: string): Promise<{ txid: string; height: number }[]>;
+  subscribeScript(scriptHex: string, onStatusChange: (status: string | null) => void): Promise<unknown>;
+}
+
+function isScriptIndexed(adaptor: ChainAdaptor): adaptor is ScriptIndexedChain {
+  return 'scriptHistory' in adaptor && 'subscribeScript' in adaptor;
+}
 /** How many processed blocks are kept beyond the reorg limit, to find the fork point. */
 const BLOCKS_KEPT_BEYOND_LIMIT = 10;
 
@@ -45,6 +55,9 @@ export class ChainWatcher {
   readonly #watched = new ScriptIndex<Watched>();
   /** Coins spent by payments not yet confirmed: outpoint → the paying txid, to notice a double spend. */
   readonly #pendingSpends = new Map<string, string>();
+  /** Script mode (Electrum): the scripts subscribed to, and those whose status changed since the last pass. */
+  readonly #subscribed = new Set<string>();
+  readonly #changedScripts = new Set<string>();
   /** Mempool transactions already looked at, so each is fetched once while it waits. */
   #mempoolChecked = new Set<string>();
 
@@ -149,8 +162,9 @@ export class ChainWatcher {
    * @throws ChainNotifierError CHAIN_NOTIFIER_DEEP_REORG (nothing changed) when the fork is beyond the limit.
    */
   async sync(startHeight?: number): Promise<PaymentEvent[]> {
-    const events: PaymentEvent[] = [];
     const { adaptor } = this.options;
+    if (isScriptIndexed(adaptor)) return this.#syncByScript(adaptor);
+    const events: PaymentEvent[] = [];
     const tip = await adaptor.tip();
     let processed = await this.processedTip();
     if (processed) {
@@ -260,6 +274,101 @@ export class ChainWatcher {
     }));
     await trx.insertInto('chain_notifier_addresses').values(rows).execute();
     return rows;
+  }
+
+  /**
+   * The pass for providers that answer by script, not by block (Electrum): every watched script is subscribed; a
+   * script whose status changed (or every script, after a failed pass) has its history fetched, and its payments
+   * are recorded as mined at the height the server gives, or seen when waiting. A payment that drops out of its
+   * script's history (reorged out, or double spent to elsewhere) becomes reorged: unlike a full block, a script
+   * history cannot tell which, nor show a reorg deeper than the limit. The tip is stored as the processed block,
+   * for confirmations.
+   */
+  async #syncByScript(adaptor: ScriptIndexedChain): Promise<PaymentEvent[]> {
+    const tip = await adaptor.tip();
+    for (const scriptHex of this.#watched.keys()) {
+      if (this.#subscribed.has(scriptHex)) continue;
+      await adaptor.subscribeScript(scriptHex, () => this.#changedScripts.add(scriptHex));
+      this.#subscribed.add(scriptHex);
+      this.#changedScripts.add(scriptHex);
+    }
+    const hashes = new Map<number, string>();
+    const hashAt = async (height: number): Promise<string> => {
+      if (!hashes.has(height)) hashes.set(height, await adaptor.blockHash(height));
+      return hashes.get(height)!;
+    };
+    // A reorg that mines a payment again at the same height leaves its script's status as it was (the status
+    // hashes txids and heights), so recent blocks are compared by hash.
+    const recent = await this.#db
+      .selectFrom('chain_notifier_outputs')
+      .select(['script_hex', 'block_height', 'block_hash'])
+      .where('state', '=', 'confirmed')
+      .where('block_height', '>=', tip.height - this.options.reorgLimit)
+      .execute();
+    for (const row of recent) {
+      if (row.block_height !== null && row.block_height > tip.height) this.#changedScripts.add(row.script_hex);
+      else if (row.block_height !== null && (await hashAt(row.block_height)) !== row.block_hash)
+        this.#changedScripts.add(row.script_hex);
+    }
+    const changed = [...this.#changedScripts];
+    this.#changedScripts.clear();
+    const events: PaymentEvent[] = [];
+    try {
+      for (const scriptHex of changed) {
+        const history = await adaptor.scriptHistory(scriptHex);
+        const transactions: { tx: ChainTx; height: number }[] = [];
+        for (const entry of history) {
+          const tx = await adaptor.transaction(entry.txid);
+          if (!tx) continue;
+          if (entry.height > 0) await hashAt(entry.height);
+          transactions.push({ tx, height: entry.height });
+        }
+        events.push(
+          ...(await this.#db.transaction().execute(async (trx) => {
+            const found: PaymentEvent[] = [];
+            for (const { tx, height } of transactions) {
+              const block = height > 0 ? { hash: hashes.get(height)!, height, prevHash: '', time: 0, txs: [] } : undefined;
+              if (!block) found.push(...(await this.#replacedBy(trx, tx)));
+              found.push(...(await this.#record(trx, tx, block)));
+            }
+            found.push(...(await this.#dropMissing(trx, scriptHex, new Set(history.map((entry) => entry.txid)))));
+            return found;
+          })),
+        );
+      }
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('chain_notifier_blocks').execute();
+        await trx.insertInto('chain_notifier_blocks').values({ height: tip.height, hash: tip.hash }).execute();
+      });
+    } catch (error) {
+      // Whatever was not looked at is looked at next time.
+      for (const scriptHex of changed) this.#changedScripts.add(scriptHex);
+      throw error;
+    }
+    return events;
+  }
+
+  /** Payments to this script that its history no longer lists: out of the best chain and the mempool. */
+  async #dropMissing(trx: Trx, scriptHex: string, listed: ReadonlySet<string>): Promise<PaymentEvent[]> {
+    const gone = (
+      await trx
+        .selectFrom('chain_notifier_outputs')
+        .selectAll()
+        .where('script_hex', '=', scriptHex)
+        .where('state', 'in', ['seen', 'confirmed'])
+        .execute()
+    ).filter((row) => !listed.has(row.txid));
+    for (const row of gone) {
+      await trx
+        .updateTable('chain_notifier_outputs')
+        .set({ state: 'reorged', block_hash: null, block_height: null })
+        .where('outpoint', '=', row.outpoint)
+        .execute();
+    }
+    return gone.map((row) => ({
+      kind: 'reorged' as const,
+      output: { ...row, state: 'reorged' as const, block_hash: null, block_height: null },
+    }));
   }
 
   /** The highest processed height whose block is still in the best chain. */
