@@ -4,6 +4,7 @@ import { DctrlError } from '../core/errors.js';
 import { registerLogCommands } from './commands/log.js';
 import { registerMemberCommands } from './commands/member.js';
 import { registerMoneyCommands } from './commands/money.js';
+import { registerBitcoinCommands } from './commands/bitcoin.js';
 import { registerSettingsCommands } from './commands/settings.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUpCommand } from './commands/up.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerSettingsCommands(program);
   registerMemberCommands(program);
   registerMoneyCommands(program);
+  registerBitcoinCommands(program);
   return program;
 }
 
