@@ -109,6 +109,24 @@ export class BitcoinCoreAdaptor implements ChainAdaptor {
 
   /** One JSON-RPC call. @throws ChainAdaptorError UNAVAILABLE, RPC_ERROR, NOT_FOUND or MALFORMED. */
   async call(method: string, params: unknown[]): Promise<unknown> {
+    try {
+      return await this.#callOnce(method, params);
+    } catch (error) {
+      // Bitcoin Core writes a new cookie each time it starts: a refusal after a restart is retried once with it.
+      if (!(
+        error instanceof ChainAdaptorError &&
+        error.code === 'CHAIN_ADAPTOR_RPC_ERROR' &&
+        this.options.cookieFile !== undefined &&
+        /credentials/.test(error.message)
+      )) {
+        throw error;
+      }
+      this.#authorization = this.#credentials();
+      return this.#callOnce(method, params);
+    }
+  }
+
+  async #callOnce(method: string, params: unknown[]): Promise<unknown> {
     let response: Response;
     try {
       response = await fetch(this.options.url, {

@@ -116,9 +116,10 @@ export class SimulatedChain implements ChainAdaptor {
 
   /**
    * Replaces the last `depth` blocks with `depth + 1` others. Their transactions return to the mempool and are
-   * mined again in the new first block, except those listed in `drop`, which vanish (as a conflicting chain would do).
+   * mined again in the new first block (or, with mineAgain false, wait there), except those listed in `drop`, which
+   * vanish (as a conflicting chain would do).
    */
-  reorg(depth: number, drop: readonly string[] = []): string[] {
+  reorg(depth: number, drop: readonly string[] = [], options: { mineAgain?: boolean } = {}): string[] {
     if (depth < 1 || depth >= this.#blocks.length) throw new Error(`cannot reorg ${depth} blocks of ${this.#blocks.length}`);
     const removed = this.#blocks.splice(this.#blocks.length - depth, depth);
     const returning = removed.flatMap((block) => block.txids.slice(1)).filter((txid) => !drop.includes(txid));
@@ -126,6 +127,12 @@ export class SimulatedChain implements ChainAdaptor {
     this.#mempool.unshift(...returning);
     // A different coinbase makes the new blocks differ from the old even with the same transactions.
     this.#coins += 1_000;
+    if (options.mineAgain === false) {
+      const waiting = this.#mempool.splice(0);
+      const hashes = this.mine(depth + 1);
+      this.#mempool.push(...waiting);
+      return hashes;
+    }
     return this.mine(depth + 1);
   }
 
@@ -137,6 +144,11 @@ export class SimulatedChain implements ChainAdaptor {
   /** A known transaction's wire-format bytes. */
   rawTransaction(txid: string): Uint8Array | undefined {
     return this.#txs.get(txid);
+  }
+
+  /** The mempool forgets a transaction (evicted, expired), as nodes do under pressure. */
+  evict(txid: string): void {
+    this.#evict(txid);
   }
 
   /** While offline, every call fails as an unreachable node would. */

@@ -16,6 +16,7 @@ export const ChainNotifierErrorCodes = {
   CHAIN_NOTIFIER_INVOICE_NOT_FOUND: 'No invoice has this id.',
   CHAIN_NOTIFIER_UPSTREAM_UNAVAILABLE:
     'BusinessData or MemberData did not answer while an invoice was being made; nothing was made: try again when they run.',
+  CHAIN_NOTIFIER_MEMBER_UNKNOWN: 'Deposit addresses are only for members MemberData knows; the message names the id asked for.',
 } as const;
 
 export const ChainNotifierError = errorClass('ChainNotifierError', ChainNotifierErrorCodes);

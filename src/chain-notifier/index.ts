@@ -18,11 +18,12 @@ import {
   InvoiceGet,
   InvoiceList,
 } from '../core/messages-chain.js';
-import { LedgerRecord, MemberChanged, SettingsGet } from '../core/messages.js';
+import { LedgerRecord, MemberChanged, MemberQuery, SettingsGet } from '../core/messages.js';
+import type { PayloadOf } from '../core/contract.js';
 import { PriceQuote } from '../core/messages-price.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
-import { centsFor, requiredConfirmations, type ConfirmationRule } from './amounts.js';
+import { centsFor, ledgerAcceptsBitcoin, requiredConfirmations, type ConfirmationRule } from './amounts.js';
 import { ChainNotifierError } from './errors.js';
 import { InvoiceDesk } from './invoices.js';
 import type { OutputRow } from './store.js';
@@ -82,20 +83,35 @@ export function createChainNotifier(
     return bus;
   };
 
-  const alarm = async (code: string, message: string | undefined): Promise<void> => {
-    const previous = alarms.get(code);
+  /**
+   * Raises (message) or clears (undefined) an alarm; `key` tells alarms of one code apart (one per payment). Never
+   * throws: an alarm that cannot be sent is logged, and the pass goes on.
+   */
+  const alarm = async (code: string, message: string | undefined, key: string = code): Promise<void> => {
+    const previous = alarms.get(key);
     if (previous === message) return;
-    if (message === undefined) alarms.delete(code);
-    else alarms.set(code, message);
+    if (message === undefined) alarms.delete(key);
+    else alarms.set(key, message);
     if (message !== undefined) log.error({ code }, message);
-    else log.info({ code }, 'cleared');
-    await client().publish(ChainAlarm, { code, message: message ?? previous ?? '', cleared: message === undefined });
+    else log.info({ code, key }, 'cleared');
+    try {
+      await client().publish(ChainAlarm, {
+        code,
+        message: (message ?? previous ?? '').slice(0, 2000),
+        cleared: message === undefined,
+      });
+    } catch (error) {
+      log.error({ err: (error as Error).message, code }, 'could not publish the alarm');
+    }
   };
 
-  const confirmationRules = async (): Promise<ConfirmationRule[]> => {
-    const { policies } = (await client().request(SettingsGet, {})) as { policies: { confirmationsByAmount: ConfirmationRule[] } };
-    return policies.confirmationsByAmount;
+  const spacePolicies = async (): Promise<{ rules: ConfirmationRule[]; currency: string }> => {
+    const { policies } = (await client().request(SettingsGet, {})) as {
+      policies: { confirmationsByAmount: ConfirmationRule[]; currency: string };
+    };
+    return { rules: policies.confirmationsByAmount, currency: policies.currency };
   };
+  const confirmationRules = async (): Promise<ConfirmationRule[]> => (await spacePolicies()).rules;
 
   const announce = async (event: PaymentEvent['kind'] | 'confirmed', output: OutputRow, rules: ConfirmationRule[]) => {
     const state = watcher!;
@@ -120,7 +136,8 @@ export function createChainNotifier(
     if (output.rate_cents_per_btc !== null) {
       return { centsPerBtc: output.rate_cents_per_btc, source: output.rate_source ?? 'unknown', at: output.rate_at ?? 0 };
     }
-    const quote = (await client().request(PriceQuote, {})) as { centsPerBtc: number; source: string; at: number };
+    const { currency } = await spacePolicies();
+    const quote = (await client().request(PriceQuote, { currency })) as { centsPerBtc: number; source: string; at: number };
     const rate = { centsPerBtc: quote.centsPerBtc, source: quote.source, at: quote.at };
     await watcher!.setRate(output.outpoint, rate);
     return rate;
@@ -129,61 +146,113 @@ export function createChainNotifier(
   /** Makes the ledger agree with the chain for every member payment whose credit is due or must be taken back. */
   const settle = async (rules: ConfirmationRule[]): Promise<void> => {
     const state = watcher!;
-    for (const output of await state.outputs({ ownerKind: 'member' })) {
-      const confirmations = await state.confirmations(output);
-      const creditable =
-        (output.state === 'confirmed' || output.state === 'seen') && confirmations >= requiredConfirmations(output.sats, rules);
-      if (creditable === (output.credited === 1)) continue;
+    const outputs = await state.outputs({ ownerKind: 'member' });
+    // Confirmations are asked by amount: of everything a member has waiting unconfirmed, and of everything one
+    // transaction pays them, so splitting a large payment into small outputs does not make it count sooner.
+    const waitingByMember = new Map<string, number>();
+    const perTransaction = new Map<string, number>();
+    for (const output of outputs) {
+      const member = output.owner_id ?? '';
+      if (output.state === 'seen') waitingByMember.set(member, (waitingByMember.get(member) ?? 0) + output.sats);
+      perTransaction.set(
+        `${output.txid}\u0000${member}`,
+        (perTransaction.get(`${output.txid}\u0000${member}`) ?? 0) + output.sats,
+      );
+    }
+    for (const output of outputs) {
+      const key = `uncredited:${output.outpoint}`;
+      const member = output.owner_id ?? '';
       try {
+        if (output.pending_entry !== null) {
+          // A ledger write whose answer never came: asked again with the same cause, so it lands exactly once.
+          await client().request(LedgerRecord, JSON.parse(output.pending_entry) as PayloadOf<typeof LedgerRecord>);
+          await state.entryRecorded(output.outpoint);
+        }
+        // A credit already made stays unless the chain takes the payment away; a new one is judged with
+        // everything else still waiting.
+        const perTx = perTransaction.get(`${output.txid}\u0000${member}`) ?? 0;
+        const waiting = output.state === 'seen' && output.credited === 0 ? (waitingByMember.get(member) ?? 0) : 0;
+        const amount = Math.max(perTx, waiting);
+        const creditable =
+          (output.state === 'confirmed' || output.state === 'seen') &&
+          (await state.confirmations(output)) >= requiredConfirmations(amount, rules);
+        if (creditable === (output.credited === 1)) {
+          await alarm('CHAIN_NOTIFIER_UNCREDITED', undefined, key);
+          continue;
+        }
         const rate = await rateOf(output);
         const cents = centsFor(output.sats, rate.centsPerBtc);
-        if (creditable) {
-          await client().request(LedgerRecord, {
-            kind: 'payment',
-            memberId: output.owner_id!,
-            cents,
-            method: 'bitcoin',
-            sats: output.sats,
-            rate,
-            causedBy: output.credits === 0 ? output.outpoint : `${output.outpoint}/${output.credits}`,
-          });
-        } else {
-          await client().request(LedgerRecord, {
-            kind: 'adjustment',
-            memberId: output.owner_id!,
-            cents: -cents,
-            note: `bitcoin payment ${output.outpoint} ${output.state === 'replaced' ? 'was double spent' : 'left the best chain'}`,
-            causedBy: `${output.outpoint}/reversal/${output.credits}`,
-          });
+        if (creditable && !ledgerAcceptsBitcoin(cents, output.sats, rate.centsPerBtc)) {
+          await alarm(
+            'CHAIN_NOTIFIER_DUST',
+            `payment ${output.outpoint} of ${output.sats} sats is too small to book in cents; it is left out`,
+            key,
+          );
+          continue;
         }
-        await state.setCredited(output.outpoint, creditable);
+        const entry: PayloadOf<typeof LedgerRecord> = creditable
+          ? {
+              kind: 'payment',
+              memberId: member,
+              cents,
+              method: 'bitcoin',
+              sats: output.sats,
+              rate,
+              causedBy: output.credits === 0 ? output.outpoint : `${output.outpoint}/${output.credits}`,
+            }
+          : {
+              kind: 'adjustment',
+              memberId: member,
+              cents: -cents,
+              note: `bitcoin payment ${output.outpoint} ${output.state === 'replaced' ? 'was double spent' : 'left the best chain'}`,
+              causedBy: `${output.outpoint}/reversal/${output.credits}`,
+            };
+        await state.intendEntry(output.outpoint, creditable, entry);
+        await client().request(LedgerRecord, entry);
+        await state.entryRecorded(output.outpoint);
         if (creditable) await announce('confirmed', { ...output, credited: 1 }, rules);
-        await alarm(`uncredited:${output.outpoint}`, undefined);
+        await alarm('CHAIN_NOTIFIER_UNCREDITED', undefined, key);
       } catch (error) {
         const reason = error instanceof DctrlError ? `${error.code}: ${error.message}` : String(error);
         await alarm(
-          `uncredited:${output.outpoint}`,
-          `payment ${output.outpoint} of ${output.sats} sats to ${output.owner_id} cannot be ${creditable ? 'credited' : 'taken back'} yet: ${reason}`,
+          'CHAIN_NOTIFIER_UNCREDITED',
+          `payment ${output.outpoint} of ${output.sats} sats to ${member} is not yet booked as the chain says: ${reason}`,
+          key,
         );
       }
     }
   };
 
+  // Events a pass recorded but could not finish with (BusinessData away, say): the next pass takes them up.
+  let unfinished: PaymentEvent[] = [];
+
   const pass = async (): Promise<void> => {
     const state = watcher!;
     let events: PaymentEvent[];
     try {
-      events = await state.sync(config.chainNotifier.startHeight);
-      await alarm('node', undefined);
+      events = [...unfinished, ...(await state.sync(config.chainNotifier.startHeight))];
+      unfinished = events;
+      await alarm('CHAIN_NOTIFIER_NODE_UNAVAILABLE', undefined);
       await alarm('CHAIN_NOTIFIER_DEEP_REORG', undefined);
     } catch (error) {
       if (error instanceof ChainNotifierError && error.code === 'CHAIN_NOTIFIER_DEEP_REORG')
         await alarm(error.code, error.message);
-      else await alarm('node', `${adaptor.description}: ${error instanceof Error ? error.message : String(error)}`);
+      else
+        await alarm(
+          'CHAIN_NOTIFIER_NODE_UNAVAILABLE',
+          `${adaptor.description}: ${error instanceof Error ? error.message : String(error)}`,
+        );
       return;
     }
     const rules = await confirmationRules();
     for (const event of events) {
+      if (event.output.owner_kind === 'unassigned') {
+        await alarm(
+          'CHAIN_NOTIFIER_UNASSIGNED_PAYMENT',
+          `${event.output.sats} sats arrived at ${event.output.address} (${event.output.outpoint}), an address not handed out to anyone: find out whose it is`,
+          `unassigned:${event.output.outpoint}`,
+        );
+      }
       // An invoice's payments are booked at the rate it locked, not the one when they are seen.
       if ((event.kind === 'seen' || event.kind === 'mined') && event.output.owner_kind !== 'invoice') {
         await rateOf(event.output).catch((error: unknown) =>
@@ -194,6 +263,7 @@ export function createChainNotifier(
     }
     await settle(rules);
     await invoices!.review(events, rules);
+    unfinished = [];
   };
 
   const sync = (): Promise<void> => {
@@ -243,6 +313,18 @@ export function createChainNotifier(
             `"${envelope.issuer}" is not in chainNotifier.addressReaders`,
           );
         }
+        // Only members MemberData knows get an address: each one handed out moves the derivation index on, and a
+        // wallet restored from the key finds payments only within its gap limit.
+        await client()
+          .request(MemberQuery, { memberId: request.memberId, includeLeft: true })
+          .catch((error: unknown) => {
+            throw error instanceof DctrlError && error.code === 'MEMBER_DATA_NOT_FOUND'
+              ? new ChainNotifierError(
+                  'CHAIN_NOTIFIER_MEMBER_UNKNOWN',
+                  `no member ${request.memberId}: deposit addresses are for members`,
+                )
+              : error;
+          });
         const { address, index } = await watcher!.depositAddress(request.memberId);
         return { memberId: request.memberId, address, index, uri: `bitcoin:${address}` };
       });

@@ -40,8 +40,8 @@ export interface InvoiceDeskOptions {
   clock: Clock;
   config: Config['chainNotifier'];
   log: Logger;
-  /** Raises (message) or clears (undefined) an operator alarm under a code. */
-  alarm: (code: string, message: string | undefined) => Promise<void>;
+  /** Raises (message) or clears (undefined) an operator alarm under a code; `key` tells one invoice's apart. */
+  alarm: (code: string, message: string | undefined, key: string) => Promise<void>;
 }
 
 /** What the desk reads of BusinessData's answer. */
@@ -135,8 +135,9 @@ export class InvoiceDesk {
         await this.#reviewOne(row, rules);
       } catch (error) {
         await this.#options.alarm(
-          `invoice:${row.id}`,
+          'CHAIN_NOTIFIER_INVOICE',
           `invoice ${row.id} cannot be brought up to date with the ledger yet: ${upstreamReason(error)}`,
+          `invoice:${row.id}`,
         );
       }
     }
@@ -337,8 +338,9 @@ export class InvoiceDesk {
     }
     await this.#store(stored, row, assessed);
     await this.#options.alarm(
-      `invoice:${row.id}`,
+      'CHAIN_NOTIFIER_INVOICE',
       assessed.problems.length === 0 ? undefined : `invoice ${row.id}: ${assessed.problems.join('; ')}`,
+      `invoice:${row.id}`,
     );
   }
 

@@ -41,6 +41,11 @@ export interface OutputRow {
   /** How many times this output was credited to the ledger, and whether it is credited now. */
   credits: number;
   credited: number;
+  /**
+   * The ledger entry this output is waiting for the Reporter to confirm (JSON), written before it is asked: a
+   * reply lost after the Reporter committed is asked again with the same cause, so it lands once, never zero times.
+   */
+  pending_entry: string | null;
 }
 
 export interface BlockRow {
@@ -187,6 +192,14 @@ export const MIGRATIONS: MigrationList = [
           .on('chain_notifier_invoices')
           .columns(['member_id', 'created_at'])
           .execute();
+      },
+    },
+  ],
+  [
+    '0003-pending-entries',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('chain_notifier_outputs').addColumn('pending_entry', 'text').execute();
       },
     },
   ],

@@ -57,6 +57,9 @@ export class ChainWatcher {
   readonly #pendingSpends = new Map<string, string>();
   /** Script mode (Electrum): the scripts subscribed to, and those whose status changed since the last pass. */
   readonly #subscribed = new Set<string>();
+  #assigning: Promise<unknown> = Promise.resolve();
+  /** Unconfirmed payments missing from the mempool, and for how many passes in a row. */
+  readonly #missingFromMempool = new Map<string, number>();
   readonly #changedScripts = new Set<string>();
   /** Mempool transactions already looked at, so each is fetched once while it waits. */
   #mempoolChecked = new Set<string>();
@@ -82,40 +85,36 @@ export class ChainWatcher {
 
   /** The member's deposit address, the same every time; the first call takes the next unused index. */
   async depositAddress(memberId: string): Promise<{ address: string; index: number }> {
-    const existing = await this.#db
-      .selectFrom('chain_notifier_addresses')
-      .select(['address', 'idx'])
-      .where('owner_kind', '=', 'member')
-      .where('owner_id', '=', memberId)
-      .executeTakeFirst();
-    if (existing) return { address: existing.address, index: existing.idx };
-    const assigned = await this.#db.transaction().execute(async (trx) => {
-      const free = await trx
+    return this.#oneAtATime(async () => {
+      const existing = await this.#db
         .selectFrom('chain_notifier_addresses')
-        .selectAll()
-        .where('owner_kind', '=', 'unassigned')
-        .where('chain', '=', DEPOSIT_CHAIN)
-        .orderBy('idx')
-        .limit(1)
+        .select(['address', 'idx'])
+        .where('owner_kind', '=', 'member')
+        .where('owner_id', '=', memberId)
         .executeTakeFirst();
-      const slot = free ?? (await this.#extend(trx, 1))[0]!;
-      await trx
-        .updateTable('chain_notifier_addresses')
-        .set({ owner_kind: 'member', owner_id: memberId, assigned_at: this.clock.now() })
-        .where('script_hex', '=', slot.script_hex)
-        .execute();
-      return slot;
+      if (existing) return { address: existing.address, index: existing.idx };
+      const slot = await this.#take('member', memberId);
+      return { address: slot.address, index: slot.idx };
     });
-    this.#watched.set(assigned.script_hex, { address: assigned.address, ownerKind: 'member', ownerId: memberId });
-    await this.#keepLookahead();
-    return { address: assigned.address, index: assigned.idx };
   }
 
-  /**
-   * A receive address never handed out and never paid, now the invoice's alone: an invoice's payments are told
-   * apart only by their address, so none is ever reused (a paid lookahead address is skipped too).
-   */
+  /** A fresh address for an invoice: never handed out before, never paid. */
   async invoiceAddress(invoiceId: string): Promise<{ address: string; index: number; scriptHex: string }> {
+    return this.#oneAtATime(async () => {
+      const slot = await this.#take('invoice', invoiceId);
+      return { address: slot.address, index: slot.idx, scriptHex: slot.script_hex };
+    });
+  }
+
+  /** Address assignments run one after another, so a member asked for twice at once still gets one address. */
+  #oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#assigning.then(work);
+    this.#assigning = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Takes the first unassigned address that was never paid (a payment to it would be someone else's). */
+  async #take(ownerKind: 'member' | 'invoice', ownerId: string): Promise<AddressRow> {
     const assigned = await this.#db.transaction().execute(async (trx) => {
       for (;;) {
         const free = await trx
@@ -140,16 +139,16 @@ export class ChainWatcher {
         // Guarded by its owner kind, so two takers at once on PostgreSQL cannot both have one slot.
         const taken = await trx
           .updateTable('chain_notifier_addresses')
-          .set({ owner_kind: 'invoice', owner_id: invoiceId, assigned_at: this.clock.now() })
+          .set({ owner_kind: ownerKind, owner_id: ownerId, assigned_at: this.clock.now() })
           .where('script_hex', '=', slot.script_hex)
           .where('owner_kind', '=', 'unassigned')
           .executeTakeFirst();
         if (taken.numUpdatedRows === 1n) return slot;
       }
     });
-    this.#watched.set(assigned.script_hex, { address: assigned.address, ownerKind: 'invoice', ownerId: invoiceId });
+    this.#watched.set(assigned.script_hex, { address: assigned.address, ownerKind, ownerId });
     await this.#keepLookahead();
-    return { address: assigned.address, index: assigned.idx, scriptHex: assigned.script_hex };
+    return assigned;
   }
 
   /** The processed tip: the last block whose payments are recorded. */
@@ -167,6 +166,26 @@ export class ChainWatcher {
     const events: PaymentEvent[] = [];
     const tip = await adaptor.tip();
     let processed = await this.processedTip();
+    if (processed && tip.height < processed.height) {
+      const stored = await this.#db
+        .selectFrom('chain_notifier_blocks')
+        .select('hash')
+        .where('height', '=', tip.height)
+        .executeTakeFirst();
+      // A node (or one behind a load balancer) that is merely behind us: wait for it rather than undo blocks.
+      if (stored?.hash === tip.hash) return [];
+    }
+    if (!processed) {
+      // The blocks before the first one scanned are remembered too, so a reorg right after a fresh start finds its fork.
+      const first = Math.min(startHeight ?? tip.height, tip.height);
+      for (let height = Math.max(0, first - this.options.reorgLimit); height < first; height++) {
+        await this.#db
+          .insertInto('chain_notifier_blocks')
+          .values({ height, hash: await adaptor.blockHash(height) })
+          .execute();
+      }
+      processed = await this.processedTip();
+    }
     if (processed) {
       const fork = await this.#forkPoint(processed.height);
       if (fork < processed.height) {
@@ -192,7 +211,7 @@ export class ChainWatcher {
   async confirmations(output: OutputRow): Promise<number> {
     if (output.state !== 'confirmed' || output.block_height === null) return 0;
     const tip = await this.processedTip();
-    return tip ? tip.height - output.block_height + 1 : 0;
+    return tip ? Math.max(0, tip.height - output.block_height + 1) : 0;
   }
 
   async outputs(filter: { ownerKind?: OwnerKind; ownerId?: string } = {}): Promise<OutputRow[]> {
@@ -209,6 +228,31 @@ export class ChainWatcher {
       .where('outpoint', '=', outpoint)
       .where('rate_cents_per_btc', 'is', null)
       .execute();
+  }
+
+  /**
+   * Decides a ledger entry for this output before the Reporter is asked: whether it is credited after it, and the
+   * entry itself, kept until `entryRecorded` so a lost reply is asked again with the same cause.
+   */
+  async intendEntry(outpoint: string, credited: boolean, entry: unknown): Promise<void> {
+    const row = await this.#db
+      .selectFrom('chain_notifier_outputs')
+      .select(['credits'])
+      .where('outpoint', '=', outpoint)
+      .executeTakeFirstOrThrow();
+    await this.#db
+      .updateTable('chain_notifier_outputs')
+      .set({
+        credited: credited ? 1 : 0,
+        credits: credited ? row.credits + 1 : row.credits,
+        pending_entry: JSON.stringify(entry),
+      })
+      .where('outpoint', '=', outpoint)
+      .execute();
+  }
+
+  async entryRecorded(outpoint: string): Promise<void> {
+    await this.#db.updateTable('chain_notifier_outputs').set({ pending_entry: null }).where('outpoint', '=', outpoint).execute();
   }
 
   /** Records that the ledger now holds (or no longer holds) a credit for this output. */
@@ -427,7 +471,7 @@ export class ChainWatcher {
     const txids = await adaptor.mempool();
     const waiting = new Set(txids);
     for (const txid of this.#mempoolChecked) if (!waiting.has(txid)) this.#mempoolChecked.delete(txid);
-    const events: PaymentEvent[] = [];
+    const events: PaymentEvent[] = [...(await this.#dropVanished(waiting))];
     for (const txid of txids) {
       if (this.#mempoolChecked.has(txid)) continue;
       const tx = await adaptor.transaction(txid);
@@ -438,6 +482,37 @@ export class ChainWatcher {
           .transaction()
           .execute(async (trx) => [...(await this.#replacedBy(trx, tx)), ...(await this.#record(trx, tx, undefined))])),
       );
+    }
+    return events;
+  }
+
+  /**
+   * Unconfirmed payments no longer in the mempool nor mined (evicted, expired, or their parent replaced) are
+   * dropped after two passes in a row without them, so one just mined between the block scan and the mempool
+   * listing is not dropped by mistake.
+   */
+  async #dropVanished(waiting: ReadonlySet<string>): Promise<PaymentEvent[]> {
+    const unconfirmed = await this.#db.selectFrom('chain_notifier_outputs').selectAll().where('state', '=', 'seen').execute();
+    const missing = unconfirmed.filter((row) => !waiting.has(row.txid));
+    const stillMissing = new Set(missing.map((row) => row.txid));
+    for (const txid of this.#missingFromMempool.keys()) if (!stillMissing.has(txid)) this.#missingFromMempool.delete(txid);
+    const events: PaymentEvent[] = [];
+    for (const txid of stillMissing) {
+      const passes = (this.#missingFromMempool.get(txid) ?? 0) + 1;
+      this.#missingFromMempool.set(txid, passes);
+      if (passes < 2) continue;
+      this.#missingFromMempool.delete(txid);
+      const rows = missing.filter((row) => row.txid === txid);
+      await this.#db
+        .updateTable('chain_notifier_outputs')
+        .set({ state: 'reorged' })
+        .where('txid', '=', txid)
+        .where('state', '=', 'seen')
+        .execute();
+      for (const row of rows) {
+        for (const outpoint of JSON.parse(row.spends) as string[]) this.#pendingSpends.delete(outpoint);
+        events.push({ kind: 'reorged', output: { ...row, state: 'reorged' } });
+      }
     }
     return events;
   }
@@ -509,12 +584,20 @@ export class ChainWatcher {
           rate_at: null,
           credits: 0,
           credited: 0,
+          pending_entry: null,
         };
         await trx.insertInto('chain_notifier_outputs').values(row).execute();
         events.push({ kind: block ? 'mined' : 'seen', output: row });
-      } else if (block ? known.state !== 'confirmed' || known.block_hash !== block.hash : known.state === 'reorged') {
+      } else if (
+        block
+          ? known.state !== 'confirmed' || known.block_hash !== block.hash
+          : known.state === 'reorged' || known.state === 'confirmed'
+      ) {
+        // A confirmed payment found waiting again (an Electrum history after a reorg) lost its block: it is
+        // reported reorged, and counts as unconfirmed from now on.
+        const kind = block ? 'mined' : known.state === 'confirmed' ? 'reorged' : 'seen';
         await trx.updateTable('chain_notifier_outputs').set(placed).where('outpoint', '=', outpoint).execute();
-        events.push({ kind: block ? 'mined' : 'seen', output: { ...known, ...placed } });
+        events.push({ kind, output: { ...known, ...placed } });
       } else continue;
       if (block) for (const input of tx.inputs) this.#pendingSpends.delete(`${input.prevTxid}:${input.prevVout}`);
       else for (const input of tx.inputs) this.#pendingSpends.set(`${input.prevTxid}:${input.prevVout}`, tx.txid);

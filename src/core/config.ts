@@ -431,6 +431,15 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((config, context) => {
+    // A made-up rate is for the demo: on mainnet it would book real money at a price nobody quoted.
+    if (config.chain.network === 'mainnet' && config.priceNotifier.sources.some((source) => source.kind === 'fixed')) {
+      context.addIssue({
+        code: 'custom',
+        path: ['priceNotifier', 'sources'],
+        message:
+          'a fixed-rate source is for the demo and test networks; on mainnet configure market sources (kraken, coinbase, …)',
+      });
+    }
     // Retained state valid for longer than receivers accept would be dropped by all of them: the key
     // directory and revocations would never arrive.
     const stateLimit = config.bus.maxStateTtlMs;

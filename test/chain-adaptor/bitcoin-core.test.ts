@@ -1,12 +1,15 @@
 // The Bitcoin Core RPC adaptor against a real regtest full node (bcoin): blocks, mempool, transactions,
 // broadcast, a double spend and a reorg; and against servers that misbehave.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { p2wpkh } from '@scure/btc-signer';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { BitcoinCoreAdaptor } from '../../src/chain-adaptor/index.js';
 import { startBcoin, type Bcoin } from '../helpers/bcoin.js';
+import { tempDir } from '../helpers/harness.js';
 
 let node: Bcoin;
 let chain: BitcoinCoreAdaptor;
@@ -137,4 +140,13 @@ test('a node that does not answer, answers garbage, or is gone fails with a code
       server.close();
     }
   }
+});
+
+test('after the node restarts with a new cookie, the next call reads it and goes on', async () => {
+  const cookieFile = join(tempDir(), '.cookie');
+  writeFileSync(cookieFile, '__cookie__:stale');
+  const cookied = new BitcoinCoreAdaptor({ url: node.url, network: 'regtest', cookieFile, timeoutMs: 5_000 });
+  await assert.rejects(cookied.connect(), code('CHAIN_ADAPTOR_RPC_ERROR'));
+  writeFileSync(cookieFile, `__cookie__:${node.password}`);
+  assert.equal((await cookied.tip()).height, (await chain.tip()).height);
 });

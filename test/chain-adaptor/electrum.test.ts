@@ -546,6 +546,7 @@ test('chain.provider "electrum" builds this adaptor from chain.electrum and chai
   assert.deepEqual(defaults, { host: '127.0.0.1', port: 60401, tls: false, timeoutMs: 30_000 });
   const config = configSchema.parse({
     chain: { network: 'mainnet', provider: 'electrum', electrum: { host: 'electrum.example', port: 50002, tls: true } },
+    priceNotifier: { sources: [{ kind: 'kraken', name: 'kraken' }] },
   });
   const built = createChainAdaptor(config);
   assert.ok(built instanceof ElectrumAdaptor);

@@ -80,6 +80,18 @@ test('a reorg that drops a payment: it is reorged; one mined again moves to its 
   assert.equal(rows.find((row) => row.txid === dropped)?.state, 'reorged');
 });
 
+test('a confirmed payment that a reorg sends back to the mempool is unconfirmed again', async () => {
+  chain.send([{ script: bobScript, value: 6_600 }]);
+  chain.mine(1);
+  assert.deepEqual(kinds(await pass()), ['mined:bob:6600']);
+  chain.reorg(1, [], { mineAgain: false });
+  assert.deepEqual(kinds(await pass()), ['reorged:bob:6600']);
+  const row = (await watcher.outputs({ ownerId: 'bob' })).find((output) => output.sats === 6_600)!;
+  assert.deepEqual([row.state, await watcher.confirmations(row)], ['seen', 0]);
+  chain.mine(1);
+  assert.deepEqual(kinds(await pass()), ['mined:bob:6600']);
+});
+
 test('a double spend paying elsewhere leaves the payment out of the script history: it is no longer counted', async () => {
   const first = chain.send([{ script: adaScript, value: 9_000 }]);
   assert.deepEqual(kinds(await pass()), ['seen:ada:9000']);

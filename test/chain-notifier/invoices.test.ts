@@ -110,7 +110,11 @@ before(async () => {
   cli = await h.client('cli');
   const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
   await watcher.listen(ChainInvoice, (invoice) => void heard.push(`${invoice.id}:${invoice.state}`));
-  await watcher.listen(ChainAlarm, (alarm) => void heard.push(`alarm:${alarm.code}:${alarm.cleared}`));
+  await watcher.listen(ChainAlarm, (alarm) => {
+    // An invoice's alarms share one code; the message names the invoice.
+    const invoiceId = alarm.code === 'CHAIN_NOTIFIER_INVOICE' ? /^invoice (\S+?):?\s/.exec(alarm.message)?.[1] : undefined;
+    heard.push(invoiceId ? `alarm:invoice:${invoiceId}:${alarm.cleared}` : `alarm:${alarm.code}:${alarm.cleared}`);
+  });
   await cli.request(SettingSet, {
     kind: 'product',
     key: 'club-mate',

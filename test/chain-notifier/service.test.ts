@@ -159,18 +159,46 @@ test('a payment credited unconfirmed and then double spent is taken back', async
   assert.equal((await statement()).closingCents, 10_125);
 });
 
+test('with the Reporter away the credit waits; if the payment is double spent meanwhile, the ledger ends at nothing', async () => {
+  const reporter = services[2]!;
+  await reporter.stop();
+  const before = 10_125;
+  const txid = chain.send([{ script: adaScript, value: 30_000 }]);
+  await notifier.sync();
+  await eventually(
+    () => heard.includes('alarm:CHAIN_NOTIFIER_UNCREDITED:false'),
+    () => heard.join(', '),
+  );
+  chain.replace(txid, [{ script: Uint8Array.from([0x00, 0x14, ...new Uint8Array(20).fill(3)]), value: 29_000 }]);
+  chain.mine(1);
+  await reporter.start();
+  await notifier.sync();
+  await eventually(
+    () => heard.includes('alarm:CHAIN_NOTIFIER_UNCREDITED:true'),
+    () => heard.join(', '),
+  );
+  const { entries, closingCents } = await statement();
+  const last = entries.slice(-2).map((entry) => [entry.kind, entry.cents]);
+  // Whether the first answer was lost before or after the Reporter stored it, the credit lands once and is taken back.
+  assert.deepEqual(last, [
+    ['payment', 4_050],
+    ['adjustment', -4_050],
+  ]);
+  assert.equal(closingCents, before);
+});
+
 test('the node going away raises an alarm that clears when it returns, and nothing is lost meanwhile', async () => {
   chain.setAvailable(false);
   await notifier.sync();
   await eventually(
-    () => heard.includes('alarm:node:false'),
+    () => heard.includes('alarm:CHAIN_NOTIFIER_NODE_UNAVAILABLE:false'),
     () => heard.join(', '),
   );
   chain.setAvailable(true);
   chain.send([{ script: adaScript, value: 20_000 }]);
   await notifier.sync();
   await eventually(
-    () => heard.includes('alarm:node:true') && heard.includes('confirmed:20000:true'),
+    () => heard.includes('alarm:CHAIN_NOTIFIER_NODE_UNAVAILABLE:true') && heard.includes('confirmed:20000:true'),
     () => heard.join(', '),
   );
 });

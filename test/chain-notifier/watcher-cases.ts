@@ -93,6 +93,15 @@ export function runWatcherCases(name: string, factory: DatabaseFactory): void {
       assert.deepEqual(describeEvents(await watcher.sync()), ['replaced:bob:5000']);
     });
 
+    test('an unconfirmed payment the mempool forgets is dropped after two passes without it', async () => {
+      const dave = await watcher.depositAddress('dave');
+      const txid = chain.send([{ script: scriptOf(dave.address), value: 3_333 }]);
+      assert.deepEqual(describeEvents(await watcher.sync()), ['seen:dave:3333']);
+      chain.evict(txid);
+      assert.deepEqual(await watcher.sync(), [], 'one pass without it could be a block in between');
+      assert.deepEqual(describeEvents(await watcher.sync()), ['reorged:dave:3333']);
+    });
+
     test('after downtime every missed block is caught up; a second watcher on the same database records nothing twice', async () => {
       const carol = await watcher.depositAddress('carol');
       for (let n = 0; n < 12; n++) {

@@ -35,6 +35,7 @@ test('the rate, and a member’s deposit address that stays the same', () => {
   assert.match(first.stdout, /^bcrt1q\w+ {2}\(index \d+\)\nbitcoin:bcrt1q\w+/);
   assert.equal(dctrl(['bitcoin', 'address', ada, ...common]).stdout, first.stdout);
   assert.equal(dctrl(['bitcoin', 'payments', '--json', ...common]).stdout.trim(), '[]');
+  assert.match(dctrl(['bitcoin', 'address', 'nobody', ...common]).stderr, /CHAIN_NOTIFIER_MEMBER_UNKNOWN: no member nobody/);
 });
 
 test('an invoice for 3.50: the rate locked, a fresh address, the QR code written as SVG and PNG', () => {

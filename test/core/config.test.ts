@@ -103,3 +103,10 @@ describe('config', () => {
     assert.ok(configKeyPaths().some((path) => path.join('.') === 'eventLogger.fsyncIntervalMs'));
   });
 });
+
+test('a fixed demo rate on mainnet is refused, naming the key', () => {
+  assert.throws(
+    () => loadConfig({ overrides: { chain: { network: 'mainnet' } } }),
+    (error: Error) => /priceNotifier\.sources/.test(error.message) && /mainnet/.test(error.message),
+  );
+});
