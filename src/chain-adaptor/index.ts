@@ -20,7 +20,7 @@ export {
   type ScriptSubscription,
 } from './electrum.js';
 export { SimulatedChain, type Outpoint } from './simulated.js';
-export { parseBlock, parseTransaction } from './raw.js';
+export { merkleRoot, parseBlock, parseTransaction } from './raw.js';
 
 /** The provider `chain.provider` names, for `chain.network`. */
 export function createChainAdaptor(config: Config): ChainAdaptor {

@@ -79,6 +79,20 @@ function hashId(...parts: Uint8Array[]): string {
   return Buffer.from(id.reverse()).toString('hex');
 }
 
+/** The merkle root a block header commits to, from its txids (as shown, reversed), in wire byte order. */
+export function merkleRoot(txids: readonly string[]): Buffer {
+  const sha256d = (data: Uint8Array) => createHash('sha256').update(createHash('sha256').update(data).digest()).digest();
+  let level: Buffer[] = txids.map((txid) => Buffer.from(txid, 'hex').reverse());
+  while (level.length > 1) {
+    const next: Buffer[] = [];
+    for (let index = 0; index < level.length; index += 2) {
+      next.push(sha256d(Buffer.concat([level[index]!, level[index + 1] ?? level[index]!])));
+    }
+    level = next;
+  }
+  return level[0]!;
+}
+
 function reversedHex(bytes: Uint8Array): string {
   return Buffer.from(bytes).reverse().toString('hex');
 }

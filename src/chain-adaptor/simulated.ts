@@ -2,7 +2,7 @@
 // wire format (so the same parser reads them), mined on demand, with reorgs, double spends and outages on cue.
 import { createHash } from 'node:crypto';
 import { ChainAdaptorError } from './errors.js';
-import { parseBlock, parseTransaction } from './raw.js';
+import { merkleRoot, parseBlock, parseTransaction } from './raw.js';
 import type { ChainAdaptor, ChainBlock, ChainTip, ChainTx, NetworkName, TxOutput } from './types.js';
 
 export interface Outpoint {
@@ -54,18 +54,6 @@ function serializeTx(inputs: readonly Outpoint[], outputs: readonly TxOutput[], 
   lock.writeUInt32LE(lockTime);
   parts.push(lock);
   return Buffer.concat(parts);
-}
-
-function merkleRoot(txids: readonly string[]): Buffer {
-  let level: Buffer[] = txids.map((txid) => Buffer.from(txid, 'hex').reverse());
-  while (level.length > 1) {
-    const next: Buffer[] = [];
-    for (let index = 0; index < level.length; index += 2) {
-      next.push(sha256d(Buffer.concat([level[index]!, level[index + 1] ?? level[index]!])));
-    }
-    level = next;
-  }
-  return level[0]!;
 }
 
 export class SimulatedChain implements ChainAdaptor {

@@ -3,9 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { dctrl, dctrlBackground, type RunningCli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/harness.js';
-import { freePort } from '../helpers/mosquitto.js';
+import { dctrl, startHub, type RunningCli } from '../helpers/cli.js';
 
 let hub: RunningCli;
 let common: string[];
@@ -13,11 +11,7 @@ let ada: string;
 let dataDir: string;
 
 before(async () => {
-  dataDir = tempDir();
-  const port = await freePort();
-  common = ['--data-dir', dataDir, '--set', `broker.port=${port}`, '--set', `broker.url=mqtt://127.0.0.1:${port}`];
-  hub = dctrlBackground(['up', ...common]);
-  await hub.waitFor('Press Ctrl-C to stop.');
+  ({ hub, common, dataDir } = await startHub());
   const added = dctrl(['member', 'add', '--name', 'Ada Lovelace', '--email', 'ada@example.org', ...common]);
   assert.equal(added.status, 0, added.stderr);
   ada = added.stdout.split(/\s+/)[0]!;

@@ -2,9 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DateTime } from 'luxon';
-import { dctrl, dctrlBackground, type RunningCli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/harness.js';
-import { freePort } from '../helpers/mosquitto.js';
+import { dctrl, startHub, type RunningCli } from '../helpers/cli.js';
 
 let hub: RunningCli;
 let common: string[];
@@ -12,11 +10,7 @@ let ada: string;
 const thisMonth = DateTime.now().setZone('America/Vancouver').toFormat('yyyy-MM');
 
 before(async () => {
-  const dataDir = tempDir();
-  const port = await freePort();
-  common = ['--data-dir', dataDir, '--set', `broker.port=${port}`, '--set', `broker.url=mqtt://127.0.0.1:${port}`];
-  hub = dctrlBackground(['up', ...common]);
-  await hub.waitFor('Press Ctrl-C to stop.');
+  ({ hub, common } = await startHub());
   const added = dctrl(['member', 'add', '--name', 'Ada Lovelace', '--email', 'ada@example.org', ...common]);
   assert.equal(added.status, 0, added.stderr);
   ada = added.stdout.split(/\s+/)[0]!;

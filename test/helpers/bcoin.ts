@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p2pkh, Transaction } from '@scure/btc-signer';
-import { parseTransaction } from '../../src/chain-adaptor/index.js';
+import { merkleRoot, parseTransaction } from '../../src/chain-adaptor/index.js';
 import { freePort } from './mosquitto.js';
 
 /** bcoin's regtest prints addresses with its own prefixes (not Bitcoin Core's bcrt/m/2): compare scripts, not strings. */
@@ -246,18 +246,6 @@ function coinbaseTransaction(height: number, value: number, script: Uint8Array):
     Buffer.from(script),
     Buffer.alloc(4),
   ]);
-}
-
-function merkleRoot(txids: readonly string[]): Buffer {
-  let level: Buffer[] = txids.map((txid) => Buffer.from(txid, 'hex').reverse());
-  while (level.length > 1) {
-    const next: Buffer[] = [];
-    for (let index = 0; index < level.length; index += 2) {
-      next.push(sha256d(Buffer.concat([level[index]!, level[index + 1] ?? level[index]!])));
-    }
-    level = next;
-  }
-  return level[0]!;
 }
 
 /** Sets the header's nonce until its hash meets the target its compact `bits` encode; returns the block hash. */

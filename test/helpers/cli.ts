@@ -1,6 +1,8 @@
 // Runs the real `dctrl` command line (TypeScript through tsx) as a child process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './harness.js';
+import { freePort } from './mosquitto.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DCTRL_')));
@@ -54,4 +56,14 @@ export function dctrlBackground(args: string[], env: Record<string, string> = {}
       return exited;
     },
   };
+}
+
+/** A hub (`dctrl up`) in a fresh data folder on a free port, and the options that point a CLI run at it. */
+export async function startHub(extra: string[] = []): Promise<{ hub: RunningCli; common: string[]; dataDir: string }> {
+  const dataDir = tempDir();
+  const port = await freePort();
+  const common = ['--data-dir', dataDir, '--set', `broker.port=${port}`, '--set', `broker.url=mqtt://127.0.0.1:${port}`];
+  const hub = dctrlBackground(['up', ...extra, ...common]);
+  await hub.waitFor('Press Ctrl-C to stop.');
+  return { hub, common, dataDir };
 }
