@@ -299,6 +299,7 @@ export function createChainNotifier(
         gapLimit: config.chainNotifier.gapLimit,
         reorgLimit: config.chainNotifier.reorgLimit,
       });
+      if (!options.adaptor && config.chain.provider === 'simulated') await watcher.forgetProcessedBlocks();
       bus = createBusClient(context);
       await bus.start();
       invoices = new InvoiceDesk({ watcher, bus: client, clock, config: config.chainNotifier, log, alarm });

@@ -151,6 +151,14 @@ export class ChainWatcher {
     return assigned;
   }
 
+  /**
+   * Forgets which blocks were processed, so the next pass starts at the tip: for the simulated chain, which lives
+   * in memory and begins again at each start. The payments recorded stay as they are.
+   */
+  async forgetProcessedBlocks(): Promise<void> {
+    await this.#db.deleteFrom('chain_notifier_blocks').execute();
+  }
+
   /** The processed tip: the last block whose payments are recorded. */
   async processedTip(): Promise<{ height: number; hash: string } | undefined> {
     return this.#db.selectFrom('chain_notifier_blocks').selectAll().orderBy('height', 'desc').limit(1).executeTakeFirst();

@@ -133,5 +133,16 @@ export function runWatcherCases(name: string, factory: DatabaseFactory): void {
       assert.deepEqual(await watcher.outputs(), before);
       assert.deepEqual(await watcher.processedTip(), tip);
     });
+
+    test('a simulated chain that began again (the demo restarted) is scanned from its tip once processed blocks are forgotten', async () => {
+      await watcher.forgetProcessedBlocks();
+      const fresh = new SimulatedChain('regtest');
+      const again = await ChainWatcher.open(handle, clock, { ...options, adaptor: fresh });
+      assert.deepEqual(await again.sync(), []);
+      const erin = await again.depositAddress('erin');
+      fresh.send([{ script: scriptOf(erin.address), value: 4_242 }]);
+      fresh.mine(1);
+      assert.deepEqual(describeEvents(await again.sync()), ['mined:erin:4242']);
+    });
   });
 }
