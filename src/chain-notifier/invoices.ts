@@ -24,6 +24,12 @@ type CreateRequest = PayloadOf<typeof InvoiceCreate>;
 type ListRequest = PayloadOf<typeof InvoiceList>;
 type LedgerInput = PayloadOf<typeof LedgerRecord>;
 type InvoiceEvent = PayloadOf<typeof ChainInvoice>;
+/** An invoice-level ledger write stored before the Reporter is asked: the exact entries, and the outputs that are
+ * no longer credited once they land (already marked when it is stored; marked again, harmlessly, on a replay). */
+interface PendingInvoiceEntry {
+  entries: LedgerInput[];
+  uncredit: string[];
+}
 export type InvoiceSummary = Omit<InvoiceEvent, 'previousState'>;
 export type InvoiceWithQr = InvoiceSummary & { qrSvg: string; qrPng: string };
 
@@ -125,11 +131,18 @@ export class InvoiceDesk {
           .map((event) => event.output.owner_id!),
       ),
     ];
+    // Invoices with a ledger write still waiting for the Reporter's answer are looked at even when closed.
+    const waiting = await this.#db
+      .selectFrom('chain_notifier_outputs')
+      .select('owner_id')
+      .where('owner_kind', '=', 'invoice')
+      .where('pending_entry', 'is not', null)
+      .execute();
+    const looked = [...new Set([...moved, ...waiting.flatMap((output) => (output.owner_id === null ? [] : [output.owner_id]))])];
     let query = this.#db.selectFrom('chain_notifier_invoices').selectAll().orderBy('created_at');
-    query =
-      moved.length > 0
-        ? query.where((eb) => eb.or([eb('closed', '=', 0), eb('id', 'in', moved)]))
-        : query.where('closed', '=', 0);
+    query = query.where((eb) =>
+      eb.or([eb('closed', '=', 0), eb('pending_entry', 'is not', null), ...(looked.length > 0 ? [eb('id', 'in', looked)] : [])]),
+    );
     for (const row of await query.execute()) {
       try {
         await this.#reviewOne(row, rules);
@@ -191,6 +204,7 @@ export class InvoiceDesk {
       credit_cover: null,
       credited: 0,
       credits: 0,
+      pending_entry: null,
       closed: 0,
     };
     await this.#db.insertInto('chain_notifier_invoices').values(row).execute();
@@ -296,8 +310,15 @@ export class InvoiceDesk {
 
   async #reviewOne(stored: InvoiceRow, rules: readonly ConfirmationRule[]): Promise<void> {
     let row = stored;
-    // A settling credit chosen before a crash or a failed request is completed first, exactly as chosen.
+    // Ledger writes decided before a crash or a failed request are completed first, exactly as decided: the
+    // invoice's own (a reversal), a settling credit for the cover chosen, then those of single payments.
+    if (row.pending_entry !== null) row = await this.#replayPending(row);
     if (row.credit_cover !== null && row.credited === 0) row = await this.#recordSettlement(row);
+    for (const output of await this.#options.watcher.outputs({ ownerKind: 'invoice', ownerId: row.id })) {
+      if (output.pending_entry === null) continue;
+      await this.#options.bus().request(LedgerRecord, JSON.parse(output.pending_entry) as LedgerInput);
+      await this.#options.watcher.entryRecorded(output.outpoint);
+    }
     const outputs = await this.#options.watcher.outputs({ ownerKind: 'invoice', ownerId: row.id });
     const byOutpoint = new Map(outputs.map((output) => [output.outpoint, output]));
     const assessed = assessInvoice(
@@ -371,26 +392,44 @@ export class InvoiceDesk {
     return settled;
   }
 
-  /** Takes a member invoice's settling credit back: a payment it covered was reorged out or double spent. */
+  /**
+   * Takes a member invoice's settling credit back: a payment it covered was reorged out or double spent. The
+   * reversal and the state after it are stored first, so a lost reply is asked again whatever the chain does next.
+   */
   async #reverseSettlement(row: InvoiceRow, outputs: ReadonlyMap<string, OutputRow>): Promise<InvoiceRow> {
     const cover = coverOf(row);
     const coverSats = cover.reduce((total, outpoint) => total + (outputs.get(outpoint)?.sats ?? 0), 0);
     const [credit] = settlementEntries(row, coverSats);
-    await this.#options.bus().request(LedgerRecord, {
-      kind: 'adjustment',
-      memberId: row.member_id!,
-      cents: -credit!.cents,
-      note: `invoice ${row.id}: a payment it was settled by (${cover.join(', ')}) left the chain`,
-      causedBy: `invoice:${row.id}/reversal/${row.credits - 1}`,
-    });
-    for (const outpoint of cover) await this.#options.watcher.setCredited(outpoint, false);
+    const pending: PendingInvoiceEntry = {
+      entries: [
+        {
+          kind: 'adjustment',
+          memberId: row.member_id!,
+          cents: -credit!.cents,
+          note: `invoice ${row.id}: a payment it was settled by (${cover.join(', ')}) left the chain`,
+          causedBy: `invoice:${row.id}/reversal/${row.credits - 1}`,
+        },
+      ],
+      uncredit: cover,
+    };
+    const intended = { ...row, credited: 0, credit_cover: null, pending_entry: JSON.stringify(pending) };
     await this.#db
       .updateTable('chain_notifier_invoices')
-      .set({ credited: 0, credit_cover: null })
+      .set({ credited: 0, credit_cover: null, pending_entry: intended.pending_entry })
       .where('id', '=', row.id)
       .execute();
+    const reversed = await this.#replayPending(intended);
     this.#options.log.warn({ invoice: row.id, cover }, 'invoice credit taken back');
-    return { ...row, credited: 0, credit_cover: null };
+    return reversed;
+  }
+
+  /** Sends the invoice's stored ledger write (the same causes each time) and forgets it once the Reporter has it. */
+  async #replayPending(row: InvoiceRow): Promise<InvoiceRow> {
+    const pending = JSON.parse(row.pending_entry!) as PendingInvoiceEntry;
+    for (const outpoint of pending.uncredit) await this.#options.watcher.setCredited(outpoint, false);
+    for (const entry of pending.entries) await this.#options.bus().request(LedgerRecord, entry);
+    await this.#db.updateTable('chain_notifier_invoices').set({ pending_entry: null }).where('id', '=', row.id).execute();
+    return { ...row, pending_entry: null };
   }
 
   /** A payment beyond the settling credit (or left when the watch ended): a member's payment or a donation. */
@@ -400,35 +439,40 @@ export class InvoiceDesk {
     if (ledgerAcceptsBitcoin(cents, output.sats, rate.centsPerBtc)) {
       const causedBy = `invoice:${row.id}/${output.outpoint}${output.credits === 0 ? '' : `/${output.credits}`}`;
       const note = `invoice ${row.id}: paid beyond it`;
-      await this.#options
-        .bus()
-        .request(
-          LedgerRecord,
-          row.member_id !== null
-            ? { kind: 'payment', memberId: row.member_id, cents, method: 'bitcoin', sats: output.sats, rate, causedBy, note }
-            : { kind: 'donation', cents, method: 'bitcoin', sats: output.sats, rate, causedBy, note },
-        );
+      const entry: LedgerInput =
+        row.member_id !== null
+          ? { kind: 'payment', memberId: row.member_id, cents, method: 'bitcoin', sats: output.sats, rate, causedBy, note }
+          : { kind: 'donation', cents, method: 'bitcoin', sats: output.sats, rate, causedBy, note };
+      await this.#recordForOutput(output.outpoint, true, entry);
     } else {
       this.#options.log.warn(
         { invoice: row.id, outpoint: output.outpoint, sats: output.sats },
         'worth less than the ledger records; not recorded',
       );
+      await this.#options.watcher.setCredited(output.outpoint, true);
     }
-    await this.#options.watcher.setCredited(output.outpoint, true);
   }
 
   async #reverseAlone(row: InvoiceRow, output: OutputRow): Promise<void> {
     const cents = centsFor(output.sats, row.rate_cents_per_btc);
     if (ledgerAcceptsBitcoin(cents, output.sats, row.rate_cents_per_btc)) {
-      await this.#options.bus().request(LedgerRecord, {
+      await this.#recordForOutput(output.outpoint, false, {
         kind: 'adjustment',
         memberId: row.member_id!,
         cents: -cents,
         note: `invoice ${row.id}: payment ${output.outpoint} left the chain`,
         causedBy: `invoice:${row.id}/${output.outpoint}/reversal/${output.credits - 1}`,
       });
+    } else {
+      await this.#options.watcher.setCredited(output.outpoint, false);
     }
-    await this.#options.watcher.setCredited(output.outpoint, false);
+  }
+
+  /** A single payment's ledger write, stored on the output with its credited state before the Reporter is asked. */
+  async #recordForOutput(outpoint: string, credited: boolean, entry: LedgerInput): Promise<void> {
+    await this.#options.watcher.intendEntry(outpoint, credited, entry);
+    await this.#options.bus().request(LedgerRecord, entry);
+    await this.#options.watcher.entryRecorded(outpoint);
   }
 
   async #satsOf(outpoints: readonly string[]): Promise<number> {

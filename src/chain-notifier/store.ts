@@ -88,6 +88,9 @@ export interface InvoiceRow {
   /** Whether the ledger holds the settling credit now, and how many times it was recorded. */
   credited: number;
   credits: number;
+  /** An invoice-level ledger write decided but not yet confirmed by the Reporter (JSON `PendingInvoiceEntry`):
+   * asked again, exactly, before anything else is decided for the invoice; null when none is waiting. */
+  pending_entry: string | null;
   /** 1 once past watch_until and not waiting for confirmations: passes look at it only when its payments move. */
   closed: number;
 }
@@ -200,6 +203,14 @@ export const MIGRATIONS: MigrationList = [
     {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('chain_notifier_outputs').addColumn('pending_entry', 'text').execute();
+      },
+    },
+  ],
+  [
+    '0004-invoice-pending-entries',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('chain_notifier_invoices').addColumn('pending_entry', 'text').execute();
       },
     },
   ],

@@ -10,6 +10,7 @@ import { createBusinessData } from '../../src/business-data/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
 import { createChainNotifier } from '../../src/chain-notifier/index.js';
 import type { InvoiceSummary, InvoiceWithQr } from '../../src/chain-notifier/invoices.js';
+import type { ChainNotifierTables } from '../../src/chain-notifier/store.js';
 import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { PayloadOf } from '../../src/core/contract.js';
@@ -342,6 +343,45 @@ test('while the Reporter is away a paid invoice raises an alarm; it is credited 
     () => heard.includes(`alarm:invoice:${invoice.id}:true`),
     () => heard.join(', '),
   );
+});
+
+test('a reversal whose answer is lost is sent again once the Reporter returns, even though the chain moved on', async () => {
+  const before = await statementCents(ada);
+  const invoice = await create({ cents: 2_000, memberId: ada });
+  const paid = pay(invoice, 14_815);
+  await notifier.sync();
+  assert.equal((await get(invoice.id)).state, 'settled');
+  assert.equal(await statementCents(ada), before + 2_000);
+  const reporter = services.find((service) => service.name === 'reporter')!;
+  await reporter.stop();
+  chain.replace(paid, [{ script: Uint8Array.from([0x51]), value: 14_000 }]);
+  chain.mine(1);
+  await notifier.sync();
+  await eventually(
+    () => heard.includes(`alarm:invoice:${invoice.id}:false`),
+    () => heard.join(', '),
+  );
+  const stored = await (database.db as Kysely<ChainNotifierTables>)
+    .selectFrom('chain_notifier_invoices')
+    .selectAll()
+    .where('id', '=', invoice.id)
+    .executeTakeFirstOrThrow();
+  assert.deepEqual([stored.credited, stored.credit_cover], [0, null], 'the state after the reversal is stored first');
+  assert.match(stored.pending_entry ?? '', new RegExp(`"causedBy":"invoice:${invoice.id}/reversal/0"`));
+  const returned = createReporter(await h.context('reporter'), database);
+  await returned.start();
+  services.splice(services.indexOf(reporter), 1, returned);
+  await notifier.sync();
+  assert.deepEqual(describeLedger(await ledger(invoice.id)), ['payment:2000:14815', 'adjustment:-2000:null'], 'reversed once');
+  assert.equal(await statementCents(ada), before);
+  await eventually(
+    () => heard.includes(`alarm:invoice:${invoice.id}:true`),
+    () => heard.join(', '),
+  );
+  await notifier.sync();
+  assert.equal((await ledger(invoice.id)).length, 2, 'a further pass changes nothing');
+  assert.equal(await statementCents(ada), before);
+  assert.equal((await get(invoice.id)).state, 'invalid');
 });
 
 test('invoices are listed newest first, by member or by state', async () => {
