@@ -113,30 +113,29 @@ export function createChainNotifier(
   };
   const confirmationRules = async (): Promise<ConfirmationRule[]> => (await spacePolicies()).rules;
 
+  /** A payment as the bus sees it; `tip` when the caller already read the processed tip. */
+  const toWire = async (output: OutputRow, rules: ConfirmationRule[], tip?: { height: number }) => ({
+    txid: output.txid,
+    vout: output.vout,
+    address: output.address,
+    sats: output.sats,
+    ownerKind: output.owner_kind,
+    ownerId: output.owner_id,
+    state: output.state,
+    confirmations: await watcher!.confirmations(output, tip),
+    requiredConfirmations: requiredConfirmations(output.sats, rules),
+    blockHeight: output.block_height,
+    credited: output.credited === 1,
+  });
   const announce = async (event: PaymentEvent['kind'] | 'confirmed', output: OutputRow, rules: ConfirmationRule[]) => {
-    const state = watcher!;
-    await client().publish(ChainPayment, {
-      event,
-      txid: output.txid,
-      vout: output.vout,
-      address: output.address,
-      sats: output.sats,
-      ownerKind: output.owner_kind,
-      ownerId: output.owner_id,
-      state: output.state,
-      confirmations: await state.confirmations(output),
-      requiredConfirmations: requiredConfirmations(output.sats, rules),
-      blockHeight: output.block_height,
-      credited: output.credited === 1,
-    });
+    await client().publish(ChainPayment, { event, ...(await toWire(output, rules)) });
   };
 
   /** The rate when the payment was first seen; asked for now if the PriceNotifier had none then. */
-  const rateOf = async (output: OutputRow) => {
+  const rateOf = async (output: OutputRow, currency: string) => {
     if (output.rate_cents_per_btc !== null) {
       return { centsPerBtc: output.rate_cents_per_btc, source: output.rate_source ?? 'unknown', at: output.rate_at ?? 0 };
     }
-    const { currency } = await spacePolicies();
     const quote = (await client().request(PriceQuote, { currency })) as { centsPerBtc: number; source: string; at: number };
     const rate = { centsPerBtc: quote.centsPerBtc, source: quote.source, at: quote.at };
     await watcher!.setRate(output.outpoint, rate);
@@ -144,8 +143,9 @@ export function createChainNotifier(
   };
 
   /** Makes the ledger agree with the chain for every member payment whose credit is due or must be taken back. */
-  const settle = async (rules: ConfirmationRule[]): Promise<void> => {
+  const settle = async (rules: ConfirmationRule[], currency: string): Promise<void> => {
     const state = watcher!;
+    const tip = await state.processedTip();
     const outputs = await state.outputs({ ownerKind: 'member' });
     // Confirmations are asked by amount: of everything a member has waiting unconfirmed, and of everything one
     // transaction pays them, so splitting a large payment into small outputs does not make it count sooner.
@@ -175,12 +175,12 @@ export function createChainNotifier(
         const amount = Math.max(perTx, waiting);
         const creditable =
           (output.state === 'confirmed' || output.state === 'seen') &&
-          (await state.confirmations(output)) >= requiredConfirmations(amount, rules);
+          (await state.confirmations(output, tip)) >= requiredConfirmations(amount, rules);
         if (creditable === (output.credited === 1)) {
           await alarm('CHAIN_NOTIFIER_UNCREDITED', undefined, key);
           continue;
         }
-        const rate = await rateOf(output);
+        const rate = await rateOf(output, currency);
         const cents = centsFor(output.sats, rate.centsPerBtc);
         if (creditable && !ledgerAcceptsBitcoin(cents, output.sats, rate.centsPerBtc)) {
           await alarm(
@@ -244,7 +244,7 @@ export function createChainNotifier(
         );
       return;
     }
-    const rules = await confirmationRules();
+    const { rules, currency } = await spacePolicies();
     for (const event of events) {
       if (event.output.owner_kind === 'unassigned') {
         await alarm(
@@ -255,13 +255,13 @@ export function createChainNotifier(
       }
       // An invoice's payments are booked at the rate it locked, not the one when they are seen.
       if ((event.kind === 'seen' || event.kind === 'mined') && event.output.owner_kind !== 'invoice') {
-        await rateOf(event.output).catch((error: unknown) =>
+        await rateOf(event.output, currency).catch((error: unknown) =>
           log.warn({ err: (error as Error).message, outpoint: event.output.outpoint }, 'no rate when first seen'),
         );
       }
       await announce(event.kind, event.output, rules);
     }
-    await settle(rules);
+    await settle(rules, currency);
     await invoices!.review(events, rules);
     unfinished = [];
   };
@@ -272,20 +272,6 @@ export function createChainNotifier(
       .catch((error: unknown) => log.warn({ err: (error as Error).message }, 'chain pass did not finish; will try again'));
     return running;
   };
-
-  const toWire = async (output: OutputRow, rules: ConfirmationRule[]) => ({
-    txid: output.txid,
-    vout: output.vout,
-    address: output.address,
-    sats: output.sats,
-    ownerKind: output.owner_kind,
-    ownerId: output.owner_id,
-    state: output.state,
-    confirmations: await watcher!.confirmations(output),
-    requiredConfirmations: requiredConfirmations(output.sats, rules),
-    blockHeight: output.block_height,
-    credited: output.credited === 1,
-  });
 
   return {
     name: SERVICE_NAME,
@@ -340,7 +326,8 @@ export function createChainNotifier(
         const rows = await watcher!.outputs(
           request.memberId === undefined ? {} : { ownerKind: 'member', ownerId: request.memberId },
         );
-        return { payments: await Promise.all(rows.slice(-200).map((row) => toWire(row, rules))) };
+        const tip = await watcher!.processedTip();
+        return { payments: await Promise.all(rows.slice(-200).map((row) => toWire(row, rules, tip))) };
       });
       await bus.respond(InvoiceCreate, async (request, envelope) => ({
         invoice: await invoices!.create(request, envelope.issuer),

@@ -215,11 +215,11 @@ export class ChainWatcher {
     return events;
   }
 
-  /** Confirmations of an output at the processed tip (0 while unconfirmed). */
-  async confirmations(output: OutputRow): Promise<number> {
+  /** Confirmations of an output at the processed tip, or at `tip` when the caller already read it (0 while unconfirmed). */
+  async confirmations(output: OutputRow, tip?: { height: number }): Promise<number> {
     if (output.state !== 'confirmed' || output.block_height === null) return 0;
-    const tip = await this.processedTip();
-    return tip ? Math.max(0, tip.height - output.block_height + 1) : 0;
+    const at = tip ?? (await this.processedTip());
+    return at ? Math.max(0, at.height - output.block_height + 1) : 0;
   }
 
   async outputs(filter: { ownerKind?: OwnerKind; ownerId?: string } = {}): Promise<OutputRow[]> {
