@@ -5,23 +5,15 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { p2wpkh } from '@scure/btc-signer';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { BitcoinCoreAdaptor } from '../../src/chain-adaptor/index.js';
 import { startBcoin, type Bcoin } from '../helpers/bcoin.js';
 import { tempDir } from '../helpers/harness.js';
+import { paymentScript } from '../helpers/scripts.js';
 
 let node: Bcoin;
 let chain: BitcoinCoreAdaptor;
 const code = (expected: string) => (error: Error & { code?: string }) => error.code === expected && error.message.length > 10;
-/** A script a member's deposit address would have: P2WPKH of some public key. */
-const script = (seed: number) =>
-  p2wpkh(
-    secp256k1.getPublicKey(
-      Uint8Array.from({ length: 32 }, (_, i) => (i === 31 ? seed : 1)),
-      true,
-    ),
-  ).script;
+const script = paymentScript;
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 before(async () => {

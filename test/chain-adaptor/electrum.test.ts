@@ -30,6 +30,7 @@ import {
   type Fault,
   type FakeElectrum,
 } from './electrum-server.js';
+import { paymentScript } from '../helpers/scripts.js';
 
 interface ScriptHashVectors {
   vectors: { id: string; script: string; sha256: string; scriptHash: string }[];
@@ -45,14 +46,7 @@ const code =
     assert.ok(error.message.length < 600, `a message of ${error.message.length} characters`);
     return true;
   };
-/** A script a member's deposit address would have: P2WPKH of some public key. */
-const script = (seed: number) =>
-  p2wpkh(
-    secp256k1.getPublicKey(
-      Uint8Array.from({ length: 32 }, (_, i) => (i === 31 ? seed : 1)),
-      true,
-    ),
-  ).script;
+const script = paymentScript;
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 /** A listener that keeps its calls: `next()` waits for the next one, `waiting()` counts those not yet taken. */
 function nextCall<T>(): { listener: (value: T) => void; next: () => Promise<T>; waiting: () => number } {

@@ -18,6 +18,7 @@ import {
 } from '../../src/chain-adaptor/index.js';
 import { configSchema } from '../../src/core/config.js';
 import { freePort } from '../helpers/mosquitto.js';
+import { paymentScript } from '../helpers/scripts.js';
 
 interface GenesisVectors {
   header: { version: number; prevHash: string; merkleRootWire: string };
@@ -165,14 +166,7 @@ const code =
     assert.ok(error.message.length < 600, `a message of ${error.message.length} characters`);
     return true;
   };
-/** A script a member's deposit address would have: P2WPKH of some public key. */
-const script = (seed: number) =>
-  p2wpkh(
-    secp256k1.getPublicKey(
-      Uint8Array.from({ length: 32 }, (_, i) => (i === 31 ? seed : 1)),
-      true,
-    ),
-  ).script;
+const script = paymentScript;
 
 // A chain with a payment in block 1 and an empty block 2, built before the tests so the hostile table can name them.
 const chain = new SimulatedChain('regtest');
