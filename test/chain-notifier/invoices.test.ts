@@ -2,13 +2,10 @@
 // CAD per bitcoin) over the simulated chain, with a clock that moves only when told: made with a locked rate, a
 // fresh address and a QR code; paid exactly, twice, partly, late, after the watch, double spent; refused.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { after, before, test } from 'node:test';
 import { AuthProxyError, type BusClient } from '../../src/auth-proxy/index.js';
-import { createBusinessData } from '../../src/business-data/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { createChainNotifier } from '../../src/chain-notifier/index.js';
 import type { InvoiceSummary, InvoiceWithQr } from '../../src/chain-notifier/invoices.js';
 import type { ChainNotifierTables } from '../../src/chain-notifier/store.js';
 import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
@@ -25,13 +22,13 @@ import {
 } from '../../src/core/messages-chain.js';
 import { MemberCommand, ReportRequest, SettingSet } from '../../src/core/messages.js';
 import type { Service } from '../../src/core/service.js';
-import { openDatabase, type DatabaseHandle } from '../../src/core/storage/index.js';
-import { createMemberData } from '../../src/member-data/index.js';
+import type { DatabaseHandle } from '../../src/core/storage/index.js';
 import { createPriceNotifier } from '../../src/price-notifier/index.js';
 import { createReporter } from '../../src/reporter/index.js';
 import type { LedgerRow, ReporterTables } from '../../src/reporter/store.js';
 import { eventually, startHarness, testConfig, type Harness } from '../helpers/harness.js';
 import { testDescriptor } from './watcher-cases.js';
+import { startChainHub, type ChainHub } from './hub.js';
 
 const MINUTE = 60_000;
 /** Invoices expire after 15 minutes; late payments are watched for one hour here (a day by default). */
@@ -42,6 +39,7 @@ const clock = new ManualClock(Date.UTC(2026, 10, 10, 18));
 const chain = new SimulatedChain('regtest');
 let h: Harness;
 let database: DatabaseHandle;
+let hub: ChainHub;
 let services: Service[];
 let notifier: Service & { sync(): Promise<void> };
 let cli: BusClient;
@@ -95,19 +93,8 @@ before(async () => {
       },
     },
   });
-  database = await openDatabase({ sqliteFile: join(h.dataDir, 'dctrl.db') });
-  for (const name of ['business-data', 'member-data', 'reporter', 'price-notifier', 'chain-notifier'])
-    h.keeper.ensureClient(name);
-  await h.vault.publishChanges();
-  notifier = createChainNotifier(await h.context('chain-notifier'), database, { adaptor: chain });
-  services = [
-    createBusinessData(await h.context('business-data'), database),
-    createMemberData(await h.context('member-data'), database),
-    createReporter(await h.context('reporter'), database),
-    createPriceNotifier(await h.context('price-notifier')),
-    notifier,
-  ];
-  for (const service of services) await service.start();
+  hub = await startChainHub(h, chain);
+  ({ database, services, notifier } = hub);
   cli = await h.client('cli');
   const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
   await watcher.listen(ChainInvoice, (invoice) => void heard.push(`${invoice.id}:${invoice.state}`));
@@ -125,8 +112,7 @@ before(async () => {
   bob = await join_('Bob');
 });
 after(async () => {
-  for (const service of services.reverse()) await service.stop();
-  await database.close();
+  await hub.stop();
   await h.stop();
 });
 

@@ -2,27 +2,21 @@
 // rate) over the simulated chain: payments are credited once at the rate first seen, and taken back when a
 // reorg or a double spend removes them.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BusClient } from '../../src/auth-proxy/index.js';
-import { createBusinessData } from '../../src/business-data/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { createChainNotifier } from '../../src/chain-notifier/index.js';
 import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { RemoteError } from '../../src/core/errors.js';
 import { ChainAlarm, ChainPayment, ChainPayments, DepositAddress } from '../../src/core/messages-chain.js';
 import { MemberCommand, ReportRequest } from '../../src/core/messages.js';
 import type { Service } from '../../src/core/service.js';
-import { openDatabase, type DatabaseHandle } from '../../src/core/storage/index.js';
-import { createMemberData } from '../../src/member-data/index.js';
-import { createPriceNotifier } from '../../src/price-notifier/index.js';
-import { createReporter } from '../../src/reporter/index.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 import { testDescriptor } from './watcher-cases.js';
+import { startChainHub, type ChainHub } from './hub.js';
 
 const chain = new SimulatedChain('regtest');
 let h: Harness;
-let database: DatabaseHandle;
+let hub: ChainHub;
 let services: Service[];
 let notifier: Service & { sync(): Promise<void> };
 let cli: BusClient;
@@ -48,19 +42,8 @@ before(async () => {
       chainNotifier: { depositDescriptor: testDescriptor().text, pollMs: 3_600_000, reorgLimit: 3 },
     },
   });
-  database = await openDatabase({ sqliteFile: join(h.dataDir, 'dctrl.db') });
-  for (const name of ['business-data', 'member-data', 'reporter', 'price-notifier', 'chain-notifier'])
-    h.keeper.ensureClient(name);
-  await h.vault.publishChanges();
-  notifier = createChainNotifier(await h.context('chain-notifier'), database, { adaptor: chain });
-  services = [
-    createBusinessData(await h.context('business-data'), database),
-    createMemberData(await h.context('member-data'), database),
-    createReporter(await h.context('reporter'), database),
-    createPriceNotifier(await h.context('price-notifier')),
-    notifier,
-  ];
-  for (const service of services) await service.start();
+  hub = await startChainHub(h, chain);
+  ({ services, notifier } = hub);
   cli = await h.client('cli');
   const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
   await watcher.listen(ChainPayment, (payment) => void heard.push(`${payment.event}:${payment.sats}:${payment.credited}`));
@@ -76,8 +59,7 @@ before(async () => {
   ada = member.memberId;
 });
 after(async () => {
-  for (const service of services.reverse()) await service.stop();
-  await database.close();
+  await hub.stop();
   await h.stop();
 });
 
