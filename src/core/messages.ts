@@ -402,6 +402,11 @@ const ledgerEntry = z.strictObject({
   recordedBy: z.string().max(64),
 });
 
+/** What caused a money movement: a request id, a receipt number, a txid:vout; once per kind. */
+const cause = z.string().min(1).max(128);
+/** A bitcoin amount carries its sats and the rate it was converted at (the Reporter checks they agree). */
+const inBitcoin = { sats: z.int().positive().optional(), rate: rate.optional() };
+
 export const LedgerRecord = defineMessage({
   type: 'reporter.ledger.record',
   topic: 'dctrl/v1/reporter/rpc/record',
@@ -415,18 +420,16 @@ export const LedgerRecord = defineMessage({
       memberId,
       cents: positiveCents,
       method: z.enum(['cash', 'bitcoin']),
-      sats: z.int().positive().optional(),
-      rate: rate.optional(),
-      causedBy: z.string().min(1).max(128).optional(),
+      ...inBitcoin,
+      causedBy: cause.optional(),
       note: note.optional(),
     }),
     z.strictObject({
       kind: z.literal('donation'),
       cents: positiveCents,
       method: z.enum(['cash', 'bitcoin']),
-      sats: z.int().positive().optional(),
-      rate: rate.optional(),
-      causedBy: z.string().min(1).max(128).optional(),
+      ...inBitcoin,
+      causedBy: cause.optional(),
       note: note.optional(),
     }),
     z.strictObject({
@@ -435,23 +438,21 @@ export const LedgerRecord = defineMessage({
       cents: positiveCents,
       method: z.enum(['balance', 'bitcoin']),
       product: z.string().max(64),
-      sats: z.int().positive().optional(),
-      rate: rate.optional(),
-      causedBy: z.string().min(1).max(128).optional(),
+      ...inBitcoin,
+      causedBy: cause.optional(),
     }),
     z.strictObject({
       kind: z.literal('adjustment'),
       memberId,
       cents: cents.refine((value) => value !== 0, 'an adjustment of zero changes nothing'),
       note: z.string().min(1).max(500),
-      causedBy: z.string().min(1).max(128).optional(),
+      causedBy: cause.optional(),
     }),
     z.strictObject({
       kind: z.literal('payout'),
       cents: positiveCents,
-      sats: z.int().positive().optional(),
-      rate: rate.optional(),
-      causedBy: z.string().min(1).max(128),
+      ...inBitcoin,
+      causedBy: cause,
       note: note.optional(),
     }),
   ]),
