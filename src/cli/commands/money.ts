@@ -7,6 +7,7 @@ import type { BusClient } from '../../auth-proxy/index.js';
 import { withBus } from '../bus-session.js';
 import { CliError } from '../errors.js';
 import { configFrom, type GlobalOptions } from '../options.js';
+import type { BalancesReport, IncomeReport, MembersReport, StatementReport } from '../../reporter/reports.js';
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
@@ -52,16 +53,6 @@ async function fetchReport(bus: BusClient, payload: ReportPayload): Promise<{ js
   return { json, csv };
 }
 
-interface MemberLine {
-  memberId: string;
-  name: string;
-  tier: string;
-  status: string;
-  reason: string;
-  balanceCents: number;
-  groups: string[];
-}
-
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows
@@ -74,17 +65,7 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-function showIncome(report: {
-  month: string;
-  lines: { section: string; source: string; method: string; currency: string; entries: number; cents: number; sats: number }[];
-  totals: {
-    earnedCents: number;
-    receivedCents: number;
-    receivedCashCents: number;
-    receivedBitcoinCents: number;
-    receivedSats: number;
-  };
-}): string {
+function showIncome(report: IncomeReport): string {
   const rows = [['section', 'source', 'method', 'entries', 'amount', 'sats']];
   for (const line of report.lines) {
     rows.push([
@@ -104,7 +85,7 @@ function showIncome(report: {
   ].join('\n');
 }
 
-function showMembers(pages: { counts: Record<string, number>; members: MemberLine[] }[]): string {
+function showMembers(pages: MembersReport[]): string {
   const rows = [['member', 'name', 'tier', 'status', 'why', 'balance', 'groups']];
   for (const line of pages.flatMap((page) => page.members)) {
     rows.push([
@@ -117,27 +98,11 @@ function showMembers(pages: { counts: Record<string, number>; members: MemberLin
       line.groups.join(' '),
     ]);
   }
-  const counts = pages[0]?.counts ?? {};
-  return `${table(rows)}\n${counts.active ?? 0} active, ${counts.inactive ?? 0} inactive, ${counts.left ?? 0} left`;
+  const counts = pages[0]?.counts ?? { active: 0, inactive: 0, left: 0 };
+  return `${table(rows)}\n${counts.active} active, ${counts.inactive} inactive, ${counts.left} left`;
 }
 
-function showStatement(
-  pages: {
-    member: MemberLine;
-    month: string | null;
-    openingCents: number;
-    closingCents: number;
-    entries: {
-      at: number;
-      month: string;
-      kind: string;
-      method: string | null;
-      cents: number;
-      balanceCents: number;
-      detail: { note?: string };
-    }[];
-  }[],
-): string {
+function showStatement(pages: StatementReport[]): string {
   const first = pages[0]!;
   const rows = [['date', 'month', 'kind', 'method', 'amount', 'balance', 'note']];
   for (const entry of pages.flatMap((page) => page.entries)) {
@@ -148,7 +113,7 @@ function showStatement(
       entry.method ?? '',
       formatCents(entry.cents),
       formatCents(entry.balanceCents),
-      entry.detail.note ?? '',
+      typeof entry.detail.note === 'string' ? entry.detail.note : '',
     ]);
   }
   return [
@@ -159,9 +124,7 @@ function showStatement(
   ].join('\n');
 }
 
-function showBalances(
-  pages: { totals: { owedToSpaceCents: number; creditHeldCents: number }; balances: MemberLine[] }[],
-): string {
+function showBalances(pages: BalancesReport[]): string {
   const rows = [['member', 'name', 'status', 'balance']];
   for (const line of pages.flatMap((page) => page.balances))
     rows.push([line.memberId, line.name, line.status, formatCents(line.balanceCents)]);
