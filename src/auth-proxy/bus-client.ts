@@ -304,10 +304,14 @@ export class BusClient {
    * Sends a request and waits for the reply from the service that owns the request topic.
    * @throws RemoteError with the responder's code; AuthProxyError AUTH_PROXY_REQUEST_TIMEOUT or AUTH_PROXY_REPLY_INVALID.
    */
-  request<S extends MessageSpec>(spec: S, payload: PayloadOf<S>, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  request<S extends MessageSpec>(
+    spec: S,
+    payload: PayloadOf<S>,
+    options: { timeoutMs?: number; topic?: string } = {},
+  ): Promise<unknown> {
     const timeoutMs = Math.min(options.timeoutMs ?? this.#options.policy.requestTimeoutMs, this.#options.policy.maxCommandTtlMs);
     const correlationId = this.#nextId();
-    const responder = ownerOfTopic(spec.topic);
+    const responder = ownerOfTopic(options.topic ?? spec.topic);
     let fail: (error: Error) => void = () => undefined;
     const reply = new Promise<unknown>((resolve, reject) => {
       fail = (error) => {
@@ -328,15 +332,20 @@ export class BusClient {
     // The reply, the timeout or a failure to send settles the request; a send still queued while the broker
     // is away does not hold it past its timeout.
     const replyTo = spec.privateReply ? this.#privateReplyTopic : this.#replyTopic;
-    this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo, correlationId }).catch((error: unknown) =>
+    const target = options.topic !== undefined ? { topic: options.topic } : {};
+    this.publish(spec, payload, { expiresInMs: timeoutMs, replyTo, correlationId, ...target }).catch((error: unknown) =>
       fail(error instanceof Error ? error : new Error(String(error))),
     );
     return reply;
   }
 
-  /** Answers requests of one type; a thrown DctrlError goes back to the caller as its code and message. */
-  async respond<S extends MessageSpec, R>(spec: S, responder: Responder<PayloadOf<S>, R>): Promise<void> {
-    await this.listen(spec, async (payload, envelope) => {
+  /**
+   * Answers requests of one type (on `topic` when the type's topic has a wildcard for the responder, such as a
+   * device's own); a thrown DctrlError goes back to the caller as its code and message.
+   */
+  async respond<S extends MessageSpec, R>(spec: S, responder: Responder<PayloadOf<S>, R>, topic?: string): Promise<void> {
+    const handler: Handler<PayloadOf<S>> = async (payload, envelope, context) => {
+      if (topic !== undefined && context.topic !== topic) return;
       const replyTo = envelope.replyTo!;
       const replyBase = spec.privateReply ? Topics.privateReplyBase(envelope.issuer) : Topics.replyBase(envelope.issuer);
       if (!topicMatches(`${replyBase}/+`, replyTo)) {
@@ -359,7 +368,8 @@ export class BusClient {
         topic: replyTo,
         correlationId: envelope.correlationId!,
       });
-    });
+    };
+    await this.listen(spec, handler, topic);
   }
 
   /** Hands the broker a renewed token for this session and for every later reconnect. */

@@ -14,6 +14,9 @@ export const SERVICE_NAMES = [
   'reporter',
   'price-notifier',
   'chain-notifier',
+  'business-mgr',
+  'machine-notifier',
+  'machine-mgr',
 ] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
@@ -40,6 +43,97 @@ const priceSourceSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('fixed'), name: priceSourceName, centsPerBtc: z.int().positive().max(1e15) }),
 ]);
 export type PriceSourceConfig = z.infer<typeof priceSourceSchema>;
+
+const clientName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a client name is lowercase letters, digits and "-"');
+const deviceOutputName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'an output name is lowercase letters, digits, "-" and "_"');
+/** A Linux GPIO character device, by name (gpiochip0) or path (/dev/gpiochip0). */
+const gpioChip = z.string().regex(/^(\/dev\/)?gpiochip\d+$/, 'expected gpiochipN or /dev/gpiochipN');
+const pulseMs = z
+  .int()
+  .min(1)
+  .max(120_000)
+  .optional()
+  .describe('How long the output is held; a door 12 s, a vend 0.5 s when unset.');
+
+/** How one output of a device is moved: a GPIO line pulsed through libgpiod, a script, or a simulated line. */
+const actuatorSchema = z.discriminatedUnion('driver', [
+  z.strictObject({ driver: z.literal('simulated'), pulseMs }),
+  z.strictObject({
+    driver: z.literal('gpio'),
+    chip: gpioChip,
+    line: z.int().min(0).max(1023),
+    activeLow: z.boolean().default(false),
+    pulseMs,
+  }),
+  z.strictObject({
+    driver: z.literal('script'),
+    command: z.string().min(1).max(1024),
+    /** `{device}`, `{output}`, `{action}` and `{ms}` are replaced in each argument. */
+    args: z.array(z.string().max(1024)).max(32).default([]),
+    timeoutMs: z.int().min(100).max(300_000).default(20_000),
+    pulseMs,
+  }),
+]);
+export type ActuatorConfig = z.infer<typeof actuatorSchema>;
+
+const readerSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('simulated') }),
+  z.strictObject({ kind: z.literal('stdin') }),
+  z.strictObject({ kind: z.literal('evdev'), path: z.string().min(1).max(1024) }),
+  z.strictObject({
+    kind: z.literal('serial'),
+    path: z.string().min(1).max(1024),
+    baudRate: z.int().positive().default(9600),
+  }),
+  z.strictObject({ kind: z.literal('none') }),
+]);
+export type ReaderConfig = z.infer<typeof readerSchema>;
+
+const inputSchema = z.strictObject({
+  name: deviceOutputName,
+  kind: z.enum(['button', 'sensor']),
+  chip: gpioChip,
+  line: z.int().min(0).max(1023),
+  activeLow: z.boolean().default(false),
+  debounceMs: z.int().min(0).max(10_000).default(50),
+});
+
+const deviceSchema = z
+  .strictObject({
+    kind: z.enum(['door', 'vending']),
+    reader: readerSchema
+      .prefault({ kind: 'simulated' })
+      .describe(
+        'The fob reader: simulated (`dctrl sim tap`), stdin, evdev (a USB reader that types, at its /dev/input/by-id path), serial, or none.',
+      ),
+    tapDebounceMs: z.int().min(0).max(60_000).default(2_300),
+    inputs: z.array(inputSchema).max(32).default([]),
+    outputs: z.record(deviceOutputName, actuatorSchema).default({}),
+    /** Doors: the output that holds the strike; offline decisions; which groups besides keyholders may enter. */
+    doorOutput: deviceOutputName.default('door'),
+    groups: z.array(z.string().min(1).max(80)).max(64).optional(),
+    answerTimeoutMs: z.int().min(100).max(30_000).default(1_500),
+    offlineAfterMs: z.int().min(0).max(600_000).default(5_000),
+    /** Vending machines: the least time between two vends. */
+    vendSpacingMs: z.int().min(0).max(600_000).default(12_000),
+  })
+  .transform((device) =>
+    device.kind === 'door' && Object.keys(device.outputs).length === 0
+      ? { ...device, outputs: { [device.doorOutput]: { driver: 'simulated' as const } } }
+      : device,
+  );
+export type DeviceConfig = z.infer<typeof deviceSchema>;
+
+/** The demo space: a front door and a vending machine, both simulated. */
+const DEMO_DEVICES: Record<string, z.input<typeof deviceSchema>> = {
+  'front-door': { kind: 'door' },
+  vending: {
+    kind: 'vending',
+    outputs: { 'club-mate': { driver: 'simulated' }, cola: { driver: 'simulated' } },
+  },
+};
 
 export const configSchema = z
   .strictObject({
@@ -207,6 +301,69 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    machines: z
+      .strictObject({
+        devices: z
+          .record(clientName, deviceSchema)
+          .prefault(DEMO_DEVICES)
+          .describe(
+            'Every door and vending machine by its id (also its bus client name): kind, reader, inputs, outputs and timings. The default is the simulated demo pair.',
+          ),
+        local: z
+          .array(clientName)
+          .optional()
+          .describe('Which devices this process runs MachineNotifier and MachineMgr for; all configured devices when unset.'),
+        businessMgrKey: z
+          .string()
+          .length(43)
+          .optional()
+          .describe(
+            'The BusinessMgr public key (base64url) a device trusts for commands and allow-lists; taken from the credentials bundle or the local Vault when unset.',
+          ),
+      })
+      .prefault({}),
+    businessMgr: z
+      .strictObject({
+        commandTtlSeconds: z
+          .int()
+          .min(1)
+          .max(60)
+          .default(10)
+          .describe('How long a door or vend command stays valid; a device acts on none older.'),
+        tapMaxAgeMs: z
+          .int()
+          .min(500)
+          .max(60_000)
+          .default(10_000)
+          .describe('A tap that reaches BusinessMgr later than this is denied (stale), so a queued tap never opens a door late.'),
+        allowListTtlHours: z
+          .int()
+          .min(1)
+          .max(168)
+          .default(72)
+          .describe('How long a door may decide from its offline allow-list; an expired one denies every tap.'),
+        allowListRefreshMinutes: z
+          .int()
+          .min(1)
+          .max(1_440)
+          .default(60)
+          .describe('How often the allow-lists are re-signed and pushed even when nothing changed.'),
+        invoiceVendWindowMinutes: z
+          .int()
+          .min(1)
+          .max(1_440)
+          .default(30)
+          .describe(
+            'A paid vending invoice vends only if it settled this recently; older ones (BusinessMgr was down) are recorded for a refund instead of dropping a can to nobody.',
+          ),
+        refreshMinutes: z
+          .int()
+          .min(1)
+          .max(1_440)
+          .default(10)
+          .describe('How often the member, fob and balance cache is rebuilt from MemberData and the Reporter.'),
+      })
+      .prefault({}),
     reporter: z
       .strictObject({
         ledgerWriters: z
@@ -218,7 +375,7 @@ export const configSchema = z
             cli: ['payment', 'donation', 'adjustment'],
             server: ['payment', 'donation', 'adjustment'],
             'chain-notifier': ['payment', 'donation', 'purchase', 'adjustment'],
-            'business-mgr': ['purchase'],
+            'business-mgr': ['purchase', 'adjustment'],
             'payout-mgr': ['payout'],
           })
           .describe(
@@ -389,9 +546,11 @@ export const configSchema = z
           .default(86_400)
           .describe('How long a published key directory is valid; the Vault re-signs it every quarter of that.'),
         secretReaders: z
-          .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), z.array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/)))
-          .default({ 'fob-hash-key': ['member-data', 'machine-notifier'] })
-          .describe('Named secrets the Vault hands out over the bus, and the clients that may read each.'),
+          .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), z.array(z.string().regex(/^([a-z][a-z0-9-]{0,62}|@devices)$/)))
+          .default({ 'fob-hash-key': ['member-data', '@devices'] })
+          .describe(
+            'Named secrets the Vault hands out over the bus, and the clients that may read each; @devices stands for every device in machines.devices.',
+          ),
         revocationPollMs: positiveMs
           .default(1_000)
           .describe('How often the Vault looks for revocations and new keys made by the CLI, and publishes them.'),
@@ -431,6 +590,27 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((config, context) => {
+    for (const [id, device] of Object.entries(config.machines.devices)) {
+      if ((SERVICE_NAMES as readonly string[]).includes(id) || id === 'cli' || id === 'server') {
+        context.addIssue({
+          code: 'custom',
+          path: ['machines', 'devices', id],
+          message: `a device id is its bus client name and may not be a service's ("${id}")`,
+        });
+      }
+      if (device.kind === 'door' && !(device.doorOutput in device.outputs)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['machines', 'devices', id, 'outputs'],
+          message: `a door needs its doorOutput "${device.doorOutput}" among its outputs`,
+        });
+      }
+    }
+    for (const id of config.machines.local ?? []) {
+      if (!(id in config.machines.devices)) {
+        context.addIssue({ code: 'custom', path: ['machines', 'local'], message: `"${id}" is not in machines.devices` });
+      }
+    }
     // A made-up rate is for the demo: on mainnet it would book real money at a price nobody quoted.
     if (config.chain.network === 'mainnet' && config.priceNotifier.sources.some((source) => source.kind === 'fixed')) {
       context.addIssue({

@@ -40,14 +40,54 @@ const SERVICE_GRANTS: Record<string, Grants> = {
     ],
     sub: [`${Topics.root}/chain-notifier/rpc/#`, `${Topics.root}/member-data/changed`],
   },
+  /** The rules: hears taps, inputs and device reports, reads members and balances, charges purchases, commands devices. */
+  'business-mgr': {
+    pub: [
+      `${Topics.root}/+/reply/#`,
+      `${Topics.root}/reporter/rpc/record`,
+      `${Topics.root}/reporter/rpc/report`,
+      `${Topics.root}/member-data/rpc/query`,
+      `${Topics.root}/business-data/rpc/get`,
+      `${Topics.root}/chain-notifier/rpc/invoice-list`,
+    ],
+    sub: [
+      `${Topics.root}/business-mgr/rpc/#`,
+      `${Topics.root}/+/tap`,
+      `${Topics.root}/+/input`,
+      `${Topics.root}/+/actuation`,
+      `${Topics.root}/+/refused`,
+      `${Topics.root}/+/machine-status`,
+      `${Topics.root}/member-data/changed`,
+      `${Topics.root}/reporter/status`,
+      `${Topics.root}/reporter/balance`,
+      `${Topics.root}/business-data/changed`,
+      `${Topics.root}/chain-notifier/invoice`,
+    ],
+  },
   'price-notifier': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/price-notifier/rpc/#`] },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },
 };
 
+/**
+ * A door or vending machine: its own commands, allow-list and requests (simulated taps); it answers them,
+ * uploads its offline log to BusinessMgr and reads the fob hash key from the Vault (base grants).
+ */
+export function deviceGrants(device: string): Grants {
+  return {
+    pub: [`${Topics.root}/+/reply/#`, `${Topics.root}/business-mgr/rpc/offline-log`],
+    sub: [
+      `${Topics.root}/business-mgr/machine/${device}`,
+      `${Topics.root}/business-mgr/allow-list/${device}`,
+      `${Topics.root}/${device}/rpc/#`,
+    ],
+  };
+}
+
+/** A client that is no service of this build is a device (machines.devices names it). */
 export function defaultGrants(client: string, extra: Partial<Grants> = {}): Grants {
   const base = baseGrants(client);
-  const service = SERVICE_GRANTS[client] ?? { pub: [], sub: [] };
+  const service = SERVICE_GRANTS[client] ?? deviceGrants(client);
   return {
     pub: unique([...base.pub, ...service.pub, ...(extra.pub ?? [])]),
     sub: unique([...base.sub, ...service.sub, ...(extra.sub ?? [])]),

@@ -4,6 +4,7 @@ import { defineMessage, MessageRegistry, type MessageSpec } from './contract.js'
 import { clientNameSchema } from './envelope.js';
 import { chainMessages } from './messages-chain.js';
 import { priceMessages } from './messages-price.js';
+import { machineMessages } from './messages-machine.js';
 
 const epochMs = z.int().nonnegative();
 const wireError = z.strictObject({ code: z.string().min(1).max(64), message: z.string().max(2000) });
@@ -546,5 +547,5 @@ export const coreMessages: readonly MessageSpec[] = [
 ] as MessageSpec[];
 
 export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {
-  return new MessageRegistry([...coreMessages, ...chainMessages, ...priceMessages, ...extra]);
+  return new MessageRegistry([...coreMessages, ...chainMessages, ...priceMessages, ...machineMessages, ...extra]);
 }
