@@ -109,6 +109,7 @@ const deviceSchema = z
         'The fob reader: simulated (`dctrl sim tap`), stdin, evdev (a USB reader that types, at its /dev/input/by-id path), serial, or none.',
       ),
     tapDebounceMs: z.int().min(0).max(60_000).default(2_300),
+    maxTapsPerSecond: z.int().min(1).max(1_000).default(10),
     inputs: z.array(inputSchema).max(32).default([]),
     outputs: z.record(deviceOutputName, actuatorSchema).default({}),
     /** Doors: the output that holds the strike; offline decisions; which groups besides keyholders may enter. */

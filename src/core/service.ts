@@ -11,6 +11,8 @@ export interface Credentials {
   signingKey: SigningKey;
   token: string;
   rootPublicKey: string;
+  /** Public keys (base64url) this client trusts for named signers beyond the directory: a device pins BusinessMgr's. */
+  pinnedKeys?: Record<string, string>;
   /** Keeps a renewed token where the credentials came from, so a restart uses it (a device's bundle file). */
   saveToken?: (token: string) => void;
 }
