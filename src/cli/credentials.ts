@@ -10,7 +10,15 @@ const bundleSchema = z.strictObject({
   version: z.literal(1),
   rootPublicKey: z.string().length(43),
   clients: z
-    .array(z.strictObject({ client: z.string().regex(CLIENT_NAME_PATTERN), privateKeyPem: z.string(), token: z.string() }))
+    .array(
+      z.strictObject({
+        client: z.string().regex(CLIENT_NAME_PATTERN),
+        privateKeyPem: z.string(),
+        token: z.string(),
+        /** Signers this client trusts by key beyond the directory: a device pins BusinessMgr. */
+        pinnedKeys: z.record(z.string().regex(CLIENT_NAME_PATTERN), z.string().length(43)).optional(),
+      }),
+    )
     .min(1),
 });
 
@@ -19,7 +27,12 @@ export function writeCredentialsBundle(path: string, rootPublicKey: string, clie
   const bundle = {
     version: 1 as const,
     rootPublicKey,
-    clients: clients.map((c) => ({ client: c.client, privateKeyPem: exportPrivateKeyPem(c.signingKey), token: c.token })),
+    clients: clients.map((c) => ({
+      client: c.client,
+      privateKeyPem: exportPrivateKeyPem(c.signingKey),
+      token: c.token,
+      ...(c.pinnedKeys ? { pinnedKeys: c.pinnedKeys } : {}),
+    })),
   };
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, JSON.stringify(bundle, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
@@ -59,6 +72,7 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
       signingKey,
       token: entry.token,
       rootPublicKey: parsed.rootPublicKey,
+      ...(entry.pinnedKeys ? { pinnedKeys: entry.pinnedKeys } : {}),
       // A device that restarts after its first token expired must still get in: keep every renewal.
       saveToken: (token) => {
         const current = readCredentialsBundle(path);

@@ -20,6 +20,11 @@ const HISTORY_MONTHS = 6;
 /** A fixed rate for the demo's bitcoin payments: 135,000.00 CAD per bitcoin. */
 const DEMO_RATE_CENTS_PER_BTC = 13_500_000;
 
+/** The demo fobs: 0004231000 for the first member, 0004231001 for the second, … */
+function demoFob(index: number): string {
+  return `00042310${String(index).padStart(2, '0')}`;
+}
+
 interface DemoMember {
   name: string;
   tier?: string;
@@ -83,7 +88,7 @@ export async function seedDemoSpace(
       {
         kind: 'product',
         key: 'club-mate',
-        value: { name: 'Club-Mate', priceCents: 350, machine: 'vending-1', output: 'gpiochip0:17' },
+        value: { name: 'Club-Mate', priceCents: 350, machine: 'vending', output: 'club-mate' },
         effectiveFrom: day,
       },
       DEMO,
@@ -101,7 +106,7 @@ export async function seedDemoSpace(
       const email = `${member.name.split(' ')[0]!.toLowerCase()}@example.org`;
       const { member: joined } = await register.join({ name: member.name, email, tier: member.tier ?? 'member' }, DEMO);
       ids.set(member, joined.memberId);
-      await register.issueFob(joined.memberId, hashFob(`00042310${String(index).padStart(2, '0')}`, fobKey), DEMO);
+      await register.issueFob(joined.memberId, hashFob(demoFob(index), fobKey), DEMO);
       for (const group of member.groups ?? []) await register.addGroup(joined.memberId, group, DEMO);
       for (const badge of member.badges ?? []) await register.awardBadge(joined.memberId, badge, DEMO);
       if (member.exempt) await register.setExempt(joined.memberId, member.exempt, DEMO);
@@ -186,7 +191,11 @@ export async function seedDemoSpace(
     await reporter.advance();
     const members = await register.list();
     logger.info({ members: members.length }, 'demo space created');
-    return `demo space: ${members.length} current members with ${HISTORY_MONTHS} months of dues, payments and drinks (try \`dctrl report members\`)`;
+    return [
+      `demo space: ${members.length} current members with ${HISTORY_MONTHS} months of dues, payments and drinks (try \`dctrl report members\`)`,
+      `  fobs 00042310NN, NN the member's place in the list: \`dctrl sim tap front-door ${demoFob(0)}\` (Ada, a keyholder),`,
+      `  \`dctrl sim tap front-door ${demoFob(4)}\` (Ken, behind on dues), \`dctrl sim tap vending ${demoFob(9)}\` (a Club-Mate on Barbara's balance, paid ahead)`,
+    ].join('\n');
   } finally {
     keeper.close();
     await database.close();

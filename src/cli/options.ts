@@ -2,6 +2,7 @@
 import { coerceConfigText, loadConfig, resolveConfigFile, type Config } from '../core/config.js';
 import { CoreError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { CliError } from './errors.js';
 
 export { VERSION } from '../core/version.js';
 
@@ -33,4 +34,12 @@ export function loggerFor(config: Config): Logger {
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** A --limit option: a whole number from 1 to `max`. */
+export function parseLimit(text: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max)
+    throw new CliError('CLI_OPTION_INVALID', `--limit expects a whole number from 1 to ${max}, got "${text}"`);
+  return value;
 }

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { DctrlError } from '../core/errors.js';
 import { registerLogCommands } from './commands/log.js';
+import { registerMachineCommands } from './commands/machine.js';
 import { registerMemberCommands } from './commands/member.js';
 import { registerMoneyCommands } from './commands/money.js';
 import { registerBitcoinCommands } from './commands/bitcoin.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerMemberCommands(program);
   registerMoneyCommands(program);
   registerBitcoinCommands(program);
+  registerMachineCommands(program);
   return program;
 }
 

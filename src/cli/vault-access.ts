@@ -55,3 +55,16 @@ export async function credentialsFor(
   const issued = await keeper.issueToken(client, defaultGrants(client, extra), ttlSeconds);
   return { client, signingKey, token: issued.token, rootPublicKey: keeper.root.publicKeyB64 };
 }
+
+const BUSINESS_MGR = 'business-mgr';
+
+/** A device's credentials also pin the BusinessMgr key it takes commands and allow-lists from. */
+export async function deviceCredentialsFor(
+  keeper: VaultKeeper,
+  device: string,
+  extra: Partial<Grants> = {},
+  ttlSeconds?: number,
+): Promise<Credentials> {
+  const credentials = await credentialsFor(keeper, device, extra, ttlSeconds);
+  return { ...credentials, pinnedKeys: { [BUSINESS_MGR]: keeper.ensureClient(BUSINESS_MGR).publicKeyB64 } };
+}

@@ -47,7 +47,7 @@ function describe(member: MemberFacts): string {
 }
 
 /** The fob key from the local Vault, read once for all the fobs of one command. */
-function fobKey(config: Config): Buffer {
+export function fobHashKey(config: Config): Buffer {
   const keeper = openExistingVault(config, process.env, systemClock);
   try {
     return keeper.secret(FOB_SECRET);
@@ -61,7 +61,7 @@ function fobKey(config: Config): Buffer {
  * contract, so a field too long for the bus is named by its line rather than refused as a whole message.
  */
 function toImportRows(members: CsvMember[], config: Config): ImportRow[] {
-  const key = members.some((member) => member.fobNumber !== undefined) ? fobKey(config) : undefined;
+  const key = members.some((member) => member.fobNumber !== undefined) ? fobHashKey(config) : undefined;
   return members.map(({ fobNumber, ...fields }) => {
     let row: ImportRow = fields;
     if (fobNumber !== undefined && key) {
@@ -166,7 +166,7 @@ export function registerMemberCommands(program: Command): void {
     .command('issue-fob <memberId> <fobNumber>')
     .description('give a member a fob: the 10 digits the reader types; only its keyed hash leaves this machine')
     .action((memberId: string, fobNumber: string, _o: unknown, c: Command) => {
-      const fob = hashFob(fobNumber, fobKey(configFrom(c.optsWithGlobals<GlobalOptions>())));
+      const fob = hashFob(fobNumber, fobHashKey(configFrom(c.optsWithGlobals<GlobalOptions>())));
       return send(c, { action: 'issue-fob', memberId, fob });
     });
   member

@@ -5,7 +5,7 @@ import { defaultGrants } from '../../core/grants.js';
 import { writeCredentialsBundle } from '../credentials.js';
 import { CliError } from '../errors.js';
 import { collect, configFrom, type GlobalOptions } from '../options.js';
-import { credentialsFor, openExistingVault, openVault } from '../vault-access.js';
+import { credentialsFor, deviceCredentialsFor, openExistingVault, openVault } from '../vault-access.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT_CLIENT, type VaultKeeper } from '../../vault/index.js';
@@ -159,11 +159,11 @@ export function registerTokenCommands(program: Command): void {
             'the Vault root key never leaves the Vault; export the services that run elsewhere',
           );
         }
+        const devices = configFrom(command.optsWithGlobals<GlobalOptions>()).machines.devices;
         const bundle = [];
         for (const client of names) {
-          bundle.push(
-            await credentialsFor(keeper, client, { pub: options.pub ?? [], sub: options.sub ?? [] }, ttlSeconds(options)),
-          );
+          const issue = client in devices ? deviceCredentialsFor : credentialsFor;
+          bundle.push(await issue(keeper, client, { pub: options.pub ?? [], sub: options.sub ?? [] }, ttlSeconds(options)));
         }
         writeCredentialsBundle(options.out, keeper.root.publicKeyB64, bundle);
         print(`wrote credentials for ${names.join(', ')} to ${options.out}`);
