@@ -100,10 +100,13 @@ export class MemberCache {
     return this.policies !== undefined && this.#loaded;
   }
   #loaded = false;
+  /** The members before a rebuild, so what only the cache remembers (a leaver's fobs) survives it. */
+  #before: Map<string, CachedMember> | undefined;
 
   /** Replaces the members with a fresh snapshot of MemberData's facts and the Reporter's lines. */
   load(facts: readonly MemberFacts[], lines: readonly MemberLine[]): void {
     const byId = new Map(lines.map((line) => [line.memberId, line]));
+    this.#before = new Map(this.#members);
     this.#members.clear();
     this.#byFob.clear();
     this.#byFobKey.clear();
@@ -112,6 +115,7 @@ export class MemberCache {
       const line = byId.get(fact.memberId);
       if (line) this.applyLine(line);
     }
+    this.#before = undefined;
     this.#loaded = true;
   }
 
@@ -137,7 +141,7 @@ export class MemberCache {
 
   /** MemberData's facts: fobs, left or not, and the groups they imply (until the Reporter's line says better). */
   applyFacts(facts: MemberFacts): void {
-    const previous = this.#members.get(facts.memberId);
+    const previous = this.#members.get(facts.memberId) ?? this.#before?.get(facts.memberId);
     for (const fob of previous?.fobs ?? []) {
       if (this.#byFob.get(fob.hash) === facts.memberId) this.#byFob.delete(fob.hash);
       if (this.#byFobKey.get(fobKey(fob.hash)) === facts.memberId) this.#byFobKey.delete(fobKey(fob.hash));
@@ -149,8 +153,12 @@ export class MemberCache {
       left,
       balanceCents: previous?.balanceCents ?? 0,
       groups: groupsFromFacts(facts),
-      // A member who left keeps their fobs here only so a tap says "left"; no allow-list carries them.
-      fobs: facts.fobs.map((fob) => ({ hash: fob.fobHash, lastDigits: fob.lastDigits })),
+      // MemberData takes a leaver's fobs away; the cache keeps the ones it knew so a tap says "left" rather than
+      // "unknown-fob" (until the next rebuild). No allow-list carries them.
+      fobs:
+        left && facts.fobs.length === 0
+          ? (previous?.fobs ?? [])
+          : facts.fobs.map((fob) => ({ hash: fob.fobHash, lastDigits: fob.lastDigits })),
     };
     this.#members.set(facts.memberId, member);
     for (const fob of member.fobs) {
