@@ -362,7 +362,8 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     const decision = await state.decision(report.decisionId);
     if (!decision || decision.device !== envelope.issuer) return;
     if (report.outcome === 'actuated') {
-      if (await state.markActuated(decision.decisionId)) await client().publish(BusinessDecision, { ...decision, outcome: 'actuated' });
+      if (await state.markActuated(decision.decisionId))
+        await client().publish(BusinessDecision, { ...decision, outcome: 'actuated' });
       return;
     }
     if (decision.outcome === 'failed') return;
@@ -629,7 +630,10 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
       await warmUp();
       await subscribeDevices(bus);
       timers = [
-        setInterval(() => void refresh().catch((error: unknown) => log.warn({ err: why(error) }, 'refresh failed')), settings.refreshMinutes * 60_000),
+        setInterval(
+          () => void refresh().catch((error: unknown) => log.warn({ err: why(error) }, 'refresh failed')),
+          settings.refreshMinutes * 60_000,
+        ),
         setInterval(() => void pushAllowLists(true), settings.allowListRefreshMinutes * 60_000),
         watchConnection(),
       ];

@@ -173,7 +173,10 @@ export class BusinessMgrStore {
     if (filter.tapId !== undefined) query = query.where('tap_id', '=', filter.tapId);
     if (filter.invoiceId !== undefined) query = query.where('invoice_id', '=', filter.invoiceId);
     if (filter.before !== undefined) query = query.where('decision_id', '<', filter.before);
-    const rows = await query.orderBy('decision_id', 'desc').limit(filter.limit + 1).execute();
+    const rows = await query
+      .orderBy('decision_id', 'desc')
+      .limit(filter.limit + 1)
+      .execute();
     const page = rows.slice(0, filter.limit).map(fromRow);
     return { decisions: page, next: rows.length > filter.limit ? page.at(-1)!.decisionId : null };
   }
@@ -202,9 +205,7 @@ export class BusinessMgrStore {
     await this.#db
       .insertInto('business_mgr_allow_lists')
       .values({ device, version, issued_at: issuedAt, entries })
-      .onConflict((conflict) =>
-        conflict.column('device').doUpdateSet({ version, issued_at: issuedAt, entries }),
-      )
+      .onConflict((conflict) => conflict.column('device').doUpdateSet({ version, issued_at: issuedAt, entries }))
       .execute();
   }
 }

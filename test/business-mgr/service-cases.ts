@@ -93,10 +93,7 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       return found;
     };
     const commandFor = async (device: string, tapId: string): Promise<Command> => {
-      await eventually(
-        () => commands[device]!.some((command) => command.tapId === tapId),
-        `a command to ${device} for ${tapId}`,
-      );
+      await eventually(() => commands[device]!.some((command) => command.tapId === tapId), `a command to ${device} for ${tapId}`);
       return commands[device]!.find((command) => command.tapId === tapId)!;
     };
     const statement = async (memberId: string) =>
@@ -200,7 +197,10 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
         }
       }
       await cli.request(MemberCommand, { action: 'add-group', memberId: ids['kay']!, group: 'keyholders' });
-      await eventually(() => statuses.length >= 4, () => statuses.join(', '));
+      await eventually(
+        () => statuses.length >= 4,
+        () => statuses.join(', '),
+      );
       await startMgr();
     });
 
@@ -233,7 +233,10 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       clock.advance(25 * 60_000);
       const run = (await cli.request(ReporterRun, { action: 'dues' })) as { charged: number };
       assert.equal(run.charged, 4);
-      await eventually(() => statuses.includes(`${ids['ina']}:false`), () => statuses.join(', '));
+      await eventually(
+        () => statuses.includes(`${ids['ina']}:false`),
+        () => statuses.join(', '),
+      );
       await eventually(
         () => !allowLists.at(-1)!.entries.some(([key]) => key === 'd'.repeat(32)),
         'a list without the lapsed member',
@@ -253,7 +256,10 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       assert.equal(command.device, 'front-door');
       const decision = await decisionOf(tapId);
       assert.equal(decision.decisionId, command.decisionId);
-      assert.deepEqual([decision.allowed, decision.reason, decision.memberId, decision.via], [true, 'member-active', ids['ada'], 'fob']);
+      assert.deepEqual(
+        [decision.allowed, decision.reason, decision.memberId, decision.via],
+        [true, 'member-active', ids['ada'], 'fob'],
+      );
     });
 
     test('an inactive member, a member who left and an unknown fob are denied, each with its reason', async () => {
@@ -434,17 +440,17 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
         allowListVersion: allowLists.at(-1)!.version,
         actuated: allowed,
       });
-      const upload = { device: 'front-door', entries: [entry(true, 'allow-listed', FOBS.ada), entry(false, 'unknown-fob', FOBS.nobody)] };
+      const upload = {
+        device: 'front-door',
+        entries: [entry(true, 'allow-listed', FOBS.ada), entry(false, 'unknown-fob', FOBS.nobody)],
+      };
       assert.deepEqual(await door.request(OfflineLog, upload), { stored: 2, duplicates: 0 });
       assert.deepEqual(await door.request(OfflineLog, upload), { stored: 0, duplicates: 2 });
       const offline = (await decisions({ device: 'front-door', limit: 200 })).filter((decision) => decision.via === 'offline');
-      assert.deepEqual(
-        offline.map((decision) => [decision.reason, decision.memberId, decision.outcome]).sort(),
-        [
-          ['allow-listed', ids['ada'], 'actuated'],
-          ['unknown-fob', null, null],
-        ],
-      );
+      assert.deepEqual(offline.map((decision) => [decision.reason, decision.memberId, decision.outcome]).sort(), [
+        ['allow-listed', ids['ada'], 'actuated'],
+        ['unknown-fob', null, null],
+      ]);
       const refused = await vending.request(OfflineLog, { ...upload, device: 'vending' }).then(
         () => undefined,
         (error: unknown) => error,
@@ -466,10 +472,10 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       assert.equal(first.decisions.length, 2);
       assert.ok(first.decisions[0]!.decisionId > first.decisions[1]!.decisionId);
       assert.equal(first.next, first.decisions[1]!.decisionId);
-      const second = (await cli.request(DecisionsQuery, { device: 'front-door', limit: 2, before: first.next! })) as {
+      const second = (await cli.request(DecisionsQuery, { device: 'front-door', limit: 2, before: first.next })) as {
         decisions: Decision[];
       };
-      assert.ok(second.decisions[0]!.decisionId < first.next!);
+      assert.ok(second.decisions[0]!.decisionId < first.next);
     });
 
     test('at 03:00 a member is outside their hours; a keyholder still opens', async () => {
