@@ -76,6 +76,8 @@ export interface MachineMgr extends Service {
   readonly device: string;
   /** online while the bus is connected or has been gone less than offlineAfterMs; offline after. */
   mode(): MachineMode;
+  /** Whether the bus is connected now (subscribed to this device's commands and allow-list). */
+  connected(): boolean;
   /** The allow-list in force (verified), or undefined. */
   allowList(): AllowListPayload | undefined;
   /** Every pulse of the simulated outputs (those of SimulatedDriver instances), oldest first. */
@@ -516,6 +518,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     name: SERVICE_NAME,
     device,
     mode: () => (settings ? mode() : 'offline'),
+    connected: () => bus?.connected ?? false,
     allowList: () => allowList?.payload,
     pulses: () => {
       const simulated = new Set([...drivers.values()].filter((driver) => driver instanceof SimulatedDriver));
