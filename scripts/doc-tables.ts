@@ -7,6 +7,7 @@ import { ReporterErrorCodes } from '../src/reporter/errors.js';
 import { PriceNotifierErrorCodes } from '../src/price-notifier/errors.js';
 import { ChainNotifierErrorCodes } from '../src/chain-notifier/errors.js';
 import { ChainAdaptorErrorCodes } from '../src/chain-adaptor/errors.js';
+import { BusinessMgrErrorCodes } from '../src/business-mgr/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -33,6 +34,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'price-notifier': PriceNotifierErrorCodes,
   'chain-notifier': ChainNotifierErrorCodes,
   'chain-adaptor': ChainAdaptorErrorCodes,
+  'business-mgr': BusinessMgrErrorCodes,
   cli: CliErrorCodes,
 };
 

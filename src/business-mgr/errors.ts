@@ -5,7 +5,7 @@ export const BusinessMgrErrorCodes = {
   BUSINESS_MGR_NOT_A_DOOR:
     'An offline log came from a client that is not a door in machines.devices, or names another device than its sender; only a door uploads its own log.',
   BUSINESS_MGR_NOT_READY:
-    'The member, balance and policy cache is not loaded yet (MemberData, the Reporter or BusinessData did not answer): taps are denied until it is; start those services.',
+    'The member, balance and policy cache is not loaded yet (MemberData, the Reporter or BusinessData did not answer): taps go unanswered, so doors decide from their allow-lists and vending waits; start those services.',
   BUSINESS_MGR_UPSTREAM_UNAVAILABLE:
     'MemberData, the Reporter, BusinessData or the ChainNotifier did not answer; BusinessMgr keeps its last cache and tries again.',
   BUSINESS_MGR_ALLOW_LIST_TOO_BIG:

@@ -291,9 +291,12 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     }
     const policies = cache.policies;
     if (!cache.ready || !policies) {
-      // Denied rather than guessed; the contract has no decision reason for this, so only the door is told.
-      log.warn({ code: 'BUSINESS_MGR_NOT_READY', device: envelope.issuer, tapId: envelope.id }, 'tap denied: cache not ready');
-      await command(envelope.issuer, 'deny', { decisionId: nextId(), tapId: envelope.id, reason: 'not-ready' });
+      // Not guessed and not denied: with no answer the door decides from its allow-list after answerTimeoutMs, and
+      // uploads that decision, so a keyholder is not locked out while the hub warms up.
+      log.warn(
+        { code: 'BUSINESS_MGR_NOT_READY', device: envelope.issuer, tapId: envelope.id },
+        'tap left to the door: cache not ready',
+      );
       return;
     }
     if (device.kind === 'door') {
