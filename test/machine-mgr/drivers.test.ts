@@ -86,13 +86,13 @@ test('a failing script, a hanging one killed after its timeout, and the next com
   assert.equal(failed.outcome, 'failed');
   assert.equal(failed.driver, 'script');
   assert.equal(failed.error?.code, 'MACHINE_MGR_SCRIPT_FAILED');
-  assert.match(failed.error!.message, /exited with code 3: motor 2 jammed/);
+  assert.match(failed.error.message, /exited with code 3: motor 2 jammed/);
 
   const hung = f.actuations.find((a) => a.commandId === stuck.id)!;
   assert.equal(hung.outcome, 'failed');
   assert.equal(hung.error?.code, 'MACHINE_MGR_SCRIPT_TIMEOUT');
-  assert.match(hung.error!.message, /300 ms timeout/);
-  assert.match(hung.error!.message, /SIGKILL/, 'SIGTERM was ignored, so SIGKILL ended it');
+  assert.match(hung.error.message, /300 ms timeout/);
+  assert.match(hung.error.message, /SIGKILL/, 'SIGTERM was ignored, so SIGKILL ended it');
   assert.ok(hung.finishedAt - hung.startedAt >= 300, `killed after ${hung.finishedAt - hung.startedAt} ms`);
 
   const ok = f.actuations.find((a) => a.commandId === served.id)!;
