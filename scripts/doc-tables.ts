@@ -8,6 +8,7 @@ import { PriceNotifierErrorCodes } from '../src/price-notifier/errors.js';
 import { ChainNotifierErrorCodes } from '../src/chain-notifier/errors.js';
 import { ChainAdaptorErrorCodes } from '../src/chain-adaptor/errors.js';
 import { BusinessMgrErrorCodes } from '../src/business-mgr/errors.js';
+import { MachineMgrErrorCodes } from '../src/machine-mgr/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
 import { CoreErrorCodes } from '../src/core/errors.js';
@@ -35,6 +36,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'chain-notifier': ChainNotifierErrorCodes,
   'chain-adaptor': ChainAdaptorErrorCodes,
   'business-mgr': BusinessMgrErrorCodes,
+  'machine-mgr': MachineMgrErrorCodes,
   cli: CliErrorCodes,
 };
 

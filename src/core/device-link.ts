@@ -17,9 +17,10 @@ export type LocalTapListener = (tap: LocalTap) => void;
 export class DeviceLink {
   readonly #listeners = new Map<string, LocalTapListener[]>();
 
-  /** MachineMgr listens for the taps of its device. */
-  onTap(device: string, listener: LocalTapListener): void {
+  /** MachineMgr listens for the taps of its device; the returned function stops listening. */
+  onTap(device: string, listener: LocalTapListener): () => void {
     this.#listeners.set(device, [...(this.#listeners.get(device) ?? []), listener]);
+    return () => this.#listeners.set(device, (this.#listeners.get(device) ?? []).filter((known) => known !== listener));
   }
 
   /** MachineNotifier passes each tap on; a listener that throws does not stop the others. */

@@ -107,7 +107,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
   const refusals = new AuditLimiter(config.bus.auditPerSecond, clock);
 
   let running = false;
-  let linked = false;
+  let unlink: () => void = () => undefined;
   let settings: DeviceConfig;
   let pinnedKey: KeyObject;
   let store: DeviceStore | undefined;
@@ -542,11 +542,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       disconnectedSince = clock.now();
       wasConnected = false;
       lastMode = 'online';
-      if (!linked) {
-        // The link has no way to unregister; a stopped manager's listener does nothing.
-        deviceLinkOf(context.shared).onTap(device, (tap) => onTap(tap));
-        linked = true;
-      }
+      unlink = deviceLinkOf(context.shared).onTap(device, (tap) => onTap(tap));
       timers = [
         setInterval(checkConnection, MODE_POLL_MS),
         setInterval(() => {
@@ -566,6 +562,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     async stop() {
       if (!running) return;
       running = false;
+      unlink();
       stopping.abort();
       for (const timer of timers) clearInterval(timer);
       clearTimeout(uploadTimer);
