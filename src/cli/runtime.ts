@@ -13,11 +13,14 @@ import { createMemberData } from '../member-data/index.js';
 import { createPriceNotifier } from '../price-notifier/index.js';
 import { createChainNotifier } from '../chain-notifier/index.js';
 import { createReporter } from '../reporter/index.js';
+import { createBusinessMgr } from '../business-mgr/index.js';
+import { createMachineMgr } from '../machine-mgr/index.js';
+import { createMachineNotifier } from '../machine-notifier/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
 import { createVaultService, type VaultKeeper } from '../vault/index.js';
 import { readCredentialsBundle } from './credentials.js';
 import { CliError } from './errors.js';
-import { credentialsFor, openVault, type SecretEnv } from './vault-access.js';
+import { credentialsFor, deviceCredentialsFor, openVault, type SecretEnv } from './vault-access.js';
 
 export interface RunningNode {
   readonly services: Service[];
@@ -56,8 +59,11 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     : undefined;
   const bundle = keeper ? undefined : config.credentialsFile ? readCredentialsBundle(config.credentialsFile) : undefined;
 
+  const devices = config.machines.devices;
+  const deviceServices = wanted.has('machine-mgr') || wanted.has('machine-notifier');
+  const localDevices = deviceServices ? (config.machines.local ?? Object.keys(devices)) : [];
   const credentials = async (client: string): Promise<Credentials> => {
-    if (keeper) return credentialsFor(keeper, client);
+    if (keeper) return client in devices ? deviceCredentialsFor(keeper, client) : credentialsFor(keeper, client);
     const found = bundle?.get(client);
     if (!found) {
       throw new CliError(
@@ -79,7 +85,10 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
   try {
     if (keeper) {
       // Keys first, so the directory handed to co-located services already names every one of them.
-      for (const service of config.services) keeper.ensureClient(service);
+      // A device is a client of its own, named by its id; machine-mgr and machine-notifier are no clients.
+      for (const service of config.services)
+        if (service !== 'machine-mgr' && service !== 'machine-notifier') keeper.ensureClient(service);
+      for (const device of localDevices) keeper.ensureClient(device);
       shareDirectory({ shared }, keeper.directory(), options.clock.now() + config.vault.directoryTtlSeconds * 1000);
     }
     if (wanted.has('subscription-mgr')) {
@@ -94,7 +103,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     }
     if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
-    const dataServices: ServiceName[] = ['business-data', 'member-data', 'reporter', 'chain-notifier'];
+    const dataServices: ServiceName[] = ['business-data', 'member-data', 'reporter', 'chain-notifier', 'business-mgr'];
     if (dataServices.some((name) => wanted.has(name))) {
       // The data services share one database: SQLite in the data folder, or PostgreSQL from db.url.
       database = await openDatabase({ url: config.db.url, sqliteFile: join(config.dataDir, 'dctrl.db') });
@@ -108,6 +117,13 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     if (wanted.has('price-notifier')) await startOne(createPriceNotifier(await contextFor('price-notifier')), running);
     if (database && wanted.has('chain-notifier'))
       await startOne(createChainNotifier(await contextFor('chain-notifier'), database), running);
+    if (database && wanted.has('business-mgr'))
+      await startOne(createBusinessMgr(await contextFor('business-mgr'), database), running);
+    // Each device: its manager first, so it hears the very first tap its notifier passes on.
+    for (const device of localDevices) {
+      if (wanted.has('machine-mgr')) await startOne(createMachineMgr(await contextFor(device), device), running);
+      if (wanted.has('machine-notifier')) await startOne(createMachineNotifier(await contextFor(device), device), running);
+    }
   } catch (error) {
     await stopAll(running, options.logger);
     await database?.close();

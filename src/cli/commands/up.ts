@@ -58,6 +58,9 @@ export function registerUpCommand(program: Command): void {
         process.stdout.write(`\n${await stopSignal}: stopping…\n`);
         await node.stop();
         process.stdout.write('stopped cleanly\n');
+        // A keyboard-style fob reader is read with a blocking read Node cannot cancel; it would hold the process
+        // until the next key press.
+        process.exit();
       },
     );
 }
