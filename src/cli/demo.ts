@@ -187,6 +187,9 @@ export async function seedDemoSpace(
       }
     }
     clock.set(Math.max(clock.now(), now));
+    // Money for the vending machine, so a fob buys a drink in the demo.
+    const barbara = ids.get(MEMBERS.find((member) => member.name === 'Barbara Liskov')!)!;
+    await record({ kind: 'payment', memberId: barbara, cents: 2_000, method: 'cash', note: 'drink credit' }, 'drink-credit');
     await mirror();
     await reporter.advance();
     const members = await register.list();
@@ -194,7 +197,7 @@ export async function seedDemoSpace(
     return [
       `demo space: ${members.length} current members with ${HISTORY_MONTHS} months of dues, payments and drinks (try \`dctrl report members\`)`,
       `  fobs 00042310NN, NN the member's place in the list: \`dctrl sim tap front-door ${demoFob(0)}\` (Ada, a keyholder),`,
-      `  \`dctrl sim tap front-door ${demoFob(4)}\` (Ken, behind on dues), \`dctrl sim tap vending ${demoFob(9)}\` (a Club-Mate on Barbara's balance, paid ahead)`,
+      `  \`dctrl sim tap front-door ${demoFob(4)}\` (Ken, behind on dues), \`dctrl sim tap vending ${demoFob(9)}\` (a Club-Mate on Barbara's drink credit)`,
     ].join('\n');
   } finally {
     keeper.close();

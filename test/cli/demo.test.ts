@@ -52,3 +52,34 @@ test('a later run leaves the space as it is', async () => {
     await hub.stop();
   }
 });
+
+test('the simulated door and vending machine: `dctrl sim tap` shows each decision, and `machine decisions` lists them', async () => {
+  const hub = dctrlBackground(upArgs);
+  try {
+    await hub.waitFor('Press Ctrl-C to stop.');
+    assert.match(hub.stdout(), /front-door: door, outputs door \(simulated\)/);
+    const tap = (device: string, fob: string) => dctrl(['sim', 'tap', device, fob, ...common]);
+    const ada = tap('front-door', '0004231000');
+    assert.equal(ada.status, 0, ada.stderr);
+    assert.match(ada.stdout, /front-door\s+open\s+keyholder\s+fob/);
+    assert.match(tap('front-door', '0004231004').stdout, /front-door\s+stay shut\s+inactive/);
+    assert.match(tap('front-door', '0004231099').stdout, /stay shut\s+unknown-fob\s+fob\s+fob …099/);
+    assert.match(tap('vending', '0004231009').stdout, /vending\s+vend 1 × club-mate \(3\.50\)\s+member-active.*→ actuated/);
+    const malformed = tap('front-door', '12345');
+    assert.equal(malformed.status, 1);
+    assert.match(malformed.stderr, /CORE_FOB_NUMBER_INVALID: a fob number is 10 digits/);
+    const nowhere = tap('back-door', '0004231000');
+    assert.match(nowhere.stderr, /no device "back-door" in machines.devices; configured: front-door, vending/);
+    const listed = dctrl(['machine', 'decisions', '--limit', '10', ...common])
+      .stdout.trim()
+      .split('\n');
+    assert.equal(listed.length, 4);
+    assert.match(listed[0]!, /vending/);
+    assert.match(
+      dctrl(['machine', 'decisions', '--limit', '0', ...common]).stderr,
+      /--limit expects a whole number from 1 to 200/,
+    );
+  } finally {
+    assert.equal(await hub.stop(), 0);
+  }
+});

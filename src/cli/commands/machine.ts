@@ -9,7 +9,7 @@ import { CliError } from '../errors.js';
 import { configFrom, parseLimit, type GlobalOptions } from '../options.js';
 import { fobHashKey } from './member.js';
 
-/** How long `sim tap` waits for BusinessMgr's decision and then for the device to report the actuation. */
+/** How long `sim tap` waits for BusinessMgr's decision and then for a vending machine to report the vend. */
 const DECISION_WAIT_MS = 5_000;
 const OUTCOME_WAIT_MS = 3_000;
 const POLL_MS = 50;
@@ -85,9 +85,11 @@ export function registerMachineCommands(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        const finished = decided.allowed
-          ? await findDecision(decisions, reply.tapId, (decision) => decision.outcome !== null, OUTCOME_WAIT_MS)
-          : decided;
+        // A vend reports back within a second; a door only when its hold (12 s) ends, so it is not waited for.
+        const finished =
+          decided.allowed && decided.kind === 'vend'
+            ? await findDecision(decisions, reply.tapId, (decision) => decision.outcome !== null, OUTCOME_WAIT_MS)
+            : decided;
         print(describeDecision(finished ?? decided));
       });
     });
