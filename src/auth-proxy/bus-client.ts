@@ -61,6 +61,8 @@ export type RejectionListener = (rejection: {
   code: string;
   message: string;
   envelope?: Partial<Envelope>;
+  /** The bytes as received, when the message got as far as being read; never trusted. */
+  raw?: Buffer;
 }) => void;
 
 interface PendingRequest {
@@ -455,7 +457,7 @@ export class BusClient {
   #rejectError(topic: string, error: unknown, raw: Buffer): void {
     if (error instanceof ExpectedDuplicate) return;
     const code = error instanceof DctrlError ? error.code : 'CORE_INTERNAL';
-    this.#reject(topic, code, (error as Error).message, peek(raw));
+    this.#reject(topic, code, (error as Error).message, peek(raw), raw);
   }
 
   #dispatch(accepted: AcceptedMessage): void {
@@ -479,9 +481,10 @@ export class BusClient {
     }
   }
 
-  #reject(topic: string, code: string, message: string, envelope?: Partial<Envelope>): void {
+  #reject(topic: string, code: string, message: string, envelope?: Partial<Envelope>, raw?: Buffer): void {
     this.#log.warn({ topic, code, claimedIssuer: envelope?.issuer, claimedId: envelope?.id }, message);
-    for (const listener of this.#rejectionListeners) listener({ topic, code, message, ...(envelope ? { envelope } : {}) });
+    for (const listener of this.#rejectionListeners)
+      listener({ topic, code, message, ...(envelope ? { envelope } : {}), ...(raw ? { raw } : {}) });
     const suppressed = this.#audit.take();
     if (suppressed === undefined || this.#stopped || !this.connected) return;
     const auditPayload = {

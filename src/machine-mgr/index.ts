@@ -7,7 +7,7 @@ import { AuditLimiter } from '../core/audit-limiter.js';
 import type { ActuatorConfig, DeviceConfig } from '../core/config.js';
 import { deviceLinkOf, type LocalTap } from '../core/device-link.js';
 import { decideFromAllowList, fobKey, type AllowListPayload } from '../core/door-access.js';
-import { verifyEnvelopeSignature, type Envelope } from '../core/envelope.js';
+import { decodeEnvelope, verifyEnvelopeSignature, type Envelope } from '../core/envelope.js';
 import { createIdFactory } from '../core/ids.js';
 import { importPublicKey } from '../core/keys.js';
 import {
@@ -21,7 +21,7 @@ import {
 } from '../core/messages-machine.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import { Actuator, type ActuationReport, type PulseOrigin } from './actuator.js';
-import { checkAllowList, checkCommand, type CommandPayload, type Verdict } from './checks.js';
+import { addressedHere, checkAllowList, checkCommand, signedByPinnedKey, type CommandPayload, type Verdict } from './checks.js';
 import { createOutputDriver, SimulatedDriver, type OutputDriver, type PulseRecord } from './drivers.js';
 import { MachineMgrError, type MachineMgrErrorCode } from './errors.js';
 import { DeviceStore, SERVICE_NAME, type OfflineEntry } from './store.js';
@@ -253,8 +253,24 @@ export function createMachineMgr(context: ServiceContext, device: string, option
 
   // ---- commands ----
 
+  /**
+   * A deny can only keep the door shut. One truly from BusinessMgr for this door settles its tap even when it is
+   * refused for anything else (late, seen, dropped by the bus for a skewed clock): otherwise the door would fall back
+   * to its allow-list after BusinessMgr said no. Synchronous, so the tap's timer cannot fire in between.
+   */
+  const settleDenied = (envelope: Envelope<CommandPayload>): void => {
+    const { action, tapId } = envelope.payload;
+    if (action !== 'deny' || tapId === undefined || !pendingTaps.has(tapId)) return;
+    const context = { device, pinnedKey, now: clock.now() };
+    if (!signedByPinnedKey(envelope, context).ok || !addressedHere(envelope, context).ok) return;
+    clearTimeout(pendingTaps.get(tapId));
+    pendingTaps.delete(tapId);
+    answeredTaps.set(tapId, clock.now());
+  };
+
   const onCommand = async (envelope: Envelope<CommandPayload>): Promise<void> => {
     if (!running || !store || !actuator) return;
+    settleDenied(envelope);
     const verdict = checkCommand(envelope, { device, pinnedKey, now: clock.now() });
     if (!verdict.ok) return refuseVerdict('command', envelope.id, verdict);
     // Stored before anything moves, so a crash after acting can never let the same command act again.
@@ -338,10 +354,27 @@ export function createMachineMgr(context: ServiceContext, device: string, option
   };
 
   /** What the bus dropped on our topics (bad signature, stale, replayed) is refused like our own checks refuse. */
-  const onBusRejection = (rejection: { topic: string; code: string; message: string; envelope?: Partial<Envelope> }): void => {
+  const onBusRejection = (rejection: {
+    topic: string;
+    code: string;
+    message: string;
+    envelope?: Partial<Envelope>;
+    raw?: Buffer;
+  }): void => {
     const what: Refusable | undefined =
       rejection.topic === commandTopic ? 'command' : rejection.topic === allowListTopic ? 'allow-list' : undefined;
     if (!what || !running) return;
+    if (what === 'command' && rejection.raw) {
+      try {
+        const candidate = decodeEnvelope(rejection.raw, config.bus.maxMessageBytes);
+        if (candidate.type === MachineCommand.type) {
+          const parsed = MachineCommand.payload.safeParse(candidate.payload);
+          if (parsed.success) settleDenied({ ...candidate, payload: parsed.data });
+        }
+      } catch {
+        // Not even an envelope: nothing to settle.
+      }
+    }
     const code =
       rejection.code === 'CORE_ENVELOPE_REPLAYED'
         ? 'MACHINE_MGR_COMMAND_REPLAYED'

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { deviceLinkOf } from '../../src/core/device-link.js';
 import { fobKey } from '../../src/core/door-access.js';
-import { OfflineLog, type offlineReasons } from '../../src/core/messages-machine.js';
+import { MachineCommand, MachineTopics, OfflineLog, type offlineReasons } from '../../src/core/messages-machine.js';
 import type { PayloadOf } from '../../src/core/contract.js';
 import { createSubscriptionMgr, type SubscriptionMgr } from '../../src/subscription-mgr/index.js';
 import { eventually } from '../helpers/harness.js';
@@ -170,5 +170,23 @@ test('back online: a tap BusinessMgr answers in time opens once; one it does not
   // The offline decision made while connected is reported and uploaded at once.
   await eventually(() => uploaded().some((entry) => entry.tapId === unanswered), 'uploaded while online');
   await eventually(() => f.actuations.some((a) => a.commandId === null && a.device === 'door-1'), 'actuation with no command');
+  await door.stop();
+});
+
+test('a deny keeps the door shut even when it arrives expired or was seen before: no fall back to the allow-list', async () => {
+  const door = await f.machine('door-1');
+  await eventually(() => door.connected(), 'door-1 online', 10_000);
+  const before = door.pulses().length;
+  // The keyholder is on the allow-list, so a fall back would open; BusinessMgr said no.
+  const lateDeny = tap('door-1', keyholder, true);
+  await f.command('door-1', { device: 'door-1', action: 'deny', tapId: lateDeny, reason: 'inactive' }, 1);
+  const seenDeny = tap('door-1', keyholder, true);
+  const sealed = f.sealCommand('door-1', { device: 'door-1', action: 'deny', tapId: seenDeny, reason: 'inactive' });
+  await f.bm.sendSealed(MachineCommand, sealed, MachineTopics.command('door-1'));
+  await f.bm.sendSealed(MachineCommand, sealed, MachineTopics.command('door-1'));
+  await sleep(f.h.config.machines.devices['door-1']!.answerTimeoutMs + 400);
+  assert.equal(door.pulses().length, before, 'nothing opened');
+  const log = await door.offlineLog();
+  assert.equal(log.filter((entry) => entry.tapId === lateDeny || entry.tapId === seenDeny).length, 0);
   await door.stop();
 });
