@@ -38,6 +38,9 @@ import { allowListContent, decideDoor, paidCents, productForTap, vendCount, type
 import { BusinessMgrStore, SERVICE_NAME } from './store.js';
 
 export { SERVICE_NAME };
+
+/** How long a sent vend command is remembered, to refund it if its device refuses it. */
+const REFUSAL_MEMORY_MS = 5 * 60_000;
 export { BusinessMgrError, BusinessMgrErrorCodes } from './errors.js';
 
 export interface BusinessMgr extends Service {
@@ -231,16 +234,22 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     return write.catch(() => false);
   };
 
+  const sentCommands = new Map<string, { decisionId: string; device: string }>();
   const command = async (
     device: string,
     action: PayloadOf<typeof MachineCommand>['action'],
     fields: { decisionId: string; reason: string; tapId?: string; output?: string; count?: number },
   ): Promise<void> => {
-    await client().publish(
+    const sent = await client().publish(
       MachineCommand,
       { device, action, count: fields.count ?? 1, ...fields },
       { topic: MachineTopics.command(device), expiresInMs: settings.commandTtlSeconds * 1000 },
     );
+    // A device that refuses a vend (too late, an output it lacks) says so by command id: kept to refund it.
+    if (action === 'vend') {
+      sentCommands.set(sent.id, { decisionId: fields.decisionId, device });
+      setTimeout(() => sentCommands.delete(sent.id), REFUSAL_MEMORY_MS).unref();
+    }
   };
 
   const decisionFor = (
@@ -336,7 +345,12 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
             method: 'balance',
             product: chosen.key,
             causedBy: `tap:${envelope.id}`,
-          })) as { balanceCents: number | null };
+          })) as { balanceCents: number | null; duplicate: boolean };
+          if (reply.duplicate) {
+            // The same tap again (redelivered after a restart): it was charged and vended the first time.
+            log.warn({ tapId: envelope.id, memberId: member.memberId }, 'tap already charged; not vended again');
+            return;
+          }
           change(() => cache.applyBalance(member.memberId, reply.balanceCents ?? balance - price));
         } catch (error) {
           log.error({ memberId: member.memberId, product: chosen.key, err: why(error) }, 'purchase not charged; nothing vended');
@@ -344,13 +358,21 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
         }
       }
       const decision = decisionFor(tap, envelope, 'vend', { allowed: true, reason: 'member-active' }, productFields);
-      await command(envelope.issuer, 'vend', {
-        decisionId: decision.decisionId,
-        tapId: envelope.id,
-        output: chosen.product.output,
-        reason: 'member-active',
-      });
-      await record(decision);
+      const recorded = record(decision);
+      try {
+        await command(envelope.issuer, 'vend', {
+          decisionId: decision.decisionId,
+          tapId: envelope.id,
+          output: chosen.product.output,
+          reason: 'member-active',
+        });
+      } catch (error) {
+        log.error({ decisionId: decision.decisionId, err: why(error) }, 'vend command not sent; refunding');
+        await recorded;
+        await failVend(decision);
+        return;
+      }
+      await recorded;
     });
   };
 
@@ -369,6 +391,12 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
         await client().publish(BusinessDecision, { ...decision, outcome: 'actuated' });
       return;
     }
+    await failVend(decision);
+  };
+
+  /** A decision whose vend did not happen: the member gets the price back once, and the decision says it failed. */
+  const failVend = async (decision: Decision): Promise<void> => {
+    const state = open();
     if (decision.outcome === 'failed') return;
     if (decision.kind === 'vend' && decision.via === 'fob' && decision.memberId !== null && (decision.cents ?? 0) > 0) {
       const memberId = decision.memberId;
@@ -583,9 +611,15 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     });
     await client.listen(MachineTap, onTap);
     await client.listen(MachineActuation, onActuation);
-    await client.listen(MachineRefused, (refused, envelope) =>
-      log.warn({ device: envelope.issuer, what: refused.what, id: refused.id, code: refused.code }, refused.message),
-    );
+    await client.listen(MachineRefused, async (refused, envelope) => {
+      log.warn({ device: envelope.issuer, what: refused.what, id: refused.id, code: refused.code }, refused.message);
+      const sent = sentCommands.get(refused.id);
+      if (refused.what !== 'command' || !sent || sent.device !== envelope.issuer) return;
+      sentCommands.delete(refused.id);
+      await pendingWrites.get(sent.decisionId);
+      const decision = await open().decision(sent.decisionId);
+      if (decision) await failVend(decision);
+    });
     await client.listen(ChainInvoice, (invoice) => {
       if (invoice.state !== 'settled' || invoice.previousState === 'settled') return;
       return queueInvoice(invoice);

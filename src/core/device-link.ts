@@ -20,7 +20,11 @@ export class DeviceLink {
   /** MachineMgr listens for the taps of its device; the returned function stops listening. */
   onTap(device: string, listener: LocalTapListener): () => void {
     this.#listeners.set(device, [...(this.#listeners.get(device) ?? []), listener]);
-    return () => this.#listeners.set(device, (this.#listeners.get(device) ?? []).filter((known) => known !== listener));
+    return () =>
+      this.#listeners.set(
+        device,
+        (this.#listeners.get(device) ?? []).filter((known) => known !== listener),
+      );
   }
 
   /** MachineNotifier passes each tap on; a listener that throws does not stop the others. */

@@ -269,7 +269,8 @@ export const SimulateTap = defineMessage({
   type: 'machine.simulate-tap',
   topic: 'dctrl/v1/+/rpc/simulate-tap',
   kind: 'request',
-  issuers: 'any',
+  /** Only the operators' tools: a client that has seen a tap's fob hash must not be able to present it again. */
+  issuers: ['cli', 'server'],
   description:
     'For a device with a simulated reader only: present a fob (already hashed by the sender) as if it were read there. The reply names the tap id.',
   payload: z.strictObject({ fob: hashedFob }),
