@@ -61,6 +61,8 @@ export async function startBcoin(): Promise<Bcoin> {
       BCOIN,
       '--network=regtest',
       '--memory=true',
+      // Only the node's RPC is used; its wallet server would take a fixed port and stop a second node starting.
+      '--no-wallet=true',
       `--prefix=${prefix}`,
       '--http-host=127.0.0.1',
       `--http-port=${port}`,
