@@ -34,7 +34,8 @@ import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { MemberCache, readPolicies, readProducts, type MemberFacts, type MemberLine, type Product } from './cache.js';
 import { BusinessMgrError } from './errors.js';
-import { allowListContent, decideDoor, paidCents, productForTap, vendCount, type Verdict } from './rules.js';
+import { allowListContent, decideDoor, productForTap, type Verdict } from './rules.js';
+import { centsWorth, unitsPaid } from '../core/invoice-units.js';
 import { BusinessMgrStore, SERVICE_NAME } from './store.js';
 
 export { SERVICE_NAME };
@@ -441,8 +442,8 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     const decisionId = nextId();
     if (!(await open().claimInvoice(invoice.id, decisionId, now))) return;
     const late = invoice.settledAt !== null && now - invoice.settledAt > settings.invoiceVendWindowMinutes * 60_000;
-    const count = late ? 0 : vendCount(invoice.paidSats, invoice.rate.centsPerBtc, product.priceCents);
-    const paid = paidCents(invoice.paidSats, invoice.rate.centsPerBtc);
+    const count = late ? 0 : unitsPaid(invoice.paidSats, invoice.rate.centsPerBtc, invoice.cents);
+    const paid = centsWorth(invoice.paidSats, invoice.rate.centsPerBtc);
     const decision: Decision = {
       decisionId,
       at: now,

@@ -10,8 +10,6 @@ export type Verdict = { allowed: boolean; reason: Decision['reason'] };
 
 /** A button press counts for a tap this long after it. */
 export const BUTTON_WINDOW_MS = 30_000;
-/** At most this many products for one invoice (the command's count limit). */
-export const MAX_VEND_COUNT = 20;
 
 /**
  * Whether a member may open a door at `at` (a time of the tap): left, inactive, then the door-access rule in the
@@ -53,18 +51,6 @@ export function productForTap(
   }
   if (onMachine.length === 1) return { key: onMachine[0]![0], product: onMachine[0]![1] };
   return undefined;
-}
-
-/** Cents an invoice's paid sats are worth at its locked rate, rounded down; exact for any sats and rate. */
-export function paidCents(paidSats: number, centsPerBtc: number): bigint {
-  return (BigInt(paidSats) * BigInt(centsPerBtc)) / 100_000_000n;
-}
-
-/** How many products a settled invoice paid for: at least 1 (it settled), at most 20. */
-export function vendCount(paidSats: number, centsPerBtc: number, priceCents: number): number {
-  if (priceCents <= 0) return 1;
-  const count = paidCents(paidSats, centsPerBtc) / BigInt(priceCents);
-  return Number(count < 1n ? 1n : count > BigInt(MAX_VEND_COUNT) ? BigInt(MAX_VEND_COUNT) : count);
 }
 
 export type AllowListContent = Pick<AllowListPayload, 'timezone' | 'schedules' | 'entries'>;

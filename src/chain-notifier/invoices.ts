@@ -15,6 +15,7 @@ import { ChainInvoice, type InvoiceCreate, type InvoiceList } from '../core/mess
 import { PriceQuote } from '../core/messages-price.js';
 import { LedgerRecord, MemberQuery, SettingsGet } from '../core/messages.js';
 import { centsFor, ledgerAcceptsBitcoin, requiredConfirmations, satsFor, type ConfirmationRule } from './amounts.js';
+import { unitsPaid } from '../core/invoice-units.js';
 import { ChainNotifierError } from './errors.js';
 import { assessInvoice, bip21Uri, paidThreshold, type InvoiceAssessment, type InvoiceOutput } from './invoice-rules.js';
 import type { ChainNotifierTables, InvoiceRow, InvoiceState, OutputRow } from './store.js';
@@ -574,18 +575,21 @@ function settlementEntries(row: InvoiceRow, coverSats: number): LedgerInput[] {
   }
   if (row.product === null)
     return [{ kind: 'donation', cents: paidCents, method: 'bitcoin', sats: coverSats, rate, causedBy, note }];
+  // Paid for several: several are vended (BusinessMgr counts the same way), so several are sold.
+  const units = unitsPaid(coverSats, rate.centsPerBtc, row.cents);
+  const soldSats = units === 1 ? row.sats : satsFor(units * row.cents, rate.centsPerBtc);
   const entries: LedgerInput[] = [
     {
       kind: 'purchase',
-      cents: row.cents,
+      cents: units * row.cents,
       method: 'bitcoin',
       product: row.product,
-      sats: Math.min(coverSats, row.sats),
+      sats: Math.min(coverSats, soldSats),
       rate,
       causedBy,
     },
   ];
-  const overSats = coverSats - row.sats;
+  const overSats = coverSats - soldSats;
   const overCents = centsFor(Math.max(overSats, 0), rate.centsPerBtc);
   if (overSats > 0 && ledgerAcceptsBitcoin(overCents, overSats, rate.centsPerBtc)) {
     entries.push({
@@ -595,7 +599,7 @@ function settlementEntries(row: InvoiceRow, coverSats: number): LedgerInput[] {
       sats: overSats,
       rate,
       causedBy: `${causedBy}/over`,
-      note: `invoice ${row.id}: paid beyond the price of ${row.product}`,
+      note: `invoice ${row.id}: paid beyond the price of ${units === 1 ? row.product : `${units} × ${row.product}`}`,
     });
   }
   return entries;

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { DateTime } from 'luxon';
 import type { CachedMember, Product, SpacePolicies } from '../../src/business-mgr/cache.js';
 import { MemberCache } from '../../src/business-mgr/cache.js';
-import { allowListContent, decideDoor, productForTap, vendCount } from '../../src/business-mgr/rules.js';
+import { allowListContent, decideDoor, productForTap } from '../../src/business-mgr/rules.js';
+import { unitsPaid } from '../../src/core/invoice-units.js';
 
 const ZONE = 'America/Vancouver';
 const at = (iso: string) => DateTime.fromISO(iso, { zone: ZONE }).toMillis();
@@ -75,14 +76,14 @@ test('the product a tap buys: the button pressed within 30 s, else the only one,
   assert.equal(productForTap(one, 'vending', { input: 'old', at: tapAt }, tapAt)?.key, 'mate', 'an inactive product is not sold');
 });
 
-test('an invoice vends what it paid for: at least one, at most twenty, exact for large amounts', () => {
+test('an invoice buys the units its payment covers: at least one, at most twenty, exact for large amounts', () => {
   const rate = 10_000_000; // 100 000.00 a bitcoin
-  assert.equal(vendCount(5_000, rate, 250), 2);
-  assert.equal(vendCount(4_999, rate, 250), 1);
-  assert.equal(vendCount(100, rate, 250), 1, 'settled a little short: still one');
-  assert.equal(vendCount(2_100_000_000_000_000, 9_000_000_000_000, 250), 20, 'far beyond 2^53 in the product');
-  assert.equal(vendCount(7_499, rate, 250), 2);
-  assert.equal(vendCount(7_500, rate, 250), 3);
+  assert.equal(unitsPaid(5_000, rate, 250), 2);
+  assert.equal(unitsPaid(4_999, rate, 250), 1);
+  assert.equal(unitsPaid(100, rate, 250), 1, 'settled a little short: still one');
+  assert.equal(unitsPaid(2_100_000_000_000_000, 9_000_000_000_000, 250), 20, 'far beyond 2^53 in the product');
+  assert.equal(unitsPaid(7_499, rate, 250), 2);
+  assert.equal(unitsPaid(7_500, rate, 250), 3);
 });
 
 test('allow-list content: keyholders -1, one schedule per distinct set of windows, lapsed and never-allowed left out', () => {

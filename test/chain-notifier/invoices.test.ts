@@ -208,6 +208,20 @@ test('a product paid twice: the sale recorded at its price, the second payment a
   );
 });
 
+test('a product paid for twice over in one payment: two sold at its price (as two are vended), the rest a donation', async () => {
+  const invoice = await create({ cents: 400, product: 'club-mate', memo: 'Club-Mate' });
+  pay(invoice, 2 * 2_963 + 500);
+  await notifier.sync();
+  const settled = await get(invoice.id);
+  assert.deepEqual([settled.state, settled.flags.over], ['settled', true]);
+  const rows = await ledger(invoice.id);
+  assert.deepEqual(describeLedger(rows), ['purchase:-800:5926', 'donation:68:500']);
+  assert.deepEqual(
+    rows.map((row) => row.caused_by),
+    [`invoice:${invoice.id}`, `invoice:${invoice.id}/over`],
+  );
+});
+
 test('partly paid: partial and processing, expired when time runs out, then settled by a late top-up at the locked rate', async () => {
   const invoice = await create({ cents: 2_000, memberId: ada });
   pay(invoice, 7_000);

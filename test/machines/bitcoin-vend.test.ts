@@ -243,8 +243,8 @@ test('an invoice for a Club-Mate paid exactly on the node vends one, records the
 test('an overpayment covering two Club-Mates vends two, once; more blocks and re-announcements vend nothing more', async () => {
   const before = pulses().length;
   const invoice = await create({ cents: PRICE, product: 'club-mate' });
-  // Two prices and a little: 5,286 sats are 7.13 CAD at the locked rate, two drinks and change.
-  const paid = 2 * invoice.sats + 100;
+  // Two prices and some change: 6,186 sats are 8.35 CAD at the locked rate, two drinks and 1.35 over.
+  const paid = 2 * invoice.sats + 1_000;
   const txid = await pay(invoice.address, paid);
   const settled = await invoiceUntil(invoice.id, (found) => found.state === 'settled', 'settled');
   assert.deepEqual([settled.paidSats, settled.flags.over], [paid, true]);
@@ -256,8 +256,8 @@ test('an overpayment covering two Club-Mates vends two, once; more blocks and re
   const decision = await decisionWithOutcome(invoice.id);
   assert.deepEqual(
     [decision.allowed, decision.via, decision.reason, decision.count, decision.outcome, decision.product, decision.cents],
-    // The decision's cents are what was paid at the locked rate: 5,286 sats are 7.1361 CAD.
-    [true, 'bitcoin', 'invoice-paid', 2, 'actuated', 'club-mate', 713],
+    // The decision's cents are what was paid at the locked rate: 6,186 sats are 8.3511 CAD.
+    [true, 'bitcoin', 'invoice-paid', 2, 'actuated', 'club-mate', 835],
   );
 
   await chain().mine(1);
@@ -284,9 +284,13 @@ test('an overpayment covering two Club-Mates vends two, once; more blocks and re
     'exactly two Club-Mates',
   );
   assert.equal((await decisionsFor(invoice.id)).length, 1, 'one decision for the invoice');
-  // The money is booked once: every sat paid, each entry once. (The ChainNotifier books one sale at the price and
-  // the rest as a donation, though two drinks left the machine; which of the two is right is not settled here.)
+  // Two drinks left the machine, so two are sold; the change beyond them is a donation; every sat booked once.
   const rows = await ledger(invoice.id);
+  assert.deepEqual(
+    describeLedger(rows).map((row) => row.split(':').slice(0, 2).join(':')),
+    ['purchase:bitcoin', 'donation:bitcoin'],
+  );
+  assert.equal(rows[0]!.cents, -2 * PRICE, 'two sold at the price');
   assert.equal(new Set(rows.map((row) => row.caused_by)).size, rows.length, describeLedger(rows).join(', '));
   assert.equal(
     rows.reduce((total, row) => total + (row.sats ?? 0), 0),
