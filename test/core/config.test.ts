@@ -20,8 +20,37 @@ describe('config', () => {
       'reporter',
       'price-notifier',
       'chain-notifier',
+      'business-mgr',
+      'machine-notifier',
+      'machine-mgr',
     ]);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.broker));
+    // The demo pair of simulated devices; a door gets a simulated door output when it names none.
+    assert.deepEqual(Object.keys(config.machines.devices), ['front-door', 'vending']);
+    assert.deepEqual(config.machines.devices['front-door']!.outputs, { door: { driver: 'simulated' } });
+  });
+
+  test('devices are checked: an id that is a service, a door without its output, a local device not configured', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          overrides: {
+            machines: {
+              devices: {
+                reporter: { kind: 'door' },
+                side: { kind: 'door', doorOutput: 'strike', outputs: { bolt: { driver: 'simulated' } } },
+                tiny: { kind: 'vending', outputs: { slot: { driver: 'gpio', chip: 'chip0', line: 1 } } },
+              },
+              local: ['back-door'],
+            },
+          },
+        }),
+      (error: Error) =>
+        /machines\.devices\.reporter": a device id is its bus client name/.test(error.message) &&
+        /machines\.devices\.side\.outputs": a door needs its doorOutput "strike"/.test(error.message) &&
+        /machines\.devices\.tiny\.outputs\.slot\.chip": expected gpiochipN/.test(error.message) &&
+        /machines\.local": "back-door" is not in machines\.devices/.test(error.message),
+    );
   });
 
   test('precedence: flags beat env vars beat the file', () => {
