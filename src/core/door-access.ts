@@ -56,12 +56,25 @@ export function accessAllows(access: DoorAccess, at: number, timezone: string): 
 
 export type OfflineVerdict =
   | { allowed: true; reason: 'allow-listed' | 'keyholder' }
-  | { allowed: false; reason: 'unknown-fob' | 'outside-hours' | 'no-allow-list' | 'allow-list-expired' };
+  | { allowed: false; reason: 'unknown-fob' | 'outside-hours' | 'no-allow-list' | 'allow-list-expired' | 'clock-behind' };
 
-/** How a door decides a tap from its allow-list while the hub is unreachable. */
-export function decideFromAllowList(list: AllowListPayload | undefined, fobHash: string, at: number): OfflineVerdict {
+/** How far a device clock may read behind the latest time it has seen before it is distrusted. */
+export const CLOCK_BEHIND_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * How a door decides a tap from its allow-list while the hub is unreachable. `notBefore` is the latest time the
+ * door has seen (a list's issue time, its last decision): a clock that reads well before it (a Pi with no
+ * hardware clock, reset) is not trusted, or an expired list would come back to life.
+ */
+export function decideFromAllowList(
+  list: AllowListPayload | undefined,
+  fobHash: string,
+  at: number,
+  notBefore = 0,
+): OfflineVerdict {
   if (!list) return { allowed: false, reason: 'no-allow-list' };
-  if (at >= list.expiresAt) return { allowed: false, reason: 'allow-list-expired' };
+  if (at < notBefore - CLOCK_BEHIND_TOLERANCE_MS) return { allowed: false, reason: 'clock-behind' };
+  if (Math.max(at, notBefore) >= list.expiresAt) return { allowed: false, reason: 'allow-list-expired' };
   const key = fobKey(fobHash);
   const entry = list.entries.find(([candidate]) => candidate === key);
   if (!entry) return { allowed: false, reason: 'unknown-fob' };

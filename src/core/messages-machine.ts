@@ -167,6 +167,7 @@ export const offlineReasons = [
   'outside-hours',
   'no-allow-list',
   'allow-list-expired',
+  'clock-behind',
 ] as const;
 
 export const OfflineLog = defineMessage({

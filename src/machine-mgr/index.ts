@@ -108,6 +108,8 @@ export function createMachineMgr(context: ServiceContext, device: string, option
 
   let running = false;
   let unlink: () => void = () => undefined;
+  /** The latest time this door has seen (its list's issue time, its own decisions), to distrust a clock set back. */
+  let latestSeen = 0;
   let settings: DeviceConfig;
   let pinnedKey: KeyObject;
   let store: DeviceStore | undefined;
@@ -346,6 +348,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       if (!verdict.ok) return refuseVerdict('allow-list', envelope.id, verdict);
       await store.saveAllowList(envelope, clock.now());
       allowList = envelope;
+      latestSeen = Math.max(latestSeen, envelope.payload.issuedAt);
       const { version, entries, expiresAt } = envelope.payload;
       log.info({ version, entries: entries.length, expiresAt: new Date(expiresAt).toISOString() }, 'allow-list stored');
       publishStatus();
@@ -408,7 +411,9 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     if (!running || !store || !actuator) return;
     offlineTaps.set(tap.tapId, clock.now());
     const list = allowList?.payload;
-    const verdict = decideFromAllowList(list, tap.fob.hash, tap.at);
+    const verdict = decideFromAllowList(list, tap.fob.hash, tap.at, latestSeen);
+    if (verdict.reason !== 'clock-behind') latestSeen = Math.max(latestSeen, tap.at);
+    else log.error({ tapAt: tap.at, latestSeen }, 'the device clock reads behind the latest time seen; offline taps are denied');
     const door = settings.doorOutput;
     const canOpen = verdict.allowed && actuator.has(door);
     if (verdict.allowed && !canOpen) log.error({ output: door }, `doorOutput "${door}" is not among the outputs; nothing opens`);
@@ -567,6 +572,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       store = await DeviceStore.open(join(config.dataDir, `device-${device}.db`), device);
       await store.pruneSeen(clock.now());
       allowList = await loadAllowList();
+      latestSeen = Math.max(allowList?.payload.issuedAt ?? 0, await store.latestOfflineAt());
       offlinePending = await store.countUnsent();
       drivers = buildDrivers();
       actuator = new Actuator(settings, drivers, clock, reportActuation, log);

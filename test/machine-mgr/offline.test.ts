@@ -47,8 +47,14 @@ after(async () => {
 });
 
 const tapId = () => f.nextId();
-function tap(device: string, who: { hash: string; lastDigits: string }, published: boolean, id = tapId()): string {
-  deviceLinkOf(f.h.shared).tap({ tapId: id, device, fob: who, at: Date.now(), published });
+function tap(
+  device: string,
+  who: { hash: string; lastDigits: string },
+  published: boolean,
+  id = tapId(),
+  at = Date.now(),
+): string {
+  deviceLinkOf(f.h.shared).tap({ tapId: id, device, fob: who, at, published });
   return id;
 }
 
@@ -124,20 +130,25 @@ test('broker down: decisions from the allow-list, a restart without the hub, and
   await eventually(() => rebooted.mode() === 'offline', 'offline after boot');
   tap('door-1', keyholder, false);
   await eventually(() => rebooted.pulses().length === 1, 'the keyholder let in after the reboot');
+  // The clock set back an hour (a Pi with no hardware clock): behind the latest time the door has seen, so denied.
+  tap('door-1', keyholder, false, tapId(), Date.now() - 3_600_000);
+  await until(async () => (await rebooted.offlineLog()).some((entry) => entry.reason === 'clock-behind'), 'clock-behind');
+  await sleep(100);
+  assert.equal(rebooted.pulses().length, 1, 'nothing opened for the clock set back');
   assert.equal(uploads.length, 0);
 
   replacement = createSubscriptionMgr(await f.h.context('subscription-mgr'));
   await replacement.start();
   await eventually(
-    () => uploaded().length === 6,
-    () => `six entries uploaded, got ${uploaded().length}`,
+    () => uploaded().length === 7,
+    () => `seven entries uploaded, got ${uploaded().length}`,
     20_000,
   );
   await until(async () => (await rebooted.offlineLog()).every((entry) => entry.sentAt !== null), 'marked sent');
   await sleep(500);
   const ids = uploaded().map((entry) => entry.localId);
-  assert.equal(new Set(ids).size, 6, 'each entry once');
-  assert.equal(uploaded().length, 6);
+  assert.equal(new Set(ids).size, 7, 'each entry once');
+  assert.equal(uploaded().length, 7);
   assert.ok(uploaded().every((entry) => entry.tapId !== null));
   assert.deepEqual(
     uploaded()
