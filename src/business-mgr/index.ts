@@ -461,12 +461,23 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
       cents: Number(paid > 1_000_000_000n ? 1_000_000_000n : paid),
       outcome: null,
     };
-    if (!late) {
-      await command(product.machine, 'vend', { decisionId, output: product.output, count, reason: 'invoice-paid' });
-    } else {
+    if (late) {
       log.warn({ invoiceId: invoice.id, settledAt: invoice.settledAt }, 'a paid invoice settled too long ago; not vended');
+      await record(decision);
+      return;
     }
-    await record(decision);
+    // Recorded first: if the command cannot be sent the claim stays (never vended twice) and the decision says it
+    // failed, for the treasurer to refund.
+    const recorded = record(decision);
+    try {
+      await command(product.machine, 'vend', { decisionId, output: product.output, count, reason: 'invoice-paid' });
+    } catch (error) {
+      log.error({ invoiceId: invoice.id, decisionId, err: why(error) }, 'vend command for a paid invoice not sent');
+      await recorded;
+      await failVend(decision);
+      return;
+    }
+    await recorded;
   };
 
   /** One invoice at a time, so a re-delivery racing the catch-up is claimed once. */

@@ -106,10 +106,11 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       id: nextId(),
       state: 'settled',
       previousState: 'processing',
-      cents: 500,
+      // One Club-Mate: a product invoice is for one at its price; paying a multiple buys that many.
+      cents: 250,
       currency: 'CAD',
-      sats: 5_000,
-      // 100 000.00 CAD a bitcoin: 5 000 sats are 5.00
+      sats: 2_500,
+      // 100 000.00 CAD a bitcoin: 2 500 sats are 2.50
       rate: { centsPerBtc: 10_000_000, source: 'test', at: clock.now() },
       address: 'bcrt1qtest',
       uri: 'bitcoin:bcrt1qtest',
@@ -120,7 +121,7 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       expiresAt: clock.now() + 600_000,
       watchUntil: clock.now() + 3_600_000,
       settledAt: clock.now(),
-      paidSats: 5_000,
+      paidSats: 2_500,
       flags: { partial: false, over: false, late: false },
       ...fields,
     });
@@ -398,7 +399,7 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
 
     test('after a restart the catch-up vends what it missed and never an invoice already vended', async () => {
       await mgr.stop();
-      const missed = invoice({ product: 'cola', paidSats: 5_000 }); // 5.00 at 2.00: two
+      const missed = invoice({ product: 'cola', cents: 200, sats: 2_000, paidSats: 5_000 }); // 5.00 at 2.00: two
       listedInvoices = [missed, ...listedInvoices];
       await startMgr();
       await eventually(() => commands['vending']!.some((command) => command.output === 'cola'), 'the missed invoice vended');
