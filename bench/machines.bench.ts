@@ -149,6 +149,7 @@ interface Space {
 
 async function startSpace(dataDir: string): Promise<Space> {
   let config: Config = loadConfig({
+    env: process.env,
     overrides: {
       dataDir,
       broker: { port: 0 },

@@ -281,7 +281,9 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     }
     const command = envelope.payload;
     const tapId = command.tapId;
-    const decidedBefore = tapId !== undefined && !offlineTaps.has(tapId) ? await store.decidedOffline(tapId) : false;
+    // A tap still waiting here was certainly not decided offline: only an unknown one needs the stored log.
+    const unknownTap = tapId !== undefined && !offlineTaps.has(tapId) && !pendingTaps.has(tapId) && !answeredTaps.has(tapId);
+    const decidedBefore = unknownTap ? await store.decidedOffline(tapId) : false;
     if (!running) return;
     // From here on synchronous, so a tap timer cannot decide the same tap in between.
     if (tapId !== undefined && (offlineTaps.has(tapId) || decidedBefore)) {

@@ -26,7 +26,9 @@ export interface OpenListener {
 export async function openListeners(config: ListenerConfig, handle: ConnectionHandler): Promise<OpenListener[]> {
   const opened: OpenListener[] = [];
   try {
-    const plain = createNetServer((socket) => handle(socket));
+    // Small messages answered one at a time (a tap, then its command) must not wait for Nagle and delayed ACKs:
+    // about 40 ms per hop otherwise.
+    const plain = createNetServer((socket) => handle(socket.setNoDelay(true)));
     opened.push(await listen(plain, 'mqtt', config.host, config.port));
     if (config.tls.enabled) {
       const { certFile, keyFile } = config.tls;
@@ -36,7 +38,9 @@ export async function openListeners(config: ListenerConfig, handle: ConnectionHa
           'broker.tls.enabled is true but certFile or keyFile is not set',
         );
       }
-      const secure = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) => handle(socket));
+      const secure = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (socket) =>
+        handle(socket.setNoDelay(true)),
+      );
       opened.push(await listen(secure, 'mqtts', config.host, config.tls.port));
     }
     if (config.websocket.enabled) {
