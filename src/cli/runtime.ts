@@ -61,7 +61,10 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
 
   const devices = config.machines.devices;
   const deviceServices = wanted.has('machine-mgr') || wanted.has('machine-notifier');
-  const localDevices = deviceServices ? (config.machines.local ?? Object.keys(devices)) : [];
+  // Unless machines.local says, every configured device on the hub, and on a device the ones its bundle carries.
+  const localDevices = deviceServices
+    ? (config.machines.local ?? Object.keys(devices).filter((id) => keeper !== undefined || bundle?.has(id)))
+    : [];
   const credentials = async (client: string): Promise<Credentials> => {
     if (keeper) return client in devices ? deviceCredentialsFor(keeper, client) : credentialsFor(keeper, client);
     const found = bundle?.get(client);
