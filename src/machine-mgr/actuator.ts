@@ -5,6 +5,7 @@ import type { DeviceConfig } from '../core/config.js';
 import { DctrlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DriverKind, OutputDriver } from './drivers.js';
+import { MachineMgrError } from './errors.js';
 
 export const DEFAULT_DOOR_PULSE_MS = 12_000;
 export const DEFAULT_VEND_PULSE_MS = 500;
@@ -114,7 +115,16 @@ export class Actuator {
   async stop(): Promise<void> {
     this.#stopping.abort();
     if (this.#vends.length > 0) this.log.warn({ dropped: this.#vends.length }, 'queued vends dropped: MachineMgr stopped');
-    this.#vends.length = 0;
+    // Each dropped vend is reported failed, so a member charged for it is refunded and nothing is owed in silence.
+    const now = this.clock.now();
+    for (const vend of this.#vends.splice(0)) {
+      const failure = new MachineMgrError(
+        'MACHINE_MGR_PULSE_ABORTED',
+        'the vend was queued when MachineMgr stopped; nothing dropped',
+      );
+      const driver = this.drivers.get(vend.output)!;
+      this.#emit({ ...vend, action: 'vend', driver: driver.kind, startedAt: now, finishedAt: now, failure });
+    }
     const closing: Promise<void>[] = [];
     for (const driver of new Set(this.drivers.values())) if (driver.close) closing.push(driver.close().catch(() => undefined));
     await Promise.all(closing);
@@ -148,8 +158,12 @@ export class Actuator {
     for (let next = this.#vends.shift(); next; next = this.#vends.shift()) {
       const wait = this.#lastVendStart === undefined ? 0 : this.#lastVendStart + spacing - this.clock.now();
       if (wait > 0) await sleep(wait, this.#stopping.signal);
-      if (this.#stopping.signal.aborted) return;
       const driver = this.drivers.get(next.output)!;
+      if (this.#stopping.signal.aborted) {
+        const now = this.clock.now();
+        this.#emit({ ...next, action: 'vend', driver: driver.kind, startedAt: now, finishedAt: now, failure: dropped() });
+        return;
+      }
       const startedAt = this.clock.now();
       this.#lastVendStart = startedAt;
       let failure: unknown;
@@ -198,6 +212,10 @@ export class Actuator {
     this.#running.add(tracked);
     void tracked.finally(() => this.#running.delete(tracked));
   }
+}
+
+function dropped(): MachineMgrError {
+  return new MachineMgrError('MACHINE_MGR_PULSE_ABORTED', 'the vend was still queued when MachineMgr stopped; nothing dropped');
 }
 
 function wireErrorOf(error: unknown): { code: string; message: string } {

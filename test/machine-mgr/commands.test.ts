@@ -190,3 +190,23 @@ test('start refuses without a pinned BusinessMgr key, and for a device it does n
   await assert.rejects(createMachineMgr(withPin, 'door-1').start(), { code: 'MACHINE_MGR_PINNED_KEY_INVALID' });
   await assert.rejects(createMachineMgr(withPin, 'no-such-door').start(), { code: 'MACHINE_MGR_UNKNOWN_DEVICE' });
 });
+
+test('vends still queued when MachineMgr stops are reported failed, so whoever paid for them is refunded', async () => {
+  const vending = await f.machine('vending-1');
+  await eventually(() => vending.connected(), 'vending online');
+  const queued = await f.command('vending-1', { device: 'vending-1', action: 'vend', output: 'cola', count: 5 });
+  await eventually(() => vending.pulses().length >= 1, 'the first vend');
+  await vending.stop();
+  await eventually(
+    () => f.actuations.filter((a) => a.commandId === queued.id).length === 5,
+    () => `five reports, got ${f.actuations.filter((a) => a.commandId === queued.id).length}`,
+  );
+  const reports = f.actuations.filter((a) => a.commandId === queued.id);
+  const failed = reports.filter((a) => a.outcome === 'failed');
+  assert.ok(failed.length >= 3, `the dropped vends reported failed: ${JSON.stringify(reports.map((a) => a.outcome))}`);
+  assert.ok(failed.every((a) => a.error?.code === 'MACHINE_MGR_PULSE_ABORTED'));
+  assert.deepEqual(
+    reports.map((a) => a.sequence).sort((a, b) => a - b),
+    [1, 2, 3, 4, 5],
+  );
+});
