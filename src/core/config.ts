@@ -313,7 +313,9 @@ export const configSchema = z
         local: z
           .array(clientName)
           .optional()
-          .describe('Which devices this process runs MachineNotifier and MachineMgr for; all configured devices when unset.'),
+          .describe(
+            'Which devices this process runs MachineNotifier and MachineMgr for; when unset, every configured device on the hub, and on a device those its credentials bundle carries.',
+          ),
         businessMgrKey: z
           .string()
           .length(43)
