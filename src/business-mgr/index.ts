@@ -40,6 +40,16 @@ import { BusinessMgrStore, SERVICE_NAME } from './store.js';
 
 export { SERVICE_NAME };
 
+/** A device's refusals of a command that mean it moved nothing for it (src/machine-mgr/errors.ts). */
+const NOTHING_MOVED = new Set([
+  'MACHINE_MGR_COMMAND_EXPIRED',
+  'MACHINE_MGR_UNKNOWN_OUTPUT',
+  'MACHINE_MGR_WRONG_DEVICE',
+  'MACHINE_MGR_SIGNER_NOT_PINNED',
+  'MACHINE_MGR_TAP_DECIDED_OFFLINE',
+  'CORE_ENVELOPE_STALE',
+]);
+
 /** How long a sent vend command is remembered, to refund it if its device refuses it. */
 const REFUSAL_MEMORY_MS = 5 * 60_000;
 export { BusinessMgrError, BusinessMgrErrorCodes } from './errors.js';
@@ -348,11 +358,14 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
             causedBy: `tap:${envelope.id}`,
           })) as { balanceCents: number | null; duplicate: boolean };
           if (reply.duplicate) {
-            // The same tap again (redelivered after a restart): it was charged and vended the first time.
-            log.warn({ tapId: envelope.id, memberId: member.memberId }, 'tap already charged; not vended again');
-            return;
-          }
-          change(() => cache.applyBalance(member.memberId, reply.balanceCents ?? balance - price));
+            // The same tap again (redelivered after a restart). Charged the first time; vended then too, unless the
+            // crash came between the charge and the decision: then it vends now, for the charge already made.
+            const earlier = await open().decisions({ tapId: envelope.id, limit: 1 });
+            if (earlier.decisions.length > 0) {
+              log.warn({ tapId: envelope.id, memberId: member.memberId }, 'tap already charged and decided; not vended again');
+              return;
+            }
+          } else change(() => cache.applyBalance(member.memberId, reply.balanceCents ?? balance - price));
         } catch (error) {
           log.error({ memberId: member.memberId, product: chosen.key, err: why(error) }, 'purchase not charged; nothing vended');
           return deny(tap, envelope, 'vend', { allowed: false, reason: 'charge-failed' }, productFields);
@@ -369,8 +382,10 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
         });
       } catch (error) {
         log.error({ decisionId: decision.decisionId, err: why(error) }, 'vend command not sent; refunding');
-        await recorded;
-        await failVend(decision);
+        // Not awaited: the refund queues behind this member's work, which is this very function.
+        void recorded
+          .then(() => failVend(decision))
+          .catch((failure: unknown) => log.error({ err: why(failure) }, 'refund not made'));
         return;
       }
       await recorded;
@@ -627,10 +642,12 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
       log.warn({ device: envelope.issuer, what: refused.what, id: refused.id, code: refused.code }, refused.message);
       const sent = sentCommands.get(refused.id);
       if (refused.what !== 'command' || !sent || sent.device !== envelope.issuer) return;
+      // Only refusals that mean nothing moved: a replay refused (the first copy may have vended) refunds nothing.
+      if (!NOTHING_MOVED.has(refused.code)) return;
       sentCommands.delete(refused.id);
       await pendingWrites.get(sent.decisionId);
       const decision = await open().decision(sent.decisionId);
-      if (decision) await failVend(decision);
+      if (decision && decision.outcome === null) await failVend(decision);
     });
     await client.listen(ChainInvoice, (invoice) => {
       if (invoice.state !== 'settled' || invoice.previousState === 'settled') return;

@@ -215,7 +215,10 @@ export class Actuator {
 }
 
 function dropped(): MachineMgrError {
-  return new MachineMgrError('MACHINE_MGR_PULSE_ABORTED', 'the vend was still queued when MachineMgr stopped; nothing dropped');
+  return new MachineMgrError(
+    'MACHINE_MGR_PULSE_ABORTED',
+    'the vend was still queued when MachineMgr stopped; nothing was vended',
+  );
 }
 
 function wireErrorOf(error: unknown): { code: string; message: string } {

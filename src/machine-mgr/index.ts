@@ -108,7 +108,10 @@ export function createMachineMgr(context: ServiceContext, device: string, option
 
   let running = false;
   let unlink: () => void = () => undefined;
-  /** The latest time this door has seen (its list's issue time, its own decisions), to distrust a clock set back. */
+  /**
+   * The latest time BusinessMgr vouched for (its list's issue time, its commands'), to distrust a device clock set
+   * back. Only signed times: the device's own clock, once wrong, must not lock the door for good.
+   */
   let latestSeen = 0;
   let settings: DeviceConfig;
   let pinnedKey: KeyObject;
@@ -260,19 +263,25 @@ export function createMachineMgr(context: ServiceContext, device: string, option
    * refused for anything else (late, seen, dropped by the bus for a skewed clock): otherwise the door would fall back
    * to its allow-list after BusinessMgr said no. Synchronous, so the tap's timer cannot fire in between.
    */
-  const settleDenied = (envelope: Envelope<CommandPayload>): void => {
+  const settleDenied = (envelope: Envelope<CommandPayload>): boolean => {
     const { action, tapId } = envelope.payload;
-    if (action !== 'deny' || tapId === undefined || !pendingTaps.has(tapId)) return;
+    if (action !== 'deny' || tapId === undefined || !pendingTaps.has(tapId)) return false;
     const context = { device, pinnedKey, now: clock.now() };
-    if (!signedByPinnedKey(envelope, context).ok || !addressedHere(envelope, context).ok) return;
+    if (!signedByPinnedKey(envelope, context).ok || !addressedHere(envelope, context).ok) return false;
     clearTimeout(pendingTaps.get(tapId));
     pendingTaps.delete(tapId);
     answeredTaps.set(tapId, clock.now());
+    log.info({ id: envelope.id, tapId, reason: envelope.payload.reason }, 'tap denied');
+    return true;
   };
 
   const onCommand = async (envelope: Envelope<CommandPayload>): Promise<void> => {
     if (!running || !store || !actuator) return;
-    settleDenied(envelope);
+    // A deny that settled its tap has done all a deny does; it is remembered, not checked and refused again.
+    if (settleDenied(envelope)) {
+      await store.markSeen(envelope.id, envelope.expiresAt ?? clock.now()).catch(() => undefined);
+      return;
+    }
     const verdict = checkCommand(envelope, { device, pinnedKey, now: clock.now() });
     if (!verdict.ok) return refuseVerdict('command', envelope.id, verdict);
     // Stored before anything moves, so a crash after acting can never let the same command act again.
@@ -314,6 +323,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       pendingTaps.delete(tapId);
       answeredTaps.set(tapId, clock.now());
     }
+    latestSeen = Math.max(latestSeen, envelope.issuedAt);
     const origin: PulseOrigin = { commandId: envelope.id, decisionId: command.decisionId, since: envelope.issuedAt };
     log.info({ id: envelope.id, action: command.action, output, count: command.count, reason: command.reason }, 'command');
     if (command.action === 'open') actuator.open(output!, origin);
@@ -414,8 +424,11 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     offlineTaps.set(tap.tapId, clock.now());
     const list = allowList?.payload;
     const verdict = decideFromAllowList(list, tap.fob.hash, tap.at, latestSeen);
-    if (verdict.reason !== 'clock-behind') latestSeen = Math.max(latestSeen, tap.at);
-    else log.error({ tapAt: tap.at, latestSeen }, 'the device clock reads behind the latest time seen; offline taps are denied');
+    if (verdict.reason === 'clock-behind')
+      log.error(
+        { tapAt: tap.at, latestSeen },
+        'the device clock reads behind the latest signed time seen; offline taps are denied',
+      );
     const door = settings.doorOutput;
     const canOpen = verdict.allowed && actuator.has(door);
     if (verdict.allowed && !canOpen) log.error({ output: door }, `doorOutput "${door}" is not among the outputs; nothing opens`);
@@ -574,7 +587,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       store = await DeviceStore.open(join(config.dataDir, `device-${device}.db`), device);
       await store.pruneSeen(clock.now());
       allowList = await loadAllowList();
-      latestSeen = Math.max(allowList?.payload.issuedAt ?? 0, await store.latestOfflineAt());
+      latestSeen = allowList?.payload.issuedAt ?? 0;
       offlinePending = await store.countUnsent();
       drivers = buildDrivers();
       actuator = new Actuator(settings, drivers, clock, reportActuation, log);

@@ -220,15 +220,6 @@ export class DeviceStore {
     return Number(row.n);
   }
 
-  /** The time of the latest offline decision, or 0: part of the latest time this door has seen. */
-  async latestOfflineAt(): Promise<number> {
-    const row = await this.#db
-      .selectFrom('machine_mgr_offline_log')
-      .select((eb) => eb.fn.max<number | null>('at').as('at'))
-      .executeTakeFirst();
-    return Number(row?.at ?? 0);
-  }
-
   async markSent(localIds: readonly string[], now: number): Promise<void> {
     if (localIds.length === 0) return;
     await this.#db.updateTable('machine_mgr_offline_log').set({ sent_at: now }).where('local_id', 'in', localIds).execute();

@@ -17,6 +17,7 @@ import {
   MachineActuation,
   MachineCommand,
   MachineInput,
+  MachineRefused,
   MachineTap,
   MachineTopics,
   OfflineLog,
@@ -377,6 +378,32 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       assert.equal(member.balanceCents, 250);
       const decision = await decisionOf(vend.tapId!);
       assert.deepEqual([decision.outcome, decision.reason], ['failed', 'vend-failed']);
+    });
+
+    test('a vend the machine refuses is refunded only when the refusal means nothing moved', async () => {
+      await vending.publish(MachineInput, { device: 'vending', input: 'club-mate', kind: 'button', value: 1, at: clock.now() });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const tapId = await tap(vending, FOBS.ada);
+      const vend = await commandFor('vending', tapId);
+      assert.equal(vend.action, 'vend');
+      const refuse = (code: string) =>
+        vending.publish(MachineRefused, { device: 'vending', what: 'command', id: vend.id, code, message: 'test' });
+      const refunds = async () =>
+        (await statement(ids['ada']!)).entries.filter(
+          (entry) => entry.kind === 'adjustment' && entry.causedBy === `refund:${vend.decisionId}`,
+        );
+      // A replay refused: the first copy may well have vended.
+      await refuse('MACHINE_MGR_COMMAND_REPLAYED');
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.deepEqual(await refunds(), []);
+      await refuse('MACHINE_MGR_COMMAND_EXPIRED');
+      const deadline = Date.now() + 5_000;
+      while ((await refunds()).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(
+        (await refunds()).map((entry) => entry.cents),
+        [250],
+      );
+      assert.equal((await decisionOf(tapId)).outcome, 'failed');
     });
 
     test('a paid invoice that covers two products vends two, once, whatever is re-delivered', async () => {
