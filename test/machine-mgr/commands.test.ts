@@ -52,7 +52,9 @@ test('a signed open pulses the door output once for 12 s and reports the actuati
     actuation.latencyMs !== null && actuation.latencyMs >= 0 && actuation.latencyMs < 2_000,
     `latency ${actuation.latencyMs}`,
   );
-  assert.equal(actuation.startedAt, pulses[0]!.startedAt);
+  // The report's start is taken just before the driver is called, the driver's own a moment later.
+  const skew = pulses[0]!.startedAt - actuation.startedAt;
+  assert.ok(skew >= 0 && skew <= 5, `report start ${actuation.startedAt}, pulse start ${pulses[0]!.startedAt}`);
 });
 
 test('a command signed by a key that is not the pinned one moves nothing and is refused', async () => {
