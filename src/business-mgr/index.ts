@@ -457,8 +457,10 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     const decisionId = nextId();
     if (!(await open().claimInvoice(invoice.id, decisionId, now))) return;
     const late = invoice.settledAt !== null && now - invoice.settledAt > settings.invoiceVendWindowMinutes * 60_000;
-    const count = late ? 0 : unitsPaid(invoice.paidSats, invoice.rate.centsPerBtc, invoice.cents);
-    const paid = centsWorth(invoice.paidSats, invoice.rate.centsPerBtc);
+    // Counted from the payments the sale was booked from, so the machine drops what the ledger sells.
+    const settledSats = invoice.settledSats ?? invoice.paidSats;
+    const count = late ? 0 : unitsPaid(settledSats, invoice.rate.centsPerBtc, invoice.cents);
+    const paid = centsWorth(settledSats, invoice.rate.centsPerBtc);
     const decision: Decision = {
       decisionId,
       at: now,

@@ -206,6 +206,7 @@ export class InvoiceDesk {
       credited: 0,
       credits: 0,
       pending_entry: null,
+      settled_sats: null,
       closed: 0,
     };
     await this.#db.insertInto('chain_notifier_invoices').values(row).execute();
@@ -383,10 +384,10 @@ export class InvoiceDesk {
     const coverSats = await this.#satsOf(cover);
     for (const entry of settlementEntries(row, coverSats)) await this.#options.bus().request(LedgerRecord, entry);
     for (const outpoint of cover) await this.#options.watcher.setCredited(outpoint, true);
-    const settled = { ...row, credited: 1, credits: row.credits + 1 };
+    const settled = { ...row, credited: 1, credits: row.credits + 1, settled_sats: coverSats };
     await this.#db
       .updateTable('chain_notifier_invoices')
-      .set({ credited: 1, credits: settled.credits })
+      .set({ credited: 1, credits: settled.credits, settled_sats: coverSats })
       .where('id', '=', row.id)
       .execute();
     this.#options.log.info({ invoice: row.id, sats: coverSats, cover }, 'invoice credited');
@@ -534,6 +535,7 @@ export class InvoiceDesk {
       watchUntil: row.watch_until,
       settledAt: row.settled_at,
       paidSats: row.paid_sats,
+      settledSats: row.credited === 1 ? row.settled_sats : null,
       flags: { partial: row.flag_partial === 1, over: row.flag_over === 1, late: row.flag_late === 1 },
     };
   }

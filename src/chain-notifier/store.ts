@@ -91,6 +91,8 @@ export interface InvoiceRow {
   /** An invoice-level ledger write decided but not yet confirmed by the Reporter (JSON `PendingInvoiceEntry`):
    * asked again, exactly, before anything else is decided for the invoice; null when none is waiting. */
   pending_entry: string | null;
+  /** The sats of the payments that settled it (its cover), set when the settlement is recorded. */
+  settled_sats: number | null;
   /** 1 once past watch_until and not waiting for confirmations: passes look at it only when its payments move. */
   closed: number;
 }
@@ -211,6 +213,14 @@ export const MIGRATIONS: MigrationList = [
     {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('chain_notifier_invoices').addColumn('pending_entry', 'text').execute();
+      },
+    },
+  ],
+  [
+    '0005-invoice-settled-sats',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('chain_notifier_invoices').addColumn('settled_sats', 'bigint').execute();
       },
     },
   ],

@@ -89,6 +89,8 @@ const invoiceSummary = z.strictObject({
   watchUntil: epochMs,
   settledAt: epochMs.nullable(),
   paidSats: z.int().nonnegative(),
+  /** The sats of the payments that settled it (what its sale or credit was booked from); null until then. */
+  settledSats: z.int().nonnegative().nullable(),
   /** partial: paid less than sats; over: paid more; late: a payment arrived after expiresAt. */
   flags: z.strictObject({ partial: z.boolean(), over: z.boolean(), late: z.boolean() }),
 });

@@ -123,6 +123,7 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       watchUntil: clock.now() + 3_600_000,
       settledAt: clock.now(),
       paidSats: 2_500,
+      settledSats: null,
       flags: { partial: false, over: false, late: false },
       ...fields,
     });
@@ -424,6 +425,19 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       listedInvoices = [paid];
     });
 
+    test('an invoice counts the cans from the payments it was settled by, as the ledger books them', async () => {
+      // 5.60 paid in all, but only 2.50 of it settled the invoice (the rest still unconfirmed): one can, as sold.
+      const partlyConfirmed = invoice({ paidSats: 5_600, settledSats: 2_500 });
+      await chain.publish(ChainInvoice, partlyConfirmed);
+      await eventually(
+        () => commands['vending']!.some((command) => command.reason === 'invoice-paid' && command.count === 1),
+        'a vend of one',
+      );
+      const [decision] = await decisions({ invoiceId: partlyConfirmed.id });
+      assert.deepEqual([decision!.count, decision!.cents], [1, 250]);
+      listedInvoices = [partlyConfirmed, ...listedInvoices];
+    });
+
     test('after a restart the catch-up vends what it missed and never an invoice already vended', async () => {
       await mgr.stop();
       const missed = invoice({ product: 'cola', cents: 200, sats: 2_000, paidSats: 5_000 }); // 5.00 at 2.00: two
@@ -436,11 +450,12 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
         vends.map((command) => [command.output, command.count]),
         [
           ['club-mate', 2],
+          ['club-mate', 1],
           ['cola', 2],
         ],
       );
       await mgr.catchUpInvoices();
-      assert.equal(commands['vending']!.filter((command) => command.reason === 'invoice-paid').length, 2);
+      assert.equal(commands['vending']!.filter((command) => command.reason === 'invoice-paid').length, 3);
     });
 
     test('an invoice that settled too long ago is not vended but recorded for a refund', async () => {
