@@ -1,5 +1,6 @@
 // Moves a device's outputs: a door output is held (a second open extends the hold instead of queueing another), vends
 // wait in one queue with at least vendSpacingMs between starts, and every pulse is reported when it ends.
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
 import type { DeviceConfig } from '../core/config.js';
 import { DctrlError } from '../core/errors.js';
@@ -226,18 +227,7 @@ function wireErrorOf(error: unknown): { code: string; message: string } {
   return { code: 'MACHINE_MGR_DRIVER_FAILED', message: String((error as Error)?.message ?? error).slice(0, 1000) };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or less when the signal aborts; never rejects. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return wait(ms, undefined, { signal }).catch(() => undefined);
 }

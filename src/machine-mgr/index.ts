@@ -20,7 +20,7 @@ import {
   OfflineLog,
 } from '../core/messages-machine.js';
 import type { Service, ServiceContext } from '../core/service.js';
-import { Actuator, type ActuationReport, type PulseOrigin } from './actuator.js';
+import { Actuator, sleep, type ActuationReport, type PulseOrigin } from './actuator.js';
 import { addressedHere, checkAllowList, checkCommand, signedByPinnedKey, type CommandPayload, type Verdict } from './checks.js';
 import { createOutputDriver, SimulatedDriver, type OutputDriver, type PulseRecord } from './drivers.js';
 import { MachineMgrError, type MachineMgrErrorCode } from './errors.js';
@@ -640,20 +640,4 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       return [`${device}: ${settings.kind}, outputs ${outputs.join(', ') || 'none'}`];
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

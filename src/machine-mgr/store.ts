@@ -199,16 +199,7 @@ export class DeviceStore {
       .orderBy('local_id')
       .limit(limit)
       .execute();
-    return rows.map((row) => ({
-      localId: row.local_id,
-      tapId: row.tap_id,
-      at: row.at,
-      fob: { key: row.fob_key, lastDigits: row.last_digits },
-      allowed: row.allowed === 1,
-      reason: row.reason,
-      allowListVersion: row.allow_list_version,
-      actuated: row.actuated === 1,
-    }));
+    return rows.map(entryOf);
   }
 
   async countUnsent(): Promise<number> {
@@ -228,20 +219,23 @@ export class DeviceStore {
   /** Every entry, oldest first, for tests and `dctrl` diagnostics. */
   async offlineLog(): Promise<(OfflineEntry & { sentAt: number | null })[]> {
     const rows = await this.#db.selectFrom('machine_mgr_offline_log').selectAll().orderBy('local_id').execute();
-    return rows.map((row) => ({
-      localId: row.local_id,
-      tapId: row.tap_id,
-      at: row.at,
-      fob: { key: row.fob_key, lastDigits: row.last_digits },
-      allowed: row.allowed === 1,
-      reason: row.reason,
-      allowListVersion: row.allow_list_version,
-      actuated: row.actuated === 1,
-      sentAt: row.sent_at,
-    }));
+    return rows.map((row) => ({ ...entryOf(row), sentAt: row.sent_at }));
   }
 
   close(): Promise<void> {
     return this.handle.close();
   }
+}
+
+function entryOf(row: OfflineLogRow): OfflineEntry {
+  return {
+    localId: row.local_id,
+    tapId: row.tap_id,
+    at: row.at,
+    fob: { key: row.fob_key, lastDigits: row.last_digits },
+    allowed: row.allowed === 1,
+    reason: row.reason,
+    allowListVersion: row.allow_list_version,
+    actuated: row.actuated === 1,
+  };
 }
