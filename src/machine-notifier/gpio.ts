@@ -2,6 +2,7 @@
 // start, gpiomon for every edge after. libgpiod 1.6 (Debian 12) and 2.x differ in flags and output; both are handled.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import type { Logger } from '../core/logger.js';
 import { MachineNotifierError } from './errors.js';
 
@@ -90,18 +91,11 @@ export interface GpiomonOptions {
 const TOOL_TIMEOUT_MS = 5_000;
 const STOP_GRACE_MS = 2_000;
 
-function run(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: TOOL_TIMEOUT_MS }, (error, stdout, stderr) => {
-      if (!error) {
-        resolve(String(stdout));
-        return;
-      }
-      const failure: Error & { stderr?: string } = error;
-      failure.stderr = String(stderr);
-      reject(failure);
-    });
-  });
+const execFileAsync = promisify(execFile);
+
+/** A libgpiod tool's output; a failure carries the tool's stderr. */
+async function run(command: string, args: string[]): Promise<string> {
+  return (await execFileAsync(command, args, { timeout: TOOL_TIMEOUT_MS })).stdout;
 }
 
 /** Detects the installed libgpiod tools. @throws MachineNotifierError MACHINE_NOTIFIER_GPIO_UNAVAILABLE */

@@ -1,6 +1,7 @@
 // What EM4100 readers send on a serial line: 10 decimal digits ended by CR and/or LF (as a keyboard reader types
 // them), or an ASCII hex frame STX + 10 hex digits + 2 hex checksum (+ CR LF) + ETX, as RDM6300 and ID-12 modules do.
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { MachineNotifierError } from './errors.js';
 import { FOB_DIGITS, ReadAssembler, type ReadOutcome, ENTER, OTHER } from './read-assembler.js';
 
@@ -98,15 +99,14 @@ export class SerialFramer {
  * stty: Node cannot set termios itself, and the serialport package needs a native build this project does not allow.
  * @throws MachineNotifierError MACHINE_NOTIFIER_SERIAL_SETUP_FAILED with stty's own message.
  */
-export function configureSerialLine(path: string, baudRate: number, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('stty', ['-F', path, String(baudRate), 'raw', '-echo'], { timeout: timeoutMs }, (error, _stdout, stderr) => {
-      if (!error) {
-        resolve();
-        return;
-      }
-      const said = String(stderr).trim().slice(0, 300) || error.message;
-      reject(new MachineNotifierError('MACHINE_NOTIFIER_SERIAL_SETUP_FAILED', `stty on ${path} at ${baudRate} baud: ${said}`));
-    });
-  });
+export async function configureSerialLine(path: string, baudRate: number, timeoutMs = 5_000): Promise<void> {
+  try {
+    await promisify(execFile)('stty', ['-F', path, String(baudRate), 'raw', '-echo'], { timeout: timeoutMs });
+  } catch (error) {
+    const said =
+      String((error as { stderr?: string }).stderr ?? '')
+        .trim()
+        .slice(0, 300) || (error as Error).message;
+    throw new MachineNotifierError('MACHINE_NOTIFIER_SERIAL_SETUP_FAILED', `stty on ${path} at ${baudRate} baud: ${said}`);
+  }
 }
