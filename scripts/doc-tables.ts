@@ -9,6 +9,7 @@ import { ChainNotifierErrorCodes } from '../src/chain-notifier/errors.js';
 import { ChainAdaptorErrorCodes } from '../src/chain-adaptor/errors.js';
 import { BusinessMgrErrorCodes } from '../src/business-mgr/errors.js';
 import { MachineMgrErrorCodes } from '../src/machine-mgr/errors.js';
+import { MemberMailErrorCodes } from '../src/member-mail/errors.js';
 import { MachineNotifierErrorCodes } from '../src/machine-notifier/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
@@ -39,6 +40,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'business-mgr': BusinessMgrErrorCodes,
   'machine-mgr': MachineMgrErrorCodes,
   'machine-notifier': MachineNotifierErrorCodes,
+  'member-mail': MemberMailErrorCodes,
   cli: CliErrorCodes,
 };
 

@@ -15,6 +15,7 @@ export const SERVICE_NAMES = [
   'price-notifier',
   'chain-notifier',
   'business-mgr',
+  'member-mail',
   'machine-notifier',
   'machine-mgr',
 ] as const;
@@ -367,6 +368,114 @@ export const configSchema = z
           .describe('How often the member, fob and balance cache is rebuilt from MemberData and the Reporter.'),
       })
       .prefault({}),
+    memberMail: z
+      .strictObject({
+        from: z
+          .string()
+          .min(3)
+          .max(320)
+          .default('dctrl <no-reply@dctrl.invalid>')
+          .describe('The From of every mail: an address, or "Name <address>".'),
+        replyTo: z.string().max(320).optional().describe('Where members’ replies go (the treasurer), when not to From.'),
+        smtp: z
+          .strictObject({
+            host: z
+              .string()
+              .min(1)
+              .max(253)
+              .optional()
+              .describe(
+                'The SMTP server. Unset, mails are written as .eml files to memberMail.dropDir instead (demo, development).',
+              ),
+            port: listenPort.default(587).describe('587 (STARTTLS) or 465 (secure: true); 25 for a local relay.'),
+            secure: z.boolean().default(false).describe('TLS from the first byte (port 465); otherwise STARTTLS when offered.'),
+            requireTls: z
+              .boolean()
+              .default(true)
+              .describe(
+                'Refuse to send unless the connection is upgraded with STARTTLS; turn off only for a relay on this machine.',
+              ),
+            rejectUnauthorized: z.boolean().default(true).describe('Check the server’s TLS certificate.'),
+            user: z.string().max(320).optional().describe('SMTP login user; unset, no authentication.'),
+            password: z
+              .string()
+              .max(1_000)
+              .optional()
+              .describe('SMTP password; better set by DCTRL_MEMBER_MAIL__SMTP__PASSWORD.'),
+            timeoutMs: z
+              .int()
+              .min(1_000)
+              .max(600_000)
+              .default(30_000)
+              .describe(
+                'How long to wait to connect, for the greeting and for each answer before the attempt counts as a temporary failure.',
+              ),
+            maxPerMinute: z
+              .int()
+              .min(1)
+              .max(10_000)
+              .default(30)
+              .describe('At most this many mails are handed to the server in any minute (providers block senders who burst).'),
+          })
+          .prefault({}),
+        dropDir: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Where mails are written as .eml files when smtp.host is unset; dataDir/mail when unset.'),
+        templatesDir: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'A folder of the space’s own templates (<kind>/subject.hbs, text.hbs, html.hbs); each file found there replaces the built-in one. Checked at start.',
+          ),
+        timezone: z
+          .string()
+          .refine(isTimeZone, 'not an IANA time zone (e.g. America/Vancouver)')
+          .optional()
+          .describe(
+            'The time zone of the statement and reminder schedules and of dates in mails; the space’s timezone policy when unset.',
+          ),
+        statementHour: z
+          .int()
+          .min(0)
+          .max(23)
+          .default(9)
+          .describe('On the 1st, at this hour, the statements of the month just ended are made.'),
+        reminderDaysBeforeGraceEnd: z
+          .int()
+          .min(0)
+          .max(60)
+          .default(3)
+          .describe('Members still owing dues get a reminder this many days before their grace period ends (0: no reminders).'),
+        depositAddresses: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Put the member’s bitcoin deposit address and QR code in welcome mails and statements (needs the ChainNotifier).',
+          ),
+        retryFirstDelayMs: positiveMs.default(60_000).describe('The wait after a first temporary failure; doubled each time.'),
+        retryMaxDelayMs: positiveMs
+          .default(15 * 60_000)
+          .describe('The longest wait between attempts, so a server back after an outage gets the mail within this.'),
+        giveUpAfterHours: z
+          .int()
+          .min(1)
+          .max(24 * 30)
+          .default(72)
+          .describe('A mail still not accepted this long after it was made is marked failed (and can be retried by hand).'),
+        checkIntervalMs: positiveMs
+          .default(60_000)
+          .describe(
+            'How often MemberMail looks for new members, payments, status changes and due schedules, and sends what is due.',
+          ),
+        operators: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server'])
+          .describe('Clients that may read the outbox, retry, preview and run the mail jobs.'),
+      })
+      .prefault({}),
     reporter: z
       .strictObject({
         ledgerWriters: z
@@ -641,6 +750,15 @@ export const configSchema = z
       });
     }
   });
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;

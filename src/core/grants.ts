@@ -64,6 +64,23 @@ const SERVICE_GRANTS: Record<string, Grants> = {
       `${Topics.root}/chain-notifier/invoice`,
     ],
   },
+  /** Reads members, statements, policies and deposit addresses to write mail; hears what should bring one. */
+  'member-mail': {
+    pub: [
+      `${Topics.root}/+/reply/#`,
+      `${Topics.root}/member-data/rpc/query`,
+      `${Topics.root}/member-data/rpc/events`,
+      `${Topics.root}/reporter/rpc/report`,
+      `${Topics.root}/business-data/rpc/get`,
+      `${Topics.root}/chain-notifier/rpc/deposit-address`,
+    ],
+    sub: [
+      `${Topics.root}/member-mail/rpc/#`,
+      `${Topics.root}/member-data/changed`,
+      `${Topics.root}/reporter/status`,
+      `${Topics.root}/reporter/balance`,
+    ],
+  },
   'price-notifier': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/price-notifier/rpc/#`] },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },

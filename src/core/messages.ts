@@ -1,5 +1,6 @@
 // The message types of the bus contract that the foundation services publish; one table, in code.
 import { z } from 'zod';
+import { mailMessages } from './messages-mail.js';
 import { defineMessage, MessageRegistry, type MessageSpec } from './contract.js';
 import { clientNameSchema } from './envelope.js';
 import { chainMessages } from './messages-chain.js';
@@ -547,5 +548,12 @@ export const coreMessages: readonly MessageSpec[] = [
 ] as MessageSpec[];
 
 export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegistry {
-  return new MessageRegistry([...coreMessages, ...chainMessages, ...priceMessages, ...machineMessages, ...extra]);
+  return new MessageRegistry([
+    ...coreMessages,
+    ...chainMessages,
+    ...priceMessages,
+    ...machineMessages,
+    ...mailMessages,
+    ...extra,
+  ]);
 }
