@@ -467,14 +467,17 @@ export const ReportRequest = defineMessage({
   kind: 'request',
   issuers: 'any',
   description:
-    'A report as JSON or CSV: income for a month by source and method, members with status and balance, balances, or one member statement; long ones in pages.',
+    'A report as JSON or CSV: income for a month by source and method, members with status, balance and end of grace, balances, one member statement, or ledger entries after a cursor in the order recorded, all or one member’s; long ones in pages.',
   payload: z.strictObject({
-    report: z.enum(['income', 'members', 'balances', 'statement']),
+    report: z.enum(['income', 'members', 'balances', 'statement', 'ledger']),
     month: month.optional(),
     memberId: memberId.optional(),
     includeLeft: z.boolean().optional(),
     format: z.enum(['json', 'csv']).optional(),
-    /** Long reports come a page at a time: pass the previous reply's `next` to get the following page. */
+    /**
+     * Long reports come a page at a time: pass the previous reply's `next` to get the following page. The ledger
+     * also takes any entry id, such as the last one a reader handled, and answers with the entries after it.
+     */
     after: z.string().max(40).optional(),
     limit: z.int().positive().max(200).optional(),
   }),

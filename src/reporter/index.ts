@@ -21,6 +21,8 @@ import {
   balancesReport,
   incomeCsv,
   incomeReport,
+  ledgerCsv,
+  ledgerReport,
   membersCsv,
   membersReport,
   statementCsv,
@@ -202,10 +204,13 @@ export function createReporter(context: ServiceContext, database: DatabaseHandle
       });
       await client.respond(ReportRequest, (request) =>
         serially(async () => {
-          // Fresh when MemberData answers; from what is known when it does not.
-          await catchUp().catch((error: unknown) =>
-            log.warn({ err: (error as Error).message }, 'reporting without the latest member facts'),
-          );
+          // Fresh when MemberData answers; from what is known when it does not. The ledger holds only what was
+          // recorded, which no member fact changes, so a reader polling it does not wait on MemberData.
+          if (request.report !== 'ledger') {
+            await catchUp().catch((error: unknown) =>
+              log.warn({ err: (error as Error).message }, 'reporting without the latest member facts'),
+            );
+          }
           return fittingReport(open().reporter, request, config.bus.maxMessageBytes);
         }),
       );
@@ -290,6 +295,10 @@ async function report(state: Reporter, request: PayloadOf<typeof ReportRequest>)
       if (request.memberId === undefined) throw new ReporterError('REPORTER_VALUE_INVALID', 'a statement needs a memberId');
       const statement = await statementReport(state.db, request.memberId, request.month, page);
       return csv ? { csv: statementCsv(statement, header), next: statement.next } : { json: statement, next: statement.next };
+    }
+    case 'ledger': {
+      const ledger = await ledgerReport(state.db, request.memberId, page);
+      return csv ? { csv: ledgerCsv(ledger, header), next: ledger.next } : { json: ledger, next: ledger.next };
     }
   }
 }

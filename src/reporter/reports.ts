@@ -8,7 +8,7 @@ import { groupsOf, type Account } from './accounts.js';
 import { checkMonth } from './calendar.js';
 import { ReporterError } from './errors.js';
 import { readWatermark, toEntry, type LedgerEntry } from './reporter.js';
-import type { LedgerKind, ReporterTables } from './store.js';
+import type { AccountRow, LedgerKind, ReporterTables } from './store.js';
 
 type Db = Kysely<ReporterTables>;
 
@@ -44,6 +44,12 @@ export interface MemberLine {
   reason: string;
   exempt: boolean;
   balanceCents: number;
+  /**
+   * The earliest end of grace among the member's unpaid dues (null when nothing unpaid has a deadline): when an
+   * active member becomes inactive unless paid, or, for one inactive for dues, when that happened. Shown for
+   * exempt members and those who left too, though neither becomes inactive by it.
+   */
+  graceEndsAt: number | null;
   groups: string[];
 }
 
@@ -62,7 +68,7 @@ export interface MembersReport {
 export interface BalancesReport {
   asOf: number;
   totals: { owedToSpaceCents: number; creditHeldCents: number };
-  balances: { memberId: string; name: string; status: MemberLine['status']; balanceCents: number }[];
+  balances: Pick<MemberLine, 'memberId' | 'name' | 'status' | 'balanceCents' | 'graceEndsAt'>[];
   next: string | null;
 }
 
@@ -72,6 +78,12 @@ export interface StatementReport {
   openingCents: number;
   closingCents: number;
   entries: (LedgerEntry & { balanceCents: number })[];
+  next: string | null;
+}
+
+/** Every ledger entry after a cursor, in the order recorded: what a reader catching up on payments follows. */
+export interface LedgerReport {
+  entries: LedgerEntry[];
   next: string | null;
 }
 
@@ -142,7 +154,7 @@ function linesFor(kind: LedgerKind, method: string | null, cents: number): Pick<
   }
 }
 
-function memberLine(row: { account: string; active: number; reason: string; balance_cents: number }): MemberLine {
+function memberLine(row: Pick<AccountRow, 'account' | 'active' | 'reason' | 'next_due_at' | 'balance_cents'>): MemberLine {
   const account = JSON.parse(row.account) as Account;
   return {
     memberId: account.memberId,
@@ -153,6 +165,7 @@ function memberLine(row: { account: string; active: number; reason: string; bala
     reason: row.reason,
     exempt: account.exempt,
     balanceCents: row.balance_cents,
+    graceEndsAt: row.next_due_at,
     groups: groupsOf(account),
   };
 }
@@ -182,7 +195,7 @@ export async function membersReport(db: Db, includeLeft: boolean, page: Page): P
   }
   let query = db
     .selectFrom('reporter_accounts')
-    .select(['member_id', 'account', 'active', 'reason', 'balance_cents'])
+    .select(['member_id', 'account', 'active', 'reason', 'next_due_at', 'balance_cents'])
     .where('member_id', '>', page.after ?? '')
     .orderBy('member_id')
     .limit(page.limit + 1);
@@ -201,7 +214,7 @@ export async function balancesReport(db: Db, page: Page): Promise<BalancesReport
     .executeTakeFirstOrThrow();
   const query = db
     .selectFrom('reporter_accounts')
-    .select(['member_id', 'account', 'active', 'reason', 'balance_cents'])
+    .select(['member_id', 'account', 'active', 'reason', 'next_due_at', 'balance_cents'])
     .where('balance_cents', '!=', 0)
     .where('member_id', '>', page.after ?? '')
     .orderBy('member_id')
@@ -210,7 +223,9 @@ export async function balancesReport(db: Db, page: Page): Promise<BalancesReport
   return {
     asOf: await readWatermark(db),
     totals: { owedToSpaceCents: Number(totals.owed), creditHeldCents: Number(totals.credit) },
-    balances: rows.map(memberLine).map(({ memberId, name, status, balanceCents }) => ({ memberId, name, status, balanceCents })),
+    balances: rows
+      .map(memberLine)
+      .map(({ memberId, name, status, balanceCents, graceEndsAt }) => ({ memberId, name, status, balanceCents, graceEndsAt })),
     next,
   };
 }
@@ -220,7 +235,7 @@ export async function statementReport(db: Db, memberId: string, month: string | 
   if (month !== undefined) checkMonth(month);
   const account = await db
     .selectFrom('reporter_accounts')
-    .select(['account', 'active', 'reason', 'balance_cents'])
+    .select(['account', 'active', 'reason', 'next_due_at', 'balance_cents'])
     .where('member_id', '=', memberId)
     .executeTakeFirst();
   if (!account) throw new ReporterError('REPORTER_MEMBER_UNKNOWN', `no member ${memberId.slice(0, 40)}`);
@@ -248,6 +263,34 @@ export async function statementReport(db: Db, memberId: string, month: string | 
     return { ...toEntry(row), balanceCents: running };
   });
   return { member: memberLine(account), month: month ?? null, openingCents: opening, closingCents: closing, entries, next };
+}
+
+/** A ledger entry id as the Reporter makes them (a ULID, upper case): the only cursor the ledger report takes. */
+const ENTRY_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/**
+ * Every ledger entry after the cursor `page.after` (all of them, or one member's), in id order. Entry ids come
+ * from one monotonic ULID factory seeded with the newest stored id, and the service records and reports one
+ * request at a time, so id order is the order recorded and no entry committed later can sort before one
+ * already read: a reader that keeps the last id it has seen misses nothing and reads nothing twice.
+ * @throws ReporterError REPORTER_VALUE_INVALID when `after` is not an entry id.
+ */
+export async function ledgerReport(db: Db, memberId: string | undefined, page: Page): Promise<LedgerReport> {
+  if (page.after !== undefined && !ENTRY_ID.test(page.after)) {
+    throw new ReporterError(
+      'REPORTER_VALUE_INVALID',
+      `"after" expected a ledger entry id (26 characters, as in "next" or an entry's id), got "${page.after.slice(0, 40)}"`,
+    );
+  }
+  let query = db
+    .selectFrom('reporter_ledger')
+    .selectAll()
+    .where('id', '>', page.after ?? '')
+    .orderBy('id')
+    .limit(page.limit + 1);
+  if (memberId !== undefined) query = query.where('member_id', '=', memberId);
+  const { rows, next } = splitPage(await query.execute(), page, (row) => row.id);
+  return { entries: rows.map(toEntry), next };
 }
 
 export function incomeCsv(report: IncomeReport, header = true): string {
@@ -291,6 +334,44 @@ export function statementCsv(report: StatementReport, header = true): string {
       note: typeof entry.detail.note === 'string' ? entry.detail.note : '',
     })),
     { header, columns: ['id', 'date', 'month', 'kind', 'method', 'cents', 'amount', 'balanceCents', 'balance', 'note'] },
+  );
+}
+
+export function ledgerCsv(report: LedgerReport, header = true): string {
+  return stringify(
+    report.entries.map((entry) => ({
+      id: entry.id,
+      date: new Date(entry.at).toISOString(),
+      month: entry.month,
+      kind: entry.kind,
+      memberId: entry.memberId ?? '',
+      method: entry.method ?? '',
+      currency: entry.currency,
+      cents: entry.cents,
+      amount: formatCents(entry.cents),
+      sats: entry.sats ?? '',
+      causedBy: entry.causedBy,
+      recordedBy: entry.recordedBy,
+      note: typeof entry.detail.note === 'string' ? entry.detail.note : '',
+    })),
+    {
+      header,
+      columns: [
+        'id',
+        'date',
+        'month',
+        'kind',
+        'memberId',
+        'method',
+        'currency',
+        'cents',
+        'amount',
+        'sats',
+        'causedBy',
+        'recordedBy',
+        'note',
+      ],
+    },
   );
 }
 

@@ -57,6 +57,27 @@ test('reports as a table, JSON and CSV', () => {
   assert.match(dctrl(['report', 'balances', ...common]).stdout, /credit held 72\.50/);
 });
 
+test('the ledger in the order recorded, one member’s, and from an entry on as CSV to append', () => {
+  const table = dctrl(['report', 'ledger', ...common]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /^entry\s+date\s+month\s+kind\s+member\s+method\s+amount\s+note\n/);
+  assert.match(table.stdout, /\n\w{26}\s+\S+\s+\S+\s+donation\s+cash\s+20\.00 CAD\s+open house jar\n$/);
+  const ledger = JSON.parse(dctrl(['report', 'ledger', '--member', ada, '--format', 'json', ...common]).stdout) as {
+    entries: { id: string; kind: string; cents: number }[];
+    next: string | null;
+  };
+  assert.deepEqual(
+    ledger.entries.map((entry) => `${entry.kind}:${entry.cents}`),
+    ['payment:7500', 'adjustment:-250'],
+  );
+  const rest = dctrl(['report', 'ledger', '--after', ledger.entries[0]!.id, '--format', 'csv', ...common]).stdout.split('\n');
+  assert.deepEqual(
+    rest.map((line) => line.split(',')[3]),
+    ['adjustment', 'donation', undefined],
+    'no header, then the two entries after the payment, then the final newline',
+  );
+});
+
 test('the dues job and a rebuild run on demand; the rebuild finds nothing different', () => {
   assert.match(dctrl(['report', 'run', ...common]).stdout, /^charged 0 dues/);
   const rebuilt = dctrl(['report', 'rebuild', ...common]);

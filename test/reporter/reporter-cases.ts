@@ -6,12 +6,14 @@ import { DateTime } from 'luxon';
 import { ManualClock } from '../../src/core/clock.js';
 import { createIdFactoryAfter } from '../../src/core/ids.js';
 import type { DatabaseHandle } from '../../src/core/storage/index.js';
-import { Reporter, type Change, type LedgerInput, type MonthSettings } from '../../src/reporter/reporter.js';
+import { Reporter, type Change, type LedgerEntry, type LedgerInput, type MonthSettings } from '../../src/reporter/reporter.js';
 import {
   balancesCsv,
   balancesReport,
   incomeCsv,
   incomeReport,
+  ledgerCsv,
+  ledgerReport,
   membersCsv,
   membersReport,
   statementCsv,
@@ -72,6 +74,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
         balancesCsv(await balancesReport(db, page)),
         statementCsv(await statementReport(db, 'ada', undefined, page)),
         JSON.stringify(await statementReport(db, 'bob', '2026-12', page)),
+        ledgerCsv(await ledgerReport(db, undefined, page)),
       ];
       return parts.join('\n--\n');
     };
@@ -115,6 +118,28 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       assert.deepEqual((await member('cy')).groups, ['members', 'tier:member', 'exempt']);
     });
 
+    test('every member line carries the end of grace of the oldest unpaid dues, or null', async () => {
+      const novemberGraceEnds = local('2026-11-11T00:00');
+      assert.deepEqual(
+        (await membersReport(handle.db as never, true, page)).members.map((line) => [line.memberId, line.graceEndsAt]),
+        [
+          ['ada', novemberGraceEnds],
+          ['bob', novemberGraceEnds],
+          ['cy', null],
+          ['dee', null],
+        ],
+      );
+      const balances = await balancesReport(handle.db as never, page);
+      assert.deepEqual(
+        balances.balances.map((line) => [line.memberId, line.graceEndsAt]),
+        [
+          ['ada', novemberGraceEnds],
+          ['bob', novemberGraceEnds],
+        ],
+      );
+      assert.equal((await statementReport(handle.db as never, 'ada', undefined, page)).member.graceEndsAt, novemberGraceEnds);
+    });
+
     test('the dues job run twice in a month charges nothing more', async () => {
       const second = await runDues();
       assert.equal(second.charged, 0);
@@ -146,6 +171,8 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
         ],
       );
       assert.equal((await member('bob')).status, 'active', 'paid in full');
+      assert.equal((await member('bob')).graceEndsAt, null, 'nothing unpaid');
+      assert.equal((await member('ada')).graceEndsAt, local('2026-11-11T00:00'), 'the deadline she missed');
       heard.length = 0;
       clock.set(local('2026-11-12T09:00'));
       await record({ kind: 'payment', memberId: 'ada', cents: 1_000, method: 'cash' });
@@ -160,6 +187,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       });
       assert.equal(paid.balanceCents, 6_000);
       assert.equal((await member('ada')).status, 'active');
+      assert.equal((await member('ada')).graceEndsAt, null);
       assert.ok(heard.some((change) => change.kind === 'status' && change.memberId === 'ada' && change.active));
     });
 
@@ -167,6 +195,7 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       clock.set(local('2026-12-01T08:00'));
       await runDues();
       assert.equal((await member('ada')).balanceCents, -1_500, '6000 credit against 7500');
+      assert.equal((await member('ada')).graceEndsAt, local('2026-12-11T00:00'), 'what the credit did not cover is due');
       clock.set(local('2026-12-20T08:00'));
       await runDues();
       assert.equal((await member('ada')).status, 'inactive', 'the credit did not cover the whole month');
@@ -328,6 +357,98 @@ export function runReporterCases(name: string, factory: DatabaseFactory): void {
       const second = await statementReport(handle.db as never, 'ada', undefined, { limit: 200, after: first.next });
       assert.deepEqual([...first.entries, ...second.entries], whole.entries);
       assert.equal(whole.closingCents, (await member('ada')).balanceCents);
+    });
+
+    /** Reads the ledger report from `after` to its end, a page of `limit` at a time; `between` runs after each page. */
+    const readLedger = async (after: string | undefined, limit: number, between?: (pages: number) => Promise<void>) => {
+      const entries: LedgerEntry[] = [];
+      let cursor = after;
+      let pages = 0;
+      for (;;) {
+        const report = await ledgerReport(handle.db as never, undefined, { after: cursor, limit });
+        entries.push(...report.entries);
+        pages += 1;
+        await between?.(pages);
+        if (report.next === null) return { entries, pages };
+        assert.equal(report.next, report.entries.at(-1)!.id, 'next is the last id on the page');
+        cursor = report.next;
+      }
+    };
+    const storedIds = async () =>
+      (await sql<{ id: string }>`SELECT id FROM reporter_ledger ORDER BY id`.execute(handle.db)).rows.map((row) => row.id);
+    const ascending = (ids: string[]) => ids.every((id, at) => at === 0 || ids[at - 1]! < id);
+
+    test('ids made in one millisecond, after the clock went back, and after a reopen still sort in the order recorded', async () => {
+      const recorded: string[] = [];
+      for (let n = 0; n < 5; n++) recorded.push((await record({ kind: 'donation', cents: 1 + n, method: 'cash' })).entry.id);
+      const now = clock.now();
+      clock.set(now - 86_400_000);
+      recorded.push((await record({ kind: 'donation', cents: 10, method: 'cash', note: 'clock behind' })).entry.id);
+      // A restart while the clock still reads behind: the new Reporter continues after the newest stored id.
+      reporter = await Reporter.open(handle, clock);
+      recorded.push((await record({ kind: 'donation', cents: 11, method: 'cash', note: 'after reopening' })).entry.id);
+      clock.set(now);
+      recorded.push((await record({ kind: 'donation', cents: 12, method: 'cash' })).entry.id);
+      assert.ok(ascending(recorded), recorded.join(' '));
+      const tail = await ledgerReport(handle.db as never, undefined, { after: recorded[0], limit: 200 });
+      assert.deepEqual(
+        tail.entries.map((entry) => entry.id),
+        recorded.slice(1),
+      );
+      assert.deepEqual(
+        tail.entries.map((entry) => entry.cents),
+        [2, 3, 4, 5, 10, 11, 12],
+      );
+    });
+
+    test('the ledger report pages through every entry in id order, none skipped or repeated, with entries recorded between pages', async () => {
+      const before = await storedIds();
+      assert.ok(ascending(before), 'the database orders ids as JavaScript compares them, whatever its collation');
+      const added: string[] = [];
+      const { entries, pages } = await readLedger(undefined, 7, async (pageNumber) => {
+        // Between pages, more money comes in, some of it in the same millisecond as the page before.
+        if (pageNumber <= 3) {
+          added.push((await record({ kind: 'donation', cents: 100 + pageNumber, method: 'cash' })).entry.id);
+          added.push((await record({ kind: 'payment', memberId: 'cy', cents: 1, method: 'cash' })).entry.id);
+        }
+      });
+      const ids = entries.map((entry) => entry.id);
+      assert.ok(pages > 3);
+      assert.ok(ascending(ids), 'in id order, each once');
+      assert.deepEqual(ids, [...before, ...added].sort());
+      assert.deepEqual(ids.slice(-added.length), added, 'what was recorded during the reading comes last, in order');
+      assert.deepEqual(await storedIds(), ids);
+      const caughtUp = await ledgerReport(handle.db as never, undefined, { after: ids.at(-1), limit: 200 });
+      assert.deepEqual([caughtUp.entries, caughtUp.next], [[], null], 'a reader at the end finds nothing new');
+      const { entry } = await record({ kind: 'donation', cents: 50, method: 'cash' });
+      const later = await ledgerReport(handle.db as never, undefined, { after: ids.at(-1), limit: 200 });
+      assert.deepEqual(later.entries, [entry], 'and then exactly the entry recorded since');
+    });
+
+    test('the ledger report for one member is that member’s statement without the running balance', async () => {
+      const statement = await statementReport(handle.db as never, 'cy', undefined, page);
+      const first = await ledgerReport(handle.db as never, 'cy', { limit: 2 });
+      assert.ok(first.next);
+      const rest = await ledgerReport(handle.db as never, 'cy', { after: first.next, limit: 200 });
+      assert.deepEqual(
+        [...first.entries, ...rest.entries],
+        statement.entries.map(({ balanceCents: _, ...entry }) => entry),
+      );
+      assert.deepEqual((await ledgerReport(handle.db as never, 'nobody', page)).entries, []);
+    });
+
+    test('the ledger as CSV, and a cursor that is not an entry id refused', async () => {
+      const { entries } = await ledgerReport(handle.db as never, 'cy', { limit: 1 });
+      const csv = ledgerCsv({ entries, next: null });
+      assert.match(csv, /^id,date,month,kind,memberId,method,currency,cents,amount,sats,causedBy,recordedBy,note\n/);
+      assert.match(
+        csv,
+        new RegExp(`\\n${entries[0]!.id},\\d{4}-\\d{2}-\\d{2}T[^,]+,2027-03,payment,cy,cash,CAD,500,5\\.00,,receipt-17,cli,\\n$`),
+      );
+      assert.doesNotMatch(ledgerCsv({ entries, next: null }, false), /^id,/);
+      for (const after of ['01j0000000000000000000000z', 'not-an-id', '']) {
+        await assert.rejects(ledgerReport(handle.db as never, undefined, { after, limit: 5 }), code('REPORTER_VALUE_INVALID'));
+      }
     });
 
     test('a dues run whose settings cannot be had still applies the deadlines it passes, so a rebuild agrees', async () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { sql } from 'kysely';
 import { DateTime } from 'luxon';
 import { createBusinessData } from '../../src/business-data/index.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -228,6 +229,44 @@ test('a statement longer than one bus message comes in pages, and the pages add 
   assert.ok(pages > 1, 'one page would not fit in 16 KiB');
   assert.equal(entries.length, 61);
   assert.equal(entries.at(-1)!.balanceCents, -7_500 + 600);
+});
+
+test('the ledger over the bus comes in pages that fit, each entry once in the order recorded, without waiting on MemberData', async () => {
+  // With MemberData away, a report that first caught up on member facts would wait out the 2 s request timeout.
+  await services[1]!.stop();
+  try {
+    const readFrom = async (from: string | undefined) => {
+      const ids: string[] = [];
+      let after = from;
+      let pages = 0;
+      do {
+        const page = (await cli.request(
+          ReportRequest,
+          { report: 'ledger', ...(after !== undefined ? { after } : {}) },
+          { timeoutMs: 1_500 },
+        )) as { json: { entries: { id: string }[] }; next: string | null };
+        ids.push(...page.json.entries.map((entry) => entry.id));
+        after = page.next ?? undefined;
+        pages += 1;
+      } while (after !== undefined);
+      return { ids, pages };
+    };
+    const stored = async () =>
+      (await sql<{ id: string }>`SELECT id FROM reporter_ledger ORDER BY id`.execute(database.db)).rows.map((row) => row.id);
+    const whole = await readFrom(undefined);
+    assert.ok(whole.pages > 1, 'one page would not fit in 16 KiB');
+    assert.deepEqual(whole.ids, await stored());
+    const { entry } = (await cli.request(LedgerRecord, {
+      kind: 'adjustment',
+      memberId: memberIds.Bob!,
+      cents: 10,
+      note: 'after the reader',
+      causedBy: 'round-after',
+    })) as { entry: { id: string } };
+    assert.deepEqual((await readFrom(whole.ids.at(-1))).ids, [entry.id]);
+  } finally {
+    await services[1]!.start();
+  }
 });
 
 test('a rebuild from the events alone over the bus reports the same state', async () => {

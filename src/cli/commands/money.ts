@@ -7,7 +7,7 @@ import type { BusClient } from '../../auth-proxy/index.js';
 import { withBus } from '../bus-session.js';
 import { CliError } from '../errors.js';
 import { configFrom, type GlobalOptions } from '../options.js';
-import type { BalancesReport, IncomeReport, MembersReport, StatementReport } from '../../reporter/reports.js';
+import type { BalancesReport, IncomeReport, LedgerReport, MembersReport, StatementReport } from '../../reporter/reports.js';
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
@@ -132,6 +132,23 @@ function showBalances(pages: BalancesReport[]): string {
   return `${table(rows)}\nowed to the space ${formatCents(totals.owedToSpaceCents)}; credit held ${formatCents(totals.creditHeldCents)}`;
 }
 
+function showLedger(pages: LedgerReport[]): string {
+  const rows = [['entry', 'date', 'month', 'kind', 'member', 'method', 'amount', 'note']];
+  for (const entry of pages.flatMap((page) => page.entries)) {
+    rows.push([
+      entry.id,
+      new Date(entry.at).toISOString().slice(0, 10),
+      entry.month,
+      entry.kind,
+      entry.memberId ?? '',
+      entry.method ?? '',
+      `${formatCents(entry.cents)} ${entry.currency}`,
+      typeof entry.detail.note === 'string' ? entry.detail.note : '',
+    ]);
+  }
+  return rows.length === 1 ? 'no entries' : table(rows);
+}
+
 type Format = 'table' | 'json' | 'csv';
 
 function formatOption(text: string): Format {
@@ -232,6 +249,24 @@ export function registerMoneyCommands(program: Command): void {
     .option('--format <format>', 'table, json or csv', formatOption, 'table' as Format)
     .action((memberId: string, o: { month?: string; format: Format }, c: Command) =>
       report(c, { report: 'statement', memberId, ...(o.month !== undefined ? { month: o.month } : {}) }, o.format, showStatement),
+    );
+  reports
+    .command('ledger')
+    .description('every ledger entry in the order recorded, or one member’s; --after continues from an entry id')
+    .option('--member <memberId>', 'only this member’s entries')
+    .option('--after <entryId>', 'only entries recorded after this one (CSV then comes without a header, to append)')
+    .option('--format <format>', 'table, json or csv', formatOption, 'table' as Format)
+    .action((o: { member?: string; after?: string; format: Format }, c: Command) =>
+      report(
+        c,
+        {
+          report: 'ledger',
+          ...(o.member !== undefined ? { memberId: o.member } : {}),
+          ...(o.after !== undefined ? { after: o.after } : {}),
+        },
+        o.format,
+        showLedger,
+      ),
     );
   reports
     .command('run')
