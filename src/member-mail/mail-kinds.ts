@@ -80,6 +80,8 @@ export interface StatementContext extends MailBase {
 
 export interface ReminderContext extends MailBase {
   graceEndsAt: number;
+  /** The last moment to pay (graceEndsAt − 1 ms), so "pay by" names the last day, not the day after it. */
+  lastDayToPay: number;
   owedCents: number;
   daysLeft: number;
   deposit: Deposit | null;
@@ -87,6 +89,7 @@ export interface ReminderContext extends MailBase {
 
 export interface DeactivationContext extends MailBase {
   graceEndsAt: number;
+  lastDayToPay: number;
   owedCents: number;
   deposit: Deposit | null;
 }
@@ -211,6 +214,7 @@ const SAMPLES: { [K in MailKind]: () => [MailContext[K], MailContext[K]] } = {
       member: member({ balanceCents: -7_500 }),
       madeAt: at('2026-11-06T09:00'),
       graceEndsAt: at('2026-11-11T00:00'),
+      lastDayToPay: at('2026-11-11T00:00') - 1,
       owedCents: 7_500,
       daysLeft: 5,
       deposit: deposit(),
@@ -220,6 +224,7 @@ const SAMPLES: { [K in MailKind]: () => [MailContext[K], MailContext[K]] } = {
       member: member({ balanceCents: -2_000, tier: 'student' }),
       madeAt: at('2026-11-10T09:00'),
       graceEndsAt: at('2026-11-11T00:00'),
+      lastDayToPay: at('2026-11-11T00:00') - 1,
       owedCents: 2_000,
       daysLeft: 1,
       deposit: null,
@@ -231,6 +236,7 @@ const SAMPLES: { [K in MailKind]: () => [MailContext[K], MailContext[K]] } = {
       member: member({ balanceCents: -7_500, status: 'inactive' }),
       madeAt: at('2026-11-11T00:05'),
       graceEndsAt: at('2026-11-11T00:00'),
+      lastDayToPay: at('2026-11-11T00:00') - 1,
       owedCents: 7_500,
       deposit: deposit(),
     },
@@ -239,6 +245,7 @@ const SAMPLES: { [K in MailKind]: () => [MailContext[K], MailContext[K]] } = {
       member: member({ balanceCents: -15_000, status: 'inactive' }),
       madeAt: at('2026-11-11T00:05'),
       graceEndsAt: at('2026-11-11T00:00'),
+      lastDayToPay: at('2026-11-11T00:00') - 1,
       owedCents: 15_000,
       deposit: null,
     },

@@ -129,7 +129,7 @@ describe('built-in templates', () => {
 
   test('a reminder and a deactivation notice say what is owed and until when', () => {
     const reminder = builtIn.render('reminder', full('reminder'));
-    assert.equal(reminder.subject, 'Friendly reminder: 75.00 CAD in dues, by 11 November 2026');
+    assert.equal(reminder.subject, 'Friendly reminder: 75.00 CAD in dues, by 10 November 2026');
     assert.ok(reminder.text.includes('(days left: 5)'));
     const notice = builtIn.render('deactivation', sparse('deactivation'));
     assert.ok(notice.text.includes('150.00 CAD still open') && notice.text.includes('no longer opens the door'), notice.text);

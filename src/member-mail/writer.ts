@@ -1,0 +1,288 @@
+// Writes each kind of mail: gathers the member's data as it is now, renders the templates, attaches the deposit
+// QR code, and names the mail by its idempotency key so it is made once.
+import QRCode from 'qrcode';
+import { z } from 'zod';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import type { MailKind } from '../core/messages-mail.js';
+import type { Deposit, MailContext, MemberFacts, SpaceFacts } from './mail-kinds.js';
+import type { MailAttachment, NewMail } from './outbox.js';
+import { daysLeft, latestStatementPeriod } from './schedule.js';
+import type { MailTemplates } from './templates.js';
+import type { LedgerEntry, MemberLine, SpacePolicies, Upstream } from './upstream.js';
+
+/** Statements list at most this many entries of the month; the rest are counted. */
+export const STATEMENT_ENTRIES_SHOWN = 50;
+const QR_CID = 'deposit-qr@dctrl';
+const emailAddress = z.email();
+
+export interface WriterOptions {
+  settings: Config['memberMail'];
+  clock: Clock;
+  upstream: Upstream;
+  templates: () => MailTemplates;
+}
+
+export class MailWriter {
+  readonly #options: WriterOptions;
+
+  constructor(options: WriterOptions) {
+    this.#options = options;
+  }
+
+  async welcome(memberId: string, eventId: string, rejoined: boolean): Promise<NewMail> {
+    const { space, policies, member, line } = await this.#memberData(memberId);
+    const tier = policies.tiers[line?.tier ?? member.tier];
+    return this.#write('welcome', `welcome:${memberId}:${eventId}`, {
+      space,
+      member,
+      madeAt: this.#now(),
+      deposit: await this.#deposit(memberId),
+      dues: tier ? { tierName: tier.name, monthlyCents: tier.monthlyDuesCents } : null,
+      rejoined,
+    });
+  }
+
+  /** A receipt for a payment entry, with the member's balance right after it. */
+  async receipt(entry: LedgerEntry & { memberId: string }, balanceAfterCents?: number): Promise<NewMail> {
+    const { space, member } = await this.#memberData(entry.memberId);
+    const txid = entry.method === 'bitcoin' ? (/^[0-9a-f]{64}/.exec(entry.causedBy)?.[0] ?? null) : null;
+    return this.#write('receipt', `receipt:${entry.memberId}:${entry.id}`, {
+      space,
+      member,
+      madeAt: this.#now(),
+      payment: {
+        id: entry.id,
+        at: entry.at,
+        cents: entry.cents,
+        method: entry.method === 'bitcoin' ? 'bitcoin' : 'cash',
+        sats: entry.sats,
+        centsPerBtc: entry.rate?.centsPerBtc ?? null,
+        txid,
+        note: typeof entry.detail.note === 'string' ? entry.detail.note : null,
+      },
+      balanceAfterCents: balanceAfterCents ?? (await this.#balanceAfter(entry)),
+    });
+  }
+
+  async statement(memberId: string, month: string): Promise<NewMail> {
+    const { space, member } = await this.#memberData(memberId);
+    const { upstream } = this.#options;
+    const entries: MailContext['statement']['entries'] = [];
+    let count = 0;
+    let page = await upstream.statement(memberId, month, undefined);
+    const { openingCents, closingCents } = page;
+    for (;;) {
+      for (const entry of page.entries) {
+        count += 1;
+        if (entries.length < STATEMENT_ENTRIES_SHOWN) {
+          entries.push({
+            at: entry.at,
+            kind: entry.kind,
+            description: describe(entry),
+            cents: entry.cents,
+            balanceCents: entry.balanceCents,
+          });
+        }
+      }
+      if (page.next === null) break;
+      page = await upstream.statement(memberId, month, page.next);
+    }
+    return this.#write('statement', `statement:${memberId}:${month}`, {
+      space,
+      member,
+      madeAt: this.#now(),
+      period: { month },
+      openingCents,
+      closingCents,
+      entries,
+      moreEntries: count - entries.length,
+      deposit: await this.#deposit(memberId),
+    });
+  }
+
+  async reminder(line: MemberLine & { graceEndsAt: number }): Promise<NewMail> {
+    const { space, member } = await this.#memberData(line.memberId);
+    return this.#write('reminder', `reminder:${line.memberId}:${line.graceEndsAt}`, {
+      space,
+      member,
+      madeAt: this.#now(),
+      graceEndsAt: line.graceEndsAt,
+      lastDayToPay: line.graceEndsAt - 1,
+      owedCents: Math.max(0, -member.balanceCents),
+      daysLeft: daysLeft(this.#now(), line.graceEndsAt),
+      deposit: await this.#deposit(line.memberId),
+    });
+  }
+
+  async deactivation(line: MemberLine & { graceEndsAt: number }): Promise<NewMail> {
+    const { space, member } = await this.#memberData(line.memberId);
+    return this.#write('deactivation', `deactivation:${line.memberId}:${line.graceEndsAt}`, {
+      space,
+      member,
+      madeAt: this.#now(),
+      graceEndsAt: line.graceEndsAt,
+      lastDayToPay: line.graceEndsAt - 1,
+      owedCents: Math.max(0, -member.balanceCents),
+      deposit: await this.#deposit(line.memberId),
+    });
+  }
+
+  /** The zone of the schedules and of dates in mails: memberMail.timezone, else the space's policy. */
+  async timezone(): Promise<string> {
+    return (await this.#space()).timezone;
+  }
+
+  /** The mail a member would get now, for `dctrl mail preview`; payouts show a sample payout until PayoutMgr lands. */
+  async preview(kind: MailKind, memberId: string): Promise<NewMail> {
+    const { upstream } = this.#options;
+    switch (kind) {
+      case 'welcome':
+        return this.welcome(memberId, 'preview', false);
+      case 'receipt': {
+        const statement = await upstream.statement(memberId, undefined, undefined);
+        const payment = statement.entries.filter((entry) => entry.kind === 'payment').at(-1);
+        if (payment) return this.receipt({ ...payment, memberId }, payment.balanceCents);
+        const example = examplePayment(memberId, this.#now(), (await this.#policies()).currency);
+        return this.receipt(example, statement.closingCents + example.cents);
+      }
+      case 'statement': {
+        const space = await this.#space();
+        const { month } = latestStatementPeriod(this.#now(), space.timezone, 0);
+        return this.statement(memberId, month);
+      }
+      case 'reminder':
+      case 'deactivation': {
+        const line = await upstream.memberLine(memberId);
+        const graceEndsAt = line.graceEndsAt ?? this.#now();
+        return kind === 'reminder' ? this.reminder({ ...line, graceEndsAt }) : this.deactivation({ ...line, graceEndsAt });
+      }
+      case 'payout': {
+        const { space, member } = await this.#memberData(memberId);
+        return this.#write('payout', `payout:${memberId}:preview`, {
+          space,
+          member,
+          madeAt: this.#now(),
+          payout: {
+            id: 'preview',
+            cents: 4_200,
+            sats: 7_000,
+            txid: '0'.repeat(64),
+            address: 'bc1q…',
+            reason: 'an example payout',
+          },
+        });
+      }
+    }
+  }
+
+  async #write<K extends MailKind>(kind: K, key: string, context: MailContext[K]): Promise<NewMail> {
+    const rendered = this.#options.templates().render(kind, context);
+    const attachments: MailAttachment[] = [];
+    const deposit = (context as { deposit?: Deposit | null }).deposit;
+    if (deposit) attachments.push(await qrAttachment(deposit));
+    const to = context.member.email.trim();
+    const mail: NewMail = { key, kind, memberId: context.member.id, to, ...rendered, attachments };
+    if (!emailAddress.safeParse(to).success) {
+      mail.failure = {
+        code: 'MEMBER_MAIL_NO_ADDRESS',
+        message:
+          to === ''
+            ? `member ${context.member.id} has no email address; record one (dctrl member email) and retry this mail`
+            : `"${to.slice(0, 80)}" (member ${context.member.id}) is not an email address; fix it and retry this mail`,
+      };
+    }
+    return mail;
+  }
+
+  async #memberData(
+    memberId: string,
+  ): Promise<{ space: SpaceFacts; policies: SpacePolicies; member: MemberFacts; line: MemberLine | undefined }> {
+    const { upstream } = this.#options;
+    const policies = await this.#policies();
+    const record = await upstream.member(memberId);
+    const line = await upstream.memberLine(memberId).catch(() => undefined);
+    const member: MemberFacts = {
+      id: record.memberId,
+      name: record.name,
+      email: record.email,
+      tier: policies.tiers[record.tier]?.name ?? record.tier,
+      status: line?.status ?? (record.status === 'left' ? 'left' : 'active'),
+      balanceCents: line?.balanceCents ?? 0,
+    };
+    return { space: this.#spaceOf(policies), policies, member, line };
+  }
+
+  async #policies(): Promise<SpacePolicies> {
+    return this.#options.upstream.policies();
+  }
+
+  async #space(): Promise<SpaceFacts> {
+    return this.#spaceOf(await this.#policies());
+  }
+
+  #spaceOf(policies: SpacePolicies): SpaceFacts {
+    return { name: policies.name, currency: policies.currency, timezone: this.#options.settings.timezone ?? policies.timezone };
+  }
+
+  async #deposit(memberId: string): Promise<Deposit | null> {
+    if (!this.#options.settings.depositAddresses) return null;
+    const deposit = await this.#options.upstream.deposit(memberId);
+    return { address: deposit.address, uri: deposit.uri, qrCid: QR_CID };
+  }
+
+  /** The balance right after the entry, from the member's statement of that month. */
+  async #balanceAfter(entry: LedgerEntry & { memberId: string }): Promise<number> {
+    let after: string | undefined;
+    do {
+      const page = await this.#options.upstream.statement(entry.memberId, entry.month, after);
+      const found = page.entries.find((candidate) => candidate.id === entry.id);
+      if (found) return found.balanceCents;
+      after = page.next ?? undefined;
+    } while (after !== undefined);
+    return (await this.#options.upstream.memberLine(entry.memberId)).balanceCents;
+  }
+
+  #now(): number {
+    return this.#options.clock.now();
+  }
+}
+
+async function qrAttachment(deposit: Deposit): Promise<MailAttachment> {
+  const png = await QRCode.toBuffer(deposit.uri, { type: 'png', errorCorrectionLevel: 'M', margin: 2, width: 240 });
+  return { filename: 'deposit-address.png', contentType: 'image/png', cid: deposit.qrCid, contentBase64: png.toString('base64') };
+}
+
+function describe(entry: LedgerEntry): string {
+  const product = typeof entry.detail.product === 'string' ? ` (${entry.detail.product})` : '';
+  const note = typeof entry.detail.note === 'string' ? `: ${entry.detail.note}` : '';
+  switch (entry.kind) {
+    case 'dues':
+      return `Dues for ${entry.month}`;
+    case 'payment':
+      return `Payment${entry.method ? ` (${entry.method})` : ''}${note}`;
+    case 'purchase':
+      return `Purchase${product}`;
+    case 'adjustment':
+      return `Adjustment${note}`;
+    default:
+      return `${entry.kind[0]!.toUpperCase()}${entry.kind.slice(1)}${note}`;
+  }
+}
+
+function examplePayment(memberId: string, at: number, currency: string): LedgerEntry & { memberId: string } {
+  return {
+    id: 'preview',
+    at,
+    month: '',
+    kind: 'payment',
+    memberId,
+    cents: 7_500,
+    currency,
+    method: 'cash',
+    sats: null,
+    rate: null,
+    causedBy: 'preview',
+    detail: { note: 'an example payment (this member has none yet)' },
+  };
+}

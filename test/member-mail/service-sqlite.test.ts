@@ -1,0 +1,5 @@
+// MemberMail with its neighbours on SQLite.
+import { sqliteFactory } from '../helpers/databases.js';
+import { runMemberMailCases } from './service-cases.js';
+
+runMemberMailCases('SQLite', sqliteFactory());
