@@ -14,6 +14,7 @@ import { createPriceNotifier } from '../price-notifier/index.js';
 import { createChainNotifier } from '../chain-notifier/index.js';
 import { createReporter } from '../reporter/index.js';
 import { createBusinessMgr } from '../business-mgr/index.js';
+import { createMemberMail } from '../member-mail/index.js';
 import { createMachineMgr } from '../machine-mgr/index.js';
 import { createMachineNotifier } from '../machine-notifier/index.js';
 import { createSubscriptionMgr } from '../subscription-mgr/index.js';
@@ -106,7 +107,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     }
     if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
-    const dataServices: ServiceName[] = ['business-data', 'member-data', 'reporter', 'chain-notifier', 'business-mgr'];
+    const dataServices: ServiceName[] = ['business-data', 'member-data', 'reporter', 'chain-notifier', 'business-mgr', 'member-mail'];
     if (dataServices.some((name) => wanted.has(name))) {
       // The data services share one database: SQLite in the data folder, or PostgreSQL from db.url.
       database = await openDatabase({ url: config.db.url, sqliteFile: join(config.dataDir, 'dctrl.db') });
@@ -122,6 +123,8 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
       await startOne(createChainNotifier(await contextFor('chain-notifier'), database), running);
     if (database && wanted.has('business-mgr'))
       await startOne(createBusinessMgr(await contextFor('business-mgr'), database), running);
+    if (database && wanted.has('member-mail'))
+      await startOne(createMemberMail(await contextFor('member-mail'), database), running);
     // Each device: its manager first, so it hears the very first tap its notifier passes on.
     for (const device of localDevices) {
       if (wanted.has('machine-mgr')) await startOne(createMachineMgr(await contextFor(device), device), running);
