@@ -14,6 +14,7 @@ import type { LedgerEntry, MemberLine, SpacePolicies, Upstream } from './upstrea
 /** Statements list at most this many entries of the month; the rest are counted. */
 export const STATEMENT_ENTRIES_SHOWN = 50;
 const QR_CID = 'deposit-qr@dctrl';
+const POLICIES_TTL_MS = 60_000;
 const emailAddress = z.email();
 
 export interface WriterOptions {
@@ -25,6 +26,7 @@ export interface WriterOptions {
 
 export class MailWriter {
   readonly #options: WriterOptions;
+  #cachedPolicies: { at: number; policies: SpacePolicies } | undefined;
 
   constructor(options: WriterOptions) {
     this.#options = options;
@@ -213,8 +215,13 @@ export class MailWriter {
     return { space: this.#spaceOf(policies), policies, member, line };
   }
 
+  /** The policies, asked again after a minute: a statement run writes a mail per member. */
   async #policies(): Promise<SpacePolicies> {
-    return this.#options.upstream.policies();
+    const now = this.#now();
+    if (!this.#cachedPolicies || now - this.#cachedPolicies.at >= POLICIES_TTL_MS || now < this.#cachedPolicies.at) {
+      this.#cachedPolicies = { at: now, policies: await this.#options.upstream.policies() };
+    }
+    return this.#cachedPolicies.policies;
   }
 
   async #space(): Promise<SpaceFacts> {
