@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { DctrlError } from '../core/errors.js';
 import { registerLogCommands } from './commands/log.js';
 import { registerMachineCommands } from './commands/machine.js';
+import { registerMailCommands } from './commands/mail.js';
 import { registerMemberCommands } from './commands/member.js';
 import { registerMoneyCommands } from './commands/money.js';
 import { registerBitcoinCommands } from './commands/bitcoin.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerMoneyCommands(program);
   registerBitcoinCommands(program);
   registerMachineCommands(program);
+  registerMailCommands(program);
   return program;
 }
 
