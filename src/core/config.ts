@@ -464,7 +464,9 @@ export const configSchema = z
           .min(1)
           .max(24 * 30)
           .default(72)
-          .describe('A mail still not accepted this long after it was made is marked failed (and can be retried by hand).'),
+          .describe(
+            'A mail still not accepted this long after it was queued (made, or retried by hand) is marked failed, and can be retried.',
+          ),
         checkIntervalMs: positiveMs
           .default(60_000)
           .describe(

@@ -81,10 +81,15 @@ export function dropDelivery(settings: MailSettings, dir: string): Delivery {
     description: `.eml files in ${dir} (memberMail.smtp.host is unset)`,
     async deliver(mail) {
       const info = await transport.sendMail(messageOf(mail, settings));
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const file = join(dir, `${new Date(mail.createdAt).toISOString().replaceAll(':', '-')}-${mail.id}.eml`);
-      writeFileSync(`${file}.tmp`, info.message as Buffer, { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        writeFileSync(`${file}.tmp`, info.message as Buffer, { mode: 0o600 });
+        renameSync(`${file}.tmp`, file);
+      } catch (error) {
+        const message = `cannot write ${file}: ${(error as Error).message}`;
+        return { sent: false, temporary: true, error: { code: 'MEMBER_MAIL_DROP_UNWRITABLE', message }, response: null };
+      }
       return { sent: true, response: `written to ${file}` };
     },
     close() {

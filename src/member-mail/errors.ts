@@ -13,7 +13,11 @@ export const MemberMailErrorCodes = {
   MEMBER_MAIL_SMTP_UNAVAILABLE:
     'The SMTP server could not be reached, did not answer in time, dropped the connection or answered 4xx (try later); the mail waits and is tried again with growing waits.',
   MEMBER_MAIL_GAVE_UP:
-    'A mail was not accepted within memberMail.giveUpAfterHours of being made; it is kept as failed and goes when retried.',
+    'A mail was not accepted within memberMail.giveUpAfterHours of being queued (made, or retried by hand); it is kept as failed, with its last error, and goes when retried.',
+  MEMBER_MAIL_DROP_UNWRITABLE:
+    'With no SMTP server configured, mails are written to memberMail.dropDir, and that folder cannot be written (the message says why); the mail waits and is tried again.',
+  MEMBER_MAIL_DELIVERY_FAILED:
+    'Handing a mail over failed in a way no other code covers (the message says how); the mail waits and is tried again.',
   MEMBER_MAIL_INTERRUPTED:
     'MemberMail stopped while handing this mail to the SMTP server, so it may have been sent: it is not resent on its own. Look for its Message-ID in the mail server log, then retry it or leave it.',
   MEMBER_MAIL_UPSTREAM_UNAVAILABLE:

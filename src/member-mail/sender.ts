@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { OutboxMail } from '../core/messages-mail.js';
-import type { Delivery } from './delivery.js';
+import type { Delivery, DeliveryOutcome } from './delivery.js';
 import type { OutboxStore, StoredMail } from './outbox.js';
 
 const MINUTE_MS = 60_000;
@@ -97,7 +97,12 @@ export class Sender {
     if (!(await store.markSending(mail.id, startedAt))) return false;
     this.#recent.push(startedAt);
     const attempts = mail.attempts + 1;
-    const outcome = await delivery.deliver(mail);
+    const outcome = await delivery.deliver(mail).catch((error: unknown): DeliveryOutcome => ({
+      sent: false,
+      temporary: true,
+      error: { code: 'MEMBER_MAIL_DELIVERY_FAILED', message: `the delivery failed unexpectedly: ${String(error)}` },
+      response: null,
+    }));
     const at = clock.now();
     const fields = { mailId: mail.id, kind: mail.kind, memberId: mail.memberId, attempts };
     if (outcome.sent) {
@@ -132,7 +137,7 @@ export class Sender {
     const limitMs = settings.giveUpAfterHours * HOUR_MS;
     const given = await store.giveUp(clock.now() - limitMs, {
       code: 'MEMBER_MAIL_GAVE_UP',
-      message: `not accepted within ${settings.giveUpAfterHours} hours of being queued; retry it once the mail server works`,
+      message: `not accepted within ${settings.giveUpAfterHours} hour(s) of being queued (made or retried); retry it once the mail server works`,
     });
     for (const mail of given) {
       logger.error({ mailId: mail.id, kind: mail.kind, memberId: mail.memberId, attempts: mail.attempts }, 'mail given up');

@@ -1,7 +1,7 @@
 // How a mail leaves, against a real SMTP server on 127.0.0.1: headers, bodies and the inline QR code arrive;
 // STARTTLS and login work; refusals fail for good, 4xx, silence and a dropped connection fail for now.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
@@ -163,6 +163,17 @@ describe('member-mail delivery over SMTP', () => {
     assert.equal((classify({ responseCode: 421 }) as { temporary: boolean }).temporary, true);
     assert.equal((classify({ code: 'EAUTH', responseCode: 535 }) as { temporary: boolean }).temporary, true);
     assert.equal((classify(new Error('boom')) as { temporary: boolean }).temporary, true);
+  });
+
+  test('a drop folder that cannot be written is a temporary failure naming the file, not a stuck mail', async () => {
+    const blocker = join(tempDir(), 'not-a-folder');
+    writeFileSync(blocker, 'a file where the folder should be');
+    const delivery = dropDelivery(settings({}), join(blocker, 'mail'));
+    const outcome = await delivery.deliver(mail());
+    delivery.close();
+    assert.ok(!outcome.sent && outcome.temporary);
+    assert.ok(!outcome.sent && outcome.error.code === 'MEMBER_MAIL_DROP_UNWRITABLE');
+    assert.match(!outcome.sent ? outcome.error.message : '', /not-a-folder/);
   });
 
   test('without a server, mail is written whole as .eml files', async () => {

@@ -233,7 +233,7 @@ function runSenderCases(name: string, databases: Databases): void {
         assert.equal(given.nextAttemptAt, null);
         assert.equal(given.attempts, 8, 'given up without another attempt');
         assert.equal(given.error?.code, 'MEMBER_MAIL_GAVE_UP');
-        assert.match(given.error?.message ?? '', /not accepted within 1 hours/);
+        assert.match(given.error?.message ?? '', /not accepted within 1 hour\(s\) of being queued/);
         assert.ok(given.error?.message.endsWith(`; the last try: ${lastError}`), given.error?.message);
         assert.deepEqual(
           changes.filter((change) => change.state === 'failed').map((change) => change.error?.code),
