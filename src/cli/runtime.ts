@@ -107,7 +107,14 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
     }
     if (keeper && wanted.has('vault')) await startOne(createVaultService(await contextFor('vault'), keeper), running);
     if (wanted.has('event-logger')) await startOne(createEventLogger(await contextFor('event-logger')), running);
-    const dataServices: ServiceName[] = ['business-data', 'member-data', 'reporter', 'chain-notifier', 'business-mgr', 'member-mail'];
+    const dataServices: ServiceName[] = [
+      'business-data',
+      'member-data',
+      'reporter',
+      'chain-notifier',
+      'business-mgr',
+      'member-mail',
+    ];
     if (dataServices.some((name) => wanted.has(name))) {
       // The data services share one database: SQLite in the data folder, or PostgreSQL from db.url.
       database = await openDatabase({ url: config.db.url, sqliteFile: join(config.dataDir, 'dctrl.db') });

@@ -60,6 +60,7 @@ export const MailOutbox = defineMessage({
   }),
   reply: z.strictObject({
     mails: z.array(outboxMail),
+    /** By state, for the member and kind asked for (all states, whatever `state` filters). */
     counts: z.record(mailState, z.int().nonnegative()),
     next: mailId.nullable(),
   }),
@@ -73,7 +74,12 @@ export const MailRetry = defineMessage({
   description:
     'Send failed or unsure mails again (by id, or every failed one): the address is looked up again and the mail keeps its Message-ID. Only memberMail.operators may.',
   payload: z.union([z.strictObject({ ids: z.array(mailId).min(1).max(200) }), z.strictObject({ allFailed: z.literal(true) })]),
-  reply: z.strictObject({ retried: z.array(mailId), skipped: z.array(z.strictObject({ id: mailId, reason: z.string() })) }),
+  reply: z.strictObject({
+    retried: z.array(mailId),
+    skipped: z.array(z.strictObject({ id: mailId, reason: z.string() })),
+    /** More failed mails are left than one request retries (200): ask again. */
+    more: z.boolean(),
+  }),
 });
 
 export const MailPreview = defineMessage({
@@ -90,7 +96,16 @@ export const MailPreview = defineMessage({
     subject: z.string(),
     text: z.string(),
     html: z.string(),
-    attachments: z.array(z.strictObject({ filename: z.string(), contentType: z.string(), bytes: z.int().nonnegative() })),
+    attachments: z.array(
+      z.strictObject({
+        filename: z.string(),
+        contentType: z.string(),
+        bytes: z.int().nonnegative(),
+        /** Set for an inline image, referenced from the HTML as cid:<cid>. */
+        cid: z.string().nullable(),
+        contentBase64: z.string().max(100_000),
+      }),
+    ),
   }),
 });
 
@@ -102,7 +117,15 @@ export const MailRun = defineMessage({
   description:
     'Run a job now: the statements of the month just ended, or the dues reminders and deactivation notices; a mail already made for its period is not made again. Only memberMail.operators may.',
   payload: z.strictObject({ job: z.enum(['statements', 'reminders']) }),
-  reply: z.strictObject({ job: z.string(), made: z.int().nonnegative(), alreadyMade: z.int().nonnegative() }),
+  reply: z.strictObject({
+    job: z.string(),
+    /** The statements' month; null when the job is reminders. */
+    month: z.string().nullable(),
+    made: z.int().nonnegative(),
+    alreadyMade: z.int().nonnegative(),
+    /** Lapses from before MemberMail was installed here: no notice is made for them. */
+    skipped: z.int().nonnegative(),
+  }),
 });
 
 export const MailChanged = defineMessage({

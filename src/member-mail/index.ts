@@ -23,6 +23,8 @@ export { loadTemplates } from './templates.js';
 
 export const SERVICE_NAME = 'member-mail';
 const OUTBOX_PAGE = 50;
+/** Failed mails put back in line by one `retry --failed`. */
+const RETRY_BATCH = 200;
 /** Wakes from bus events are gathered this long, so a burst of payments is one catch-up. */
 const WAKE_DELAY_MS = 200;
 
@@ -163,11 +165,13 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
     await active.respond(MailOutbox, async (request, envelope) => {
       operatorOnly(envelope.issuer);
       const page = await store!.list({ ...request, limit: request.limit ?? OUTBOX_PAGE });
-      return { ...page, counts: await store!.counts() };
+      return { ...page, counts: await store!.counts({ memberId: request.memberId, kind: request.kind }) };
     });
     await active.respond(MailRetry, async (request, envelope) => {
       operatorOnly(envelope.issuer);
-      const ids = 'ids' in request ? request.ids : await store!.failedIds(200);
+      const ids = 'ids' in request ? request.ids : await store!.failedIds(RETRY_BATCH + 1);
+      const more = ids.length > RETRY_BATCH;
+      if (more) ids.pop();
       const retried: string[] = [];
       const skipped: { id: string; reason: string }[] = [];
       for (const id of ids) {
@@ -176,7 +180,7 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
         else skipped.push({ id, reason });
       }
       if (retried.length > 0) scheduleSend(0);
-      return { retried, skipped };
+      return { retried, skipped, more };
     });
     await active.respond(MailPreview, async ({ kind, memberId }, envelope) => {
       operatorOnly(envelope.issuer);
@@ -194,14 +198,18 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
           filename: attachment.filename,
           contentType: attachment.contentType,
           bytes: Buffer.from(attachment.contentBase64, 'base64').length,
+          cid: attachment.cid ?? null,
+          contentBase64: attachment.contentBase64,
         })),
       };
     });
     await active.respond(MailRun, async ({ job }, envelope) => {
       operatorOnly(envelope.issuer);
-      const result = await inTurn(() => (job === 'statements' ? triggers!.statements(true) : triggers!.statuses()));
+      const result = await inTurn(async () =>
+        job === 'statements' ? triggers!.statements(true) : { ...(await triggers!.statuses()), month: null },
+      );
       scheduleSend(0);
-      return { job, made: result.made, alreadyMade: result.alreadyMade };
+      return { job, month: result.month, made: result.made, alreadyMade: result.alreadyMade, skipped: result.skipped };
     });
   };
 

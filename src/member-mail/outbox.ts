@@ -320,12 +320,11 @@ export class OutboxStore {
     return { mails: page.map(toOutboxMail), next: rows.length > filter.limit ? page.at(-1)!.id : null };
   }
 
-  async counts(): Promise<Record<MailState, number>> {
-    const rows = await this.#db
-      .selectFrom('member_mail_outbox')
-      .select(['state', (eb) => eb.fn.countAll<number>().as('count')])
-      .groupBy('state')
-      .execute();
+  async counts(filter: { memberId?: string | undefined; kind?: MailKind | undefined } = {}): Promise<Record<MailState, number>> {
+    let query = this.#db.selectFrom('member_mail_outbox').select(['state', (eb) => eb.fn.countAll<number>().as('count')]);
+    if (filter.memberId !== undefined) query = query.where('member_id', '=', filter.memberId);
+    if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
+    const rows = await query.groupBy('state').execute();
     const counts: Record<MailState, number> = { pending: 0, sending: 0, sent: 0, failed: 0, unsure: 0 };
     for (const row of rows) counts[row.state] = Number(row.count);
     return counts;

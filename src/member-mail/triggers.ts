@@ -34,6 +34,8 @@ export interface TriggerOptions {
 export interface JobResult {
   made: number;
   alreadyMade: number;
+  /** Lapses from before MemberMail was installed: no notice is made for them. */
+  skipped: number;
 }
 
 export class Triggers {
@@ -105,7 +107,7 @@ export class Triggers {
 
   /** Reminders for members whose grace ends soon with dues unpaid, notices for those it ended for. */
   async statuses(): Promise<JobResult> {
-    const result: JobResult = { made: 0, alreadyMade: 0 };
+    const result: JobResult = { made: 0, alreadyMade: 0, skipped: 0 };
     const { store, settings, writer, clock } = this.#options;
     const installedAt = await this.installedAt();
     const timezone = await writer.timezone();
@@ -120,7 +122,11 @@ export class Triggers {
         if (await store.has(key)) result.alreadyMade += 1;
         else if (await this.#add(await writer.reminder({ ...line, graceEndsAt }))) result.made += 1;
       } else if (line.status === 'inactive' && line.reason === 'dues-overdue' && graceEndsAt !== null) {
-        if (graceEndsAt < installedAt || (await store.mark(noticeMark(line.memberId))) !== undefined) {
+        if (graceEndsAt < installedAt) {
+          result.skipped += 1;
+          continue;
+        }
+        if ((await store.mark(noticeMark(line.memberId))) !== undefined) {
           result.alreadyMade += 1;
           continue;
         }
@@ -141,7 +147,7 @@ export class Triggers {
     const timezone = await writer.timezone();
     const period = latestStatementPeriod(clock.now(), timezone, settings.statementHour);
     const mark = statementsMark(period.month);
-    const result = { made: 0, alreadyMade: 0, month: period.month };
+    const result = { made: 0, alreadyMade: 0, skipped: 0, month: period.month };
     if (!force && (period.dueAt < (await this.installedAt()) || (await store.mark(mark)) !== undefined)) {
       return { ...result, month: null };
     }

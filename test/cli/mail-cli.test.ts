@@ -96,6 +96,7 @@ test('a new member’s welcome reaches the SMTP server; the outbox and the membe
   );
   assert.match(table, /\nwhole outbox: 1 sent\n$/);
   const history = ok(['mail', 'history', ada]);
+  assert.match(history, new RegExp(`\\nall member ${ada}: 1 sent\\n$`));
   assert.match(history, new RegExp(`\\n${sent.id} .* welcome .* sent\\s+1\\n`));
   assert.doesNotMatch(history, /older mails/);
 });
@@ -150,14 +151,14 @@ test('preview: subject, text with the deposit address and the QR code attachment
 
   const file = join(tempDir('dctrl-mail-'), 'preview.html');
   const wrote = ok(['mail', 'preview', 'welcome', ada, '--part', 'html', '--out', file]);
-  assert.match(
-    wrote,
-    /^wrote the html of the welcome mail for \S+ to .*preview\.html \(\d+ bytes\); its 1 inline image is not in the file/,
-  );
+  assert.match(wrote, /^wrote the html of the welcome mail for \S+ to .*preview\.html \(\d+ bytes\)\n$/);
   const html = readFileSync(file, 'utf8');
   assert.match(html, /<html/i);
   assert.ok(html.includes(address));
-  assert.ok(html.includes('cid:'), 'the QR code is referenced as an inline image');
+  assert.ok(
+    !html.includes('cid:') && html.includes('src="data:image/png;base64,'),
+    'the QR code is in the file, as a browser needs it',
+  );
   assert.equal(smtp.received.length, before, 'a preview is not sent');
 });
 
@@ -171,15 +172,15 @@ test('the statements job run twice in a month: the first makes one per member an
     return result.stdout;
   };
   try {
-    const first = /^statements of the month just ended: (\d+) made, 0 already made before \(not made again\)\n$/.exec(
+    const first = /^statements of (\d{4}-\d\d): (\d+) made, 0 already made before \(not made again\)\n$/.exec(
       inDemo(['mail', 'run', 'statements']),
     );
     assert.ok(first, 'the first run makes them');
-    const made = Number(first[1]);
+    const made = Number(first[2]);
     assert.ok(made >= 8, `a statement for each member of the demo space, made ${made}`);
     assert.equal(
       inDemo(['mail', 'run', 'statements']),
-      `statements of the month just ended: 0 made, ${made} already made before (not made again)\n`,
+      `statements of ${first[1]}: 0 made, ${made} already made before (not made again)\n`,
     );
     await until(
       () => demoSmtp.received.filter((mail) => /statement/i.test(mail.parsed.subject ?? '')).length === made,
@@ -187,7 +188,11 @@ test('the statements job run twice in a month: the first makes one per member an
     );
     const listed = inDemo(['mail', 'outbox', '--kind', 'statement']);
     assert.equal(listed.match(/ statement .* sent /g)?.length, made, listed);
-    assert.match(inDemo(['mail', 'run', 'reminders']), /^reminders and deactivation notices: \d+ made, \d+ already made before/);
+    // The demo's members behind on dues lapsed before MemberMail first ran: counted, not mailed, not "already made".
+    assert.match(
+      inDemo(['mail', 'run', 'reminders']),
+      /^reminders and deactivation notices: \d+ made, 0 already made before \(not made again\); \d+ lapses? from before mail was set up, not mailed\n$/,
+    );
   } finally {
     await demo.hub.stop();
     await demoSmtp.stop();

@@ -257,7 +257,7 @@ export function runMemberMailCases(name: string, factory: DatabaseFactory): void
       assert.ok(adaStatement.parsed.attachments.some((attachment) => attachment.contentType === 'image/png'));
       const total = smtp.received.length;
       const again = (await cli.request(MailRun, { job: 'statements' })) as { made: number; alreadyMade: number };
-      assert.deepEqual(again, { job: 'statements', made: 0, alreadyMade: 4 });
+      assert.deepEqual(again, { job: 'statements', month: '2026-10', made: 0, alreadyMade: 4, skipped: 0 });
       await mail!.runOnce();
       await mail!.sendDue();
       assert.equal(smtp.received.length, total, 'the second run sent nothing');

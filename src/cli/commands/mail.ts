@@ -42,7 +42,7 @@ interface Preview {
   subject: string;
   text: string;
   html: string;
-  attachments: { filename: string; contentType: string; bytes: number }[];
+  attachments: { filename: string; contentType: string; bytes: number; cid: string | null; contentBase64: string }[];
 }
 
 function print(text: string): void {
@@ -109,7 +109,8 @@ function problem(mail: OutboxMail): string {
   return `${mail.error.code}: ${mail.error.message}${retry}`;
 }
 
-function showOutbox(page: OutboxPage): string {
+/** The table, and the counts by state of every mail of the member and kind asked for (whatever the state filter). */
+function showOutbox(page: OutboxPage, scope: string): string {
   const rows = [['id', 'made', 'kind', 'member', 'to', 'state', 'attempts', 'error']];
   for (const mail of page.mails) {
     rows.push([
@@ -124,7 +125,7 @@ function showOutbox(page: OutboxPage): string {
     ]);
   }
   const counts = MAIL_STATES.filter((state) => page.counts[state] > 0).map((state) => `${page.counts[state]} ${state}`);
-  const totals = `whole outbox: ${counts.length > 0 ? counts.join(', ') : 'empty'}`;
+  const totals = `${scope}: ${counts.length > 0 ? counts.join(', ') : 'none'}`;
   return rows.length === 1 ? `no mails\n${totals}` : `${table(rows)}\n${totals}`;
 }
 
@@ -149,7 +150,11 @@ async function listOutbox(command: Command, options: ListOptions, nextCommand: (
   await onBus(command, async (bus) => {
     const page = (await bus.request(MailOutbox, payload)) as OutboxPage;
     if (options.format === 'json') return print(JSON.stringify(page, null, 2));
-    print(showOutbox(page));
+    const scope = [
+      options.member !== undefined ? `member ${options.member}` : '',
+      options.kind !== undefined ? `${options.kind} mails` : '',
+    ].filter((part) => part !== '');
+    print(showOutbox(page, scope.length > 0 ? `all ${scope.join(', ')}` : 'whole outbox'));
     if (page.next !== null) print(`older mails: ${nextCommand(page.next)}`);
   });
 }
@@ -176,14 +181,16 @@ async function retry(command: Command, ids: string[], failed: boolean): Promise<
   const wanted = ids.map((id) => mailId('mail retry', id));
   const payload: PayloadOf<typeof MailRetry> = failed ? { allFailed: true } : { ids: wanted };
   await onBus(command, async (bus) => {
-    const { retried, skipped } = (await bus.request(MailRetry, payload)) as {
+    const { retried, skipped, more } = (await bus.request(MailRetry, payload)) as {
       retried: string[];
       skipped: { id: string; reason: string }[];
+      more: boolean;
     };
     for (const id of retried) print(`retried ${id}`);
     for (const { id, reason } of skipped) process.stderr.write(`dctrl: skipped ${id}: ${reason}\n`);
     if (retried.length + skipped.length === 0) print('no failed mails to retry');
     else print(`${retried.length} retried, ${skipped.length} skipped`);
+    if (more) print('more failed mails are left: run dctrl mail retry --failed again');
     // As rm and kill do: every mail asked for that was not put back in line makes the exit code 1.
     if (skipped.length > 0) process.exitCode = 1;
   });
@@ -199,21 +206,30 @@ function describePreview(preview: Preview): string {
   return [`To: ${preview.to}`, `Subject: ${preview.subject}`, attachments, '', preview.text].join('\n');
 }
 
+/** The HTML with its inline images (cid:) turned into data: URIs, so a browser shows it as a mail client would. */
+function withInlineImages(mail: Preview): string {
+  let html = mail.html;
+  for (const attachment of mail.attachments) {
+    if (attachment.cid === null) continue;
+    html = html.replaceAll(`cid:${attachment.cid}`, `data:${attachment.contentType};base64,${attachment.contentBase64}`);
+  }
+  return html;
+}
+
 async function preview(command: Command, kind: string, memberId: string, options: { part?: Part; out?: string }): Promise<void> {
   const checkedKind = argumentOneOf('mail kind', MAIL_KINDS, kind);
   await onBus(command, async (bus) => {
     const mail = (await bus.request(MailPreview, { kind: checkedKind, memberId })) as Preview;
-    const content = options.part === undefined ? describePreview(mail) : mail[options.part];
+    const content =
+      options.part === undefined ? describePreview(mail) : options.part === 'html' ? withInlineImages(mail) : mail[options.part];
     if (options.out === undefined) return print(content);
     try {
       writeFileSync(options.out, content);
     } catch (cause) {
       throw new CliError('CLI_FAILED', `cannot write ${options.out}: ${(cause as Error).message}`, { cause });
     }
-    const inline = options.part === 'html' ? mail.attachments.length : 0;
     print(
-      `wrote the ${options.part ?? 'preview'} of the ${kind} mail for ${memberId} to ${options.out} (${Buffer.byteLength(content)} bytes)` +
-        (inline > 0 ? `; its ${inline} inline image${inline === 1 ? ' is' : 's are'} not in the file (cid: references)` : ''),
+      `wrote the ${options.part ?? 'preview'} of the ${kind} mail for ${memberId} to ${options.out} (${Buffer.byteLength(content)} bytes)`,
     );
   });
 }
@@ -221,12 +237,15 @@ async function preview(command: Command, kind: string, memberId: string, options
 async function run(command: Command, jobText: string): Promise<void> {
   const job = argumentOneOf('mail job', JOBS, jobText);
   await onBus(command, async (bus) => {
-    const { made, alreadyMade } = (await bus.request(MailRun, { job }, { timeoutMs: RUN_TIMEOUT_MS })) as {
+    const { month, made, alreadyMade, skipped } = (await bus.request(MailRun, { job }, { timeoutMs: RUN_TIMEOUT_MS })) as {
+      month: string | null;
       made: number;
       alreadyMade: number;
+      skipped: number;
     };
-    const what = job === 'statements' ? 'statements of the month just ended' : 'reminders and deactivation notices';
-    print(`${what}: ${made} made, ${alreadyMade} already made before (not made again)`);
+    const what = job === 'statements' ? `statements of ${month ?? 'the month just ended'}` : 'reminders and deactivation notices';
+    const before = skipped > 0 ? `; ${skipped} lapse${skipped === 1 ? '' : 's'} from before mail was set up, not mailed` : '';
+    print(`${what}: ${made} made, ${alreadyMade} already made before (not made again)${before}`);
   });
 }
 
