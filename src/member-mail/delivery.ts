@@ -1,5 +1,6 @@
 // How a mail leaves: over SMTP (nodemailer) to the configured server, or as an .eml file in a drop folder when
-// no server is configured (the demo). Each attempt ends sent, temporarily failed (wait and try again) or refused.
+// no server is configured (the demo). Each attempt ends sent, temporarily failed (wait and try again), refused, or
+// uncertain: the server had the whole mail and its answer never came, so it may have been sent.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
@@ -8,7 +9,18 @@ import type { Config } from '../core/config.js';
 import type { MailError, StoredMail } from './outbox.js';
 
 export type DeliveryOutcome =
-  { sent: true; response: string } | { sent: false; temporary: boolean; error: MailError; response: string | null };
+  | { sent: true; response: string }
+  | {
+      sent: false;
+      /** Worth trying again later; false: refused for good. */
+      temporary: boolean;
+      /** The server cannot be reached or talked to: the next mails would fail the same way now. */
+      serverDown?: boolean;
+      /** The whole mail was handed over and no answer came: it may have been sent, so it is never resent on its own. */
+      uncertain?: boolean;
+      error: MailError;
+      response: string | null;
+    };
 
 export interface Delivery {
   deliver(mail: StoredMail): Promise<DeliveryOutcome>;
@@ -54,10 +66,13 @@ export function smtpDelivery(settings: MailSettings): Delivery {
     socketTimeout: smtp.timeoutMs,
     ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}),
   };
-  const transport = nodemailer.createTransport(options);
+  // The Sender hands over one mail at a time, so one flag per transport tells about the mail being sent.
+  const handover = { written: false };
+  const transport = nodemailer.createTransport({ ...options, logger: handoverLogger(handover) });
   return {
     description: `smtp://${smtp.host}:${smtp.port}${smtp.secure ? ' (TLS)' : smtp.requireTls ? ' (STARTTLS required)' : ''}`,
     async deliver(mail) {
+      handover.written = false;
       try {
         const info = await transport.sendMail(messageOf(mail, settings));
         if (info.accepted.length === 0) {
@@ -65,6 +80,8 @@ export function smtpDelivery(settings: MailSettings): Delivery {
         }
         return { sent: true, response: info.response };
       } catch (error) {
+        const answered = typeof (error as SmtpFailure).responseCode === 'number';
+        if (handover.written && !answered) return uncertain(error);
         return classify(error);
       }
     },
@@ -98,6 +115,40 @@ export function dropDelivery(settings: MailSettings, dir: string): Delivery {
   };
 }
 
+/**
+ * nodemailer says nothing through its API about how far a mail got, but logs when it has written a message whole,
+ * the final dot included: from then on the server may have it, and a failure without an answer is uncertain. The
+ * tests of a withheld answer and of a connection dropped mid-message keep this honest across nodemailer versions.
+ */
+function handoverLogger(handover: { written: boolean }): SMTPTransport.Options['logger'] {
+  const quiet = () => undefined;
+  return {
+    level: quiet,
+    trace: quiet,
+    debug: quiet,
+    info: (entry: unknown) => {
+      if (typeof entry === 'object' && entry !== null && (entry as { tnx?: unknown }).tnx === 'message') handover.written = true;
+    },
+    warn: quiet,
+    error: quiet,
+    fatal: quiet,
+  };
+}
+
+function uncertain(error: unknown): DeliveryOutcome {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    sent: false,
+    temporary: false,
+    uncertain: true,
+    error: {
+      code: 'MEMBER_MAIL_ANSWER_LOST',
+      message: `the server had the whole mail but did not answer (${message}); it may have been sent, so it is not resent on its own`,
+    },
+    response: null,
+  };
+}
+
 interface SmtpFailure {
   code?: string;
   responseCode?: number;
@@ -125,6 +176,10 @@ export function classify(error: unknown): DeliveryOutcome {
   if (!connectionLevel && code !== undefined && code >= 500 && code < 600) {
     return refused(`the SMTP server refused the mail (${code}): ${message}`, response);
   }
+  // Refused before a word to the server: no recipient, or a message nodemailer cannot send as it is.
+  if (code === undefined && (failure.code === 'EENVELOPE' || failure.code === 'EMESSAGE')) {
+    return refused(`the mail cannot be sent as it is (${failure.code}): ${message}`, response);
+  }
   const what =
     failure.code === 'EAUTH'
       ? 'the SMTP server refused the login'
@@ -134,6 +189,7 @@ export function classify(error: unknown): DeliveryOutcome {
   return {
     sent: false,
     temporary: true,
+    serverDown: connectionLevel,
     error: { code: 'MEMBER_MAIL_SMTP_UNAVAILABLE', message: `${what} (${failure.code ?? code ?? 'error'}): ${message}` },
     response,
   };

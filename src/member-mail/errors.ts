@@ -20,6 +20,8 @@ export const MemberMailErrorCodes = {
     'Handing a mail over failed in a way no other code covers (the message says how); the mail waits and is tried again.',
   MEMBER_MAIL_INTERRUPTED:
     'MemberMail stopped while handing this mail to the SMTP server, so it may have been sent: it is not resent on its own. Look for its Message-ID in the mail server log, then retry it or leave it.',
+  MEMBER_MAIL_ANSWER_LOST:
+    'The SMTP server had the whole mail but its answer never came (timeout, dropped connection), so it may have been sent: kept unsure, not resent on its own. Look for its Message-ID in the mail server log, then retry it or leave it.',
   MEMBER_MAIL_UPSTREAM_UNAVAILABLE:
     'MemberData, the Reporter, BusinessData or the ChainNotifier did not answer, so a mail could not be written yet; MemberMail tries again on its next round and nothing is skipped.',
   MEMBER_MAIL_NOT_ALLOWED:

@@ -11,17 +11,17 @@ import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { dropDelivery, smtpDelivery, type Delivery } from './delivery.js';
 import { MemberMailError } from './errors.js';
-import { OutboxStore } from './outbox.js';
+import { OutboxStore, SERVICE_NAME } from './outbox.js';
 import { Sender } from './sender.js';
 import { loadTemplates, type MailTemplates } from './templates.js';
 import { Triggers } from './triggers.js';
 import { Upstream } from './upstream.js';
-import { MailWriter } from './writer.js';
+import { isEmailAddress, MailWriter } from './writer.js';
 
 export { MemberMailError, MemberMailErrorCodes } from './errors.js';
 export { loadTemplates } from './templates.js';
 
-export const SERVICE_NAME = 'member-mail';
+export { SERVICE_NAME };
 const OUTBOX_PAGE = 50;
 /** Failed mails put back in line by one `retry --failed`. */
 const RETRY_BATCH = 200;
@@ -38,12 +38,7 @@ export interface MemberMail extends Service {
   sendDue(): Promise<number>;
 }
 
-export interface MemberMailOptions {
-  /** Where mail goes instead of the configured server or drop folder (tests of the delivery itself). */
-  delivery?: Delivery;
-}
-
-export function createMemberMail(context: ServiceContext, database: DatabaseHandle, options: MemberMailOptions = {}): MemberMail {
+export function createMemberMail(context: ServiceContext, database: DatabaseHandle): MemberMail {
   const { config, clock } = context;
   const settings = config.memberMail;
   const log = context.logger.child({ service: SERVICE_NAME });
@@ -122,6 +117,8 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
       const scans = ALL_SCANS.filter((scan) => wanted.has(scan));
       wanted.clear();
       for (const scan of scans) if (!stopped) await runScan(scan);
+    }).then(async () => {
+      // Outside the chain: a slow server must not hold up the triggers or a job asked for on the command line.
       await sendNow();
     });
 
@@ -228,6 +225,7 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
         return error instanceof DctrlError ? `${error.code}: ${error.message}` : String(error);
       }
     }
+    if (!isEmailAddress(to)) return `MEMBER_MAIL_NO_ADDRESS: "${to.slice(0, 80)}" is not an email address; fix it first`;
     if (!(await store!.requeue(id, to, clock.now()))) return `MEMBER_MAIL_NOT_RETRYABLE: it changed meanwhile`;
     log.info({ mailId: id, kind: mail.kind, memberId: mail.memberId }, 'mail retried');
     announce({ ...mail, state: 'pending' });
@@ -251,8 +249,7 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
           'mail may have been sent before a stop; not resent',
         );
       }
-      delivery =
-        options.delivery ?? (settings.smtp.host !== undefined ? smtpDelivery(settings) : dropDelivery(settings, dropDir));
+      delivery = settings.smtp.host !== undefined ? smtpDelivery(settings) : dropDelivery(settings, dropDir);
       sender = new Sender({ store, delivery, clock, settings, logger: log, onChange: announce });
       const domain = /@([^>\s]+)>?\s*$/.exec(settings.from)?.[1] ?? 'dctrl.invalid';
       const newId: IdFactory = createIdFactoryAfter(clock, await store.lastId());

@@ -6,6 +6,16 @@ import { migrate, type DatabaseHandle, type MigrationList } from '../core/storag
 
 export const SERVICE_NAME = 'member-mail';
 
+/** The idempotency key of each kind of mail: what it is for. A second mail for a key is never made. */
+export const mailKeys = {
+  welcome: (memberId: string, memberEventId: string) => `welcome:${memberId}:${memberEventId}`,
+  receipt: (memberId: string, ledgerEntryId: string) => `receipt:${memberId}:${ledgerEntryId}`,
+  statement: (memberId: string, month: string) => `statement:${memberId}:${month}`,
+  reminder: (memberId: string, graceEndsAt: number) => `reminder:${memberId}:${graceEndsAt}`,
+  deactivation: (memberId: string, graceEndsAt: number) => `deactivation:${memberId}:${graceEndsAt}`,
+  payout: (memberId: string, payoutId: string) => `payout:${memberId}:${payoutId}`,
+};
+
 /** A file sent with a mail; `cid` makes it inline, for an <img src="cid:…"> in the HTML. */
 export interface MailAttachment {
   filename: string;
@@ -245,6 +255,15 @@ export class OutboxStore {
     await this.#db
       .updateTable('member_mail_outbox')
       .set({ state: 'failed', next_attempt_at: null, ...errorColumns(error), response: cut(response) })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** The mail may have gone (the server had it whole and never answered): kept `unsure`, never resent on its own. */
+  async markUnsure(id: string, error: MailError): Promise<void> {
+    await this.#db
+      .updateTable('member_mail_outbox')
+      .set({ state: 'unsure', next_attempt_at: null, ...errorColumns(error) })
       .where('id', '=', id)
       .execute();
   }

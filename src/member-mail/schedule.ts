@@ -2,8 +2,6 @@
 // dues reminder some days before grace ends. Pure functions of one instant, so tests set the clock and ask.
 import { DateTime } from 'luxon';
 
-const DAY_MS = 86_400_000;
-
 /** The month whose statements were due most recently at or before `now`, and when they were due. */
 export function latestStatementPeriod(now: number, timezone: string, hour: number): { month: string; dueAt: number } {
   const local = DateTime.fromMillis(now, { zone: timezone });
@@ -22,7 +20,9 @@ export function reminderDueAt(graceEndsAt: number, days: number, timezone: strin
   return DateTime.fromMillis(graceEndsAt, { zone: timezone }).minus({ days }).toMillis();
 }
 
-/** Whole days left until `until`, rounded up: 1 on the last day. */
-export function daysLeft(now: number, until: number): number {
-  return Math.max(0, Math.ceil((until - now) / DAY_MS));
+/** Calendar days in the zone from `now`'s day to `until`'s (the day grace ends at midnight): 1 on the last day. */
+export function daysLeft(now: number, until: number, timezone: string): number {
+  const today = DateTime.fromMillis(now, { zone: timezone }).startOf('day');
+  const end = DateTime.fromMillis(until, { zone: timezone }).startOf('day');
+  return Math.max(0, Math.round(end.diff(today, 'days').days));
 }

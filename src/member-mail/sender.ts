@@ -86,15 +86,18 @@ export class Sender {
       if (due.length === 0) return sent;
       for (const mail of due) {
         if (this.#stopped) return sent;
-        if (await this.#send(mail)) sent += 1;
+        const outcome = await this.#send(mail);
+        if (outcome === 'sent') sent += 1;
+        // The server is away: the rest would only wait out the same timeout, one after another.
+        if (outcome === 'server-down') return sent;
       }
     }
   }
 
-  async #send(mail: StoredMail): Promise<boolean> {
+  async #send(mail: StoredMail): Promise<'sent' | 'not-sent' | 'server-down'> {
     const { store, delivery, clock, settings, logger, onChange } = this.#options;
     const startedAt = clock.now();
-    if (!(await store.markSending(mail.id, startedAt))) return false;
+    if (!(await store.markSending(mail.id, startedAt))) return 'not-sent';
     this.#recent.push(startedAt);
     const attempts = mail.attempts + 1;
     const outcome = await delivery.deliver(mail).catch((error: unknown): DeliveryOutcome => ({
@@ -117,19 +120,28 @@ export class Sender {
         error: null,
         response: outcome.response,
       });
-      return true;
+      return 'sent';
+    }
+    if (outcome.uncertain) {
+      await store.markUnsure(mail.id, outcome.error);
+      logger.error(
+        { ...fields, code: outcome.error.code, messageId: mail.messageId },
+        `mail may have been sent: ${outcome.error.message}`,
+      );
+      onChange({ ...mail, state: 'unsure', attempts, nextAttemptAt: null, lastAttemptAt: startedAt, error: outcome.error });
+      return 'not-sent';
     }
     if (outcome.temporary) {
       const nextAttemptAt = at + retryDelayMs(attempts, settings.retryFirstDelayMs, settings.retryMaxDelayMs);
       await store.markRetry(mail.id, nextAttemptAt, outcome.error, outcome.response);
       logger.warn({ ...fields, code: outcome.error.code, nextAttemptAt }, `mail not sent yet: ${outcome.error.message}`);
       onChange({ ...mail, state: 'pending', attempts, nextAttemptAt, lastAttemptAt: startedAt, error: outcome.error });
-      return false;
+      return outcome.serverDown === true ? 'server-down' : 'not-sent';
     }
     await store.markFailed(mail.id, outcome.error, outcome.response);
     logger.error({ ...fields, code: outcome.error.code }, `mail refused: ${outcome.error.message}`);
     onChange({ ...mail, state: 'failed', attempts, nextAttemptAt: null, lastAttemptAt: startedAt, error: outcome.error });
-    return false;
+    return 'not-sent';
   }
 
   async #giveUpStale(): Promise<void> {

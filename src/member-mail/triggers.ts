@@ -7,7 +7,7 @@ import type { Config } from '../core/config.js';
 import type { IdFactory } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { OutboxMail } from '../core/messages-mail.js';
-import type { MarkRow, NewMail, OutboxStore } from './outbox.js';
+import { mailKeys, type MarkRow, type NewMail, type OutboxStore } from './outbox.js';
 import { latestStatementPeriod, monthEnd, reminderDueAt } from './schedule.js';
 import type { MemberLine, Upstream } from './upstream.js';
 import type { MailWriter } from './writer.js';
@@ -16,6 +16,8 @@ const MARK_INSTALLED = 'installed-at';
 const CURSOR_MEMBER_EVENTS = 'cursor:member-events';
 const CURSOR_LEDGER = 'cursor:ledger';
 const statementsMark = (month: string) => `statements:${month}`;
+/** How far back statements missed while MemberMail was down are still made. */
+const MAX_MISSED_MONTHS = 12;
 /** Set while a member is inactive and was told so, so one lapse brings one notice. */
 const noticeMark = (memberId: string) => `deactivation-notice:${memberId}`;
 
@@ -118,7 +120,7 @@ export class Triggers {
         if (graceEndsAt === null || line.exempt || line.balanceCents >= 0 || settings.reminderDaysBeforeGraceEnd === 0) continue;
         const now = clock.now();
         if (now < reminderDueAt(graceEndsAt, settings.reminderDaysBeforeGraceEnd, timezone) || now >= graceEndsAt) continue;
-        const key = `reminder:${line.memberId}:${graceEndsAt}`;
+        const key = mailKeys.reminder(line.memberId, graceEndsAt);
         if (await store.has(key)) result.alreadyMade += 1;
         else if (await this.#add(await writer.reminder({ ...line, graceEndsAt }))) result.made += 1;
       } else if (line.status === 'inactive' && line.reason === 'dues-overdue' && graceEndsAt !== null) {
@@ -139,31 +141,46 @@ export class Triggers {
   }
 
   /**
-   * The statements of the month just ended, once it is the 1st at memberMail.statementHour; `force` runs the
-   * job again even when it ran (a mail already made for the month is not made again).
+   * The statements of the month just ended, once it is the 1st at memberMail.statementHour, and of any earlier
+   * month whose 1st passed while MemberMail was down (up to a year back, not before it was installed), oldest first.
+   * `force` runs the latest month's job again even when it ran; a mail already made is never made again.
    */
   async statements(force = false): Promise<JobResult & { month: string | null }> {
-    const { store, settings, writer, clock, upstream, logger } = this.#options;
+    const { store, settings, writer, clock } = this.#options;
     const timezone = await writer.timezone();
-    const period = latestStatementPeriod(clock.now(), timezone, settings.statementHour);
-    const mark = statementsMark(period.month);
-    const result = { made: 0, alreadyMade: 0, skipped: 0, month: period.month };
-    if (!force && (period.dueAt < (await this.installedAt()) || (await store.mark(mark)) !== undefined)) {
-      return { ...result, month: null };
+    const latest = latestStatementPeriod(clock.now(), timezone, settings.statementHour);
+    if (force) return { ...(await this.#statementsOf(latest.month, timezone)), month: latest.month };
+    const installedAt = await this.installedAt();
+    const missed: string[] = [];
+    for (let period = latest; missed.length < MAX_MISSED_MONTHS && period.dueAt >= installedAt;) {
+      if ((await store.mark(statementsMark(period.month))) !== undefined) break;
+      missed.unshift(period.month);
+      period = latestStatementPeriod(period.dueAt - 1, timezone, settings.statementHour);
     }
-    const periodEnd = monthEnd(period.month, timezone);
+    const total = { made: 0, alreadyMade: 0, skipped: 0 };
+    for (const month of missed) {
+      const result = await this.#statementsOf(month, timezone);
+      total.made += result.made;
+      total.alreadyMade += result.alreadyMade;
+    }
+    return { ...total, month: missed.at(-1) ?? null };
+  }
+
+  async #statementsOf(month: string, timezone: string): Promise<JobResult> {
+    const { store, writer, clock, upstream, logger } = this.#options;
+    const result = { made: 0, alreadyMade: 0, skipped: 0 };
+    const periodEnd = monthEnd(month, timezone);
     for await (const line of this.#members()) {
-      const key = `statement:${line.memberId}:${period.month}`;
-      if (await store.has(key)) {
+      if (await store.has(mailKeys.statement(line.memberId, month))) {
         result.alreadyMade += 1;
         continue;
       }
       const member = await upstream.member(line.memberId);
       if (member.joinedAt >= periodEnd) continue;
-      if (await this.#add(await writer.statement(line.memberId, period.month))) result.made += 1;
+      if (await this.#add(await writer.statement(line.memberId, month))) result.made += 1;
     }
-    await store.setMark(mark, String(clock.now()));
-    logger.info({ month: period.month, made: result.made, alreadyMade: result.alreadyMade }, 'statements made');
+    await store.setMark(statementsMark(month), String(clock.now()));
+    logger.info({ month, made: result.made, alreadyMade: result.alreadyMade }, 'statements made');
     return result;
   }
 

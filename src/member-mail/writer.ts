@@ -6,16 +6,24 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { MailKind } from '../core/messages-mail.js';
 import type { Deposit, MailContext, MemberFacts, SpaceFacts } from './mail-kinds.js';
-import type { MailAttachment, NewMail } from './outbox.js';
+import { mailKeys, type MailAttachment, type NewMail } from './outbox.js';
 import { daysLeft, latestStatementPeriod } from './schedule.js';
 import type { MailTemplates } from './templates.js';
-import type { LedgerEntry, MemberLine, SpacePolicies, Upstream } from './upstream.js';
+import { MemberMailError } from './errors.js';
+import type { LedgerEntry, MemberLine, MemberRecord, SpacePolicies, Upstream } from './upstream.js';
 
 /** Statements list at most this many entries of the month; the rest are counted. */
 export const STATEMENT_ENTRIES_SHOWN = 50;
 const QR_CID = 'deposit-qr@dctrl';
 const POLICIES_TTL_MS = 60_000;
+/** As the outbox shows it; a longer subject from a template is cut. */
+const MAX_SUBJECT_LENGTH = 400;
 const emailAddress = z.email();
+
+/** One plain address: no list, no display name, nothing a header could be bent with. */
+export function isEmailAddress(text: string): boolean {
+  return emailAddress.safeParse(text).success;
+}
 
 export interface WriterOptions {
   settings: Config['memberMail'];
@@ -33,9 +41,9 @@ export class MailWriter {
   }
 
   async welcome(memberId: string, eventId: string, rejoined: boolean): Promise<NewMail> {
-    const { space, policies, member, line } = await this.#memberData(memberId);
-    const tier = policies.tiers[line?.tier ?? member.tier];
-    return this.#write('welcome', `welcome:${memberId}:${eventId}`, {
+    const { space, policies, member, record } = await this.#memberData(memberId);
+    const tier = policies.tiers[record.tier];
+    return this.#write('welcome', mailKeys.welcome(memberId, eventId), {
       space,
       member,
       madeAt: this.#now(),
@@ -49,7 +57,7 @@ export class MailWriter {
   async receipt(entry: LedgerEntry & { memberId: string }, balanceAfterCents?: number): Promise<NewMail> {
     const { space, member } = await this.#memberData(entry.memberId);
     const txid = entry.method === 'bitcoin' ? (/^[0-9a-f]{64}/.exec(entry.causedBy)?.[0] ?? null) : null;
-    return this.#write('receipt', `receipt:${entry.memberId}:${entry.id}`, {
+    return this.#write('receipt', mailKeys.receipt(entry.memberId, entry.id), {
       space,
       member,
       madeAt: this.#now(),
@@ -90,7 +98,7 @@ export class MailWriter {
       if (page.next === null) break;
       page = await upstream.statement(memberId, month, page.next);
     }
-    return this.#write('statement', `statement:${memberId}:${month}`, {
+    return this.#write('statement', mailKeys.statement(memberId, month), {
       space,
       member,
       madeAt: this.#now(),
@@ -105,34 +113,34 @@ export class MailWriter {
 
   async reminder(line: MemberLine & { graceEndsAt: number }): Promise<NewMail> {
     const { space, member } = await this.#memberData(line.memberId);
-    return this.#write('reminder', `reminder:${line.memberId}:${line.graceEndsAt}`, {
+    return this.#write('reminder', mailKeys.reminder(line.memberId, line.graceEndsAt), {
       space,
       member,
       madeAt: this.#now(),
       graceEndsAt: line.graceEndsAt,
       lastDayToPay: line.graceEndsAt - 1,
-      owedCents: Math.max(0, -member.balanceCents),
-      daysLeft: daysLeft(this.#now(), line.graceEndsAt),
+      owedCents: Math.max(0, -line.balanceCents),
+      daysLeft: daysLeft(this.#now(), line.graceEndsAt, space.timezone),
       deposit: await this.#deposit(line.memberId),
     });
   }
 
   async deactivation(line: MemberLine & { graceEndsAt: number }): Promise<NewMail> {
     const { space, member } = await this.#memberData(line.memberId);
-    return this.#write('deactivation', `deactivation:${line.memberId}:${line.graceEndsAt}`, {
+    return this.#write('deactivation', mailKeys.deactivation(line.memberId, line.graceEndsAt), {
       space,
       member,
       madeAt: this.#now(),
       graceEndsAt: line.graceEndsAt,
       lastDayToPay: line.graceEndsAt - 1,
-      owedCents: Math.max(0, -member.balanceCents),
+      owedCents: Math.max(0, -line.balanceCents),
       deposit: await this.#deposit(line.memberId),
     });
   }
 
   /** The zone of the schedules and of dates in mails: memberMail.timezone, else the space's policy. */
   async timezone(): Promise<string> {
-    return (await this.#space()).timezone;
+    return this.#options.settings.timezone ?? (await this.#policies()).timezone;
   }
 
   /** The mail a member would get now, for `dctrl mail preview`; payouts show a sample payout until PayoutMgr lands. */
@@ -149,8 +157,7 @@ export class MailWriter {
         return this.receipt(example, statement.closingCents + example.cents);
       }
       case 'statement': {
-        const space = await this.#space();
-        const { month } = latestStatementPeriod(this.#now(), space.timezone, 0);
+        const { month } = latestStatementPeriod(this.#now(), await this.timezone(), 0);
         return this.statement(memberId, month);
       }
       case 'reminder':
@@ -161,7 +168,7 @@ export class MailWriter {
       }
       case 'payout': {
         const { space, member } = await this.#memberData(memberId);
-        return this.#write('payout', `payout:${memberId}:preview`, {
+        return this.#write('payout', mailKeys.payout(memberId, 'preview'), {
           space,
           member,
           madeAt: this.#now(),
@@ -184,8 +191,9 @@ export class MailWriter {
     const deposit = (context as { deposit?: Deposit | null }).deposit;
     if (deposit) attachments.push(await qrAttachment(deposit));
     const to = context.member.email.trim();
-    const mail: NewMail = { key, kind, memberId: context.member.id, to, ...rendered, attachments };
-    if (!emailAddress.safeParse(to).success) {
+    const subject = rendered.subject.slice(0, MAX_SUBJECT_LENGTH);
+    const mail: NewMail = { key, kind, memberId: context.member.id, to, ...rendered, subject, attachments };
+    if (!isEmailAddress(to)) {
       mail.failure = {
         code: 'MEMBER_MAIL_NO_ADDRESS',
         message:
@@ -199,11 +207,15 @@ export class MailWriter {
 
   async #memberData(
     memberId: string,
-  ): Promise<{ space: SpaceFacts; policies: SpacePolicies; member: MemberFacts; line: MemberLine | undefined }> {
+  ): Promise<{ space: SpaceFacts; policies: SpacePolicies; member: MemberFacts; record: MemberRecord }> {
     const { upstream } = this.#options;
     const policies = await this.#policies();
     const record = await upstream.member(memberId);
-    const line = await upstream.memberLine(memberId).catch(() => undefined);
+    // A member who joined a moment ago may not be in the Reporter's books yet; anything else is a reason to wait.
+    const line = await upstream.memberLine(memberId).catch((error: unknown) => {
+      if (error instanceof MemberMailError && error.code === 'MEMBER_MAIL_UNKNOWN_MEMBER') return undefined;
+      throw error;
+    });
     const member: MemberFacts = {
       id: record.memberId,
       name: record.name,
@@ -212,7 +224,7 @@ export class MailWriter {
       status: line?.status ?? (record.status === 'left' ? 'left' : 'active'),
       balanceCents: line?.balanceCents ?? 0,
     };
-    return { space: this.#spaceOf(policies), policies, member, line };
+    return { space: this.#spaceOf(policies), policies, member, record };
   }
 
   /** The policies, asked again after a minute: a statement run writes a mail per member. */
@@ -224,12 +236,9 @@ export class MailWriter {
     return this.#cachedPolicies.policies;
   }
 
-  async #space(): Promise<SpaceFacts> {
-    return this.#spaceOf(await this.#policies());
-  }
-
+  /** Dates in mails are in the space's zone, where grace ends at midnight. */
   #spaceOf(policies: SpacePolicies): SpaceFacts {
-    return { name: policies.name, currency: policies.currency, timezone: this.#options.settings.timezone ?? policies.timezone };
+    return { name: policies.name, currency: policies.currency, timezone: policies.timezone };
   }
 
   async #deposit(memberId: string): Promise<Deposit | null> {

@@ -21,6 +21,7 @@ describe('config', () => {
       'price-notifier',
       'chain-notifier',
       'business-mgr',
+      'member-mail',
       'machine-notifier',
       'machine-mgr',
     ]);

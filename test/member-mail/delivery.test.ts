@@ -147,6 +147,32 @@ describe('member-mail delivery over SMTP', () => {
     assert.ok(!outcome.sent && outcome.temporary, JSON.stringify(outcome));
   });
 
+  test('the server has the whole mail and its answer does not come in time: uncertain, never a retry', async () => {
+    const server = await smtpServer();
+    let release: () => void = () => undefined;
+    server.holdData = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const delivery = smtpDelivery(settings({ host: '127.0.0.1', port: server.port, requireTls: false, timeoutMs: 1_000 }));
+    const outcome = await delivery.deliver(mail());
+    delivery.close();
+    assert.ok(!outcome.sent && outcome.uncertain === true && !outcome.temporary, JSON.stringify(outcome));
+    assert.ok(!outcome.sent && outcome.error.code === 'MEMBER_MAIL_ANSWER_LOST');
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(server.received.length, 1, 'the server kept it: a retry would have sent it twice');
+  });
+
+  test('a connection refused before the mail was written is a temporary failure that stops the round', async () => {
+    const server = await smtpServer();
+    const port = server.port;
+    await server.stop();
+    const delivery = smtpDelivery(settings({ host: '127.0.0.1', port, requireTls: false, timeoutMs: 1_000 }));
+    const outcome = await delivery.deliver(mail());
+    delivery.close();
+    assert.ok(!outcome.sent && outcome.temporary && outcome.serverDown === true && outcome.uncertain !== true);
+  });
+
   test('nothing listening is a temporary failure', async () => {
     const server = await smtpServer();
     const port = server.port;
@@ -163,6 +189,7 @@ describe('member-mail delivery over SMTP', () => {
     assert.equal((classify({ responseCode: 421 }) as { temporary: boolean }).temporary, true);
     assert.equal((classify({ code: 'EAUTH', responseCode: 535 }) as { temporary: boolean }).temporary, true);
     assert.equal((classify(new Error('boom')) as { temporary: boolean }).temporary, true);
+    assert.equal((classify({ code: 'EENVELOPE', message: 'No recipients defined' }) as { temporary: boolean }).temporary, false);
   });
 
   test('a drop folder that cannot be written is a temporary failure naming the file, not a stuck mail', async () => {

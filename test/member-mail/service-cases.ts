@@ -196,6 +196,12 @@ export function runMemberMailCases(name: string, factory: DatabaseFactory): void
       assert.equal(failed[0]!.kind, 'receipt');
       assert.equal(failed[0]!.error?.code, 'MEMBER_MAIL_NO_ADDRESS');
       assert.match(failed[0]!.error?.message ?? '', /no email address/);
+      const early = (await cli.request(MailRetry, { ids: [failed[0]!.id] })) as {
+        retried: string[];
+        skipped: { reason: string }[];
+      };
+      assert.deepEqual(early.retried, []);
+      assert.match(early.skipped[0]!.reason, /^MEMBER_MAIL_NO_ADDRESS/, 'not put back in line to an address that is none');
       await cli.request(MemberCommand, { action: 'change-email', memberId: grace, email: 'grace.hopper@example.org' });
       const retried = (await cli.request(MailRetry, { ids: [failed[0]!.id] })) as { retried: string[] };
       assert.deepEqual(retried.retried, [failed[0]!.id]);
