@@ -27,6 +27,7 @@ const SERVICES = [
  */
 const serviceBoundaries = SERVICES.map((service) => ({
   files: [`src/${service}/**/*.ts`],
+  ignores: ['src/server/ui/**'],
   rules: {
     'no-restricted-imports': [
       'error',
@@ -37,11 +38,41 @@ const serviceBoundaries = SERVICES.map((service) => ({
             message:
               'A service imports only src/core, the bus (../auth-proxy/index.js) and the chain library (../chain-adaptor/index.js), never another service.',
           },
+          ...(service === 'server'
+            ? [
+                {
+                  regex: '^\\./ui/',
+                  message: 'The server never imports its browser UI: esbuild bundles it apart (scripts/build-ui.mjs).',
+                },
+              ]
+            : []),
         ],
       },
     ],
   },
 }));
+
+/**
+ * The dashboard in src/server/ui runs in a browser, bundled by esbuild: it imports preact, its own files and the
+ * money formatting of src/core, never Node or server code.
+ */
+const browserUi = {
+  files: ['src/server/ui/**/*.{ts,tsx}'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: '^(node:|\\.\\./(?!\\.\\./core/money\\.js$))',
+            message:
+              'The browser UI imports preact, its own files and ../../core/money.js only; Node and server code do not run in a browser.',
+          },
+        ],
+      },
+    ],
+  },
+};
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/'] },
@@ -73,4 +104,5 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   ...serviceBoundaries,
+  browserUi,
 );
