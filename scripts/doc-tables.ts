@@ -10,6 +10,7 @@ import { ChainAdaptorErrorCodes } from '../src/chain-adaptor/errors.js';
 import { BusinessMgrErrorCodes } from '../src/business-mgr/errors.js';
 import { MachineMgrErrorCodes } from '../src/machine-mgr/errors.js';
 import { MemberMailErrorCodes } from '../src/member-mail/errors.js';
+import { ServerErrorCodes } from '../src/server/errors.js';
 import { MachineNotifierErrorCodes } from '../src/machine-notifier/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
 import { configKeyPaths, configSchema, envNameFor } from '../src/core/config.js';
@@ -41,6 +42,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'machine-mgr': MachineMgrErrorCodes,
   'machine-notifier': MachineNotifierErrorCodes,
   'member-mail': MemberMailErrorCodes,
+  server: ServerErrorCodes,
   cli: CliErrorCodes,
 };
 

@@ -1,6 +1,8 @@
 // The demo space `npm start` creates on first run: a dozen members with six months of history (dues, cash and
 // bitcoin payments, drinks, a donation), some of them behind, so the reports show something real from the start.
 // It is written through the same classes the services use, with a clock that walks from six months ago to now.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { BusinessBook } from '../business-data/book.js';
@@ -9,7 +11,8 @@ import { ManualClock, type Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import { hashFob } from '../core/fob-hash.js';
 import type { Logger } from '../core/logger.js';
-import { openDatabase } from '../core/storage/index.js';
+import { openDatabase, type DatabaseHandle } from '../core/storage/index.js';
+import { ServerStore } from '../server/index.js';
 import { MemberRegister } from '../member-data/register.js';
 import type { LedgerInput } from '../reporter/reporter.js';
 import { Reporter } from '../reporter/reporter.js';
@@ -52,6 +55,26 @@ const MEMBERS: DemoMember[] = [
   { name: 'Claude Shannon', pays: { stopsAfter: 4 }, drinksPerMonth: 4 },
   { name: 'Frances Allen', pays: 'monthly', joinsIn: 4 },
 ];
+
+/** Where the demo's dashboard logins are written (owner-only), for the banner to point at. */
+export function demoLoginsFile(config: Config): string {
+  return join(config.dataDir, 'dashboard-logins.txt');
+}
+
+/** An operator (admin) and a member (Ada) who can log in to the dashboard, with passwords made here. */
+async function createDemoLogins(database: DatabaseHandle, config: Config, adaId: string, at: number): Promise<void> {
+  const store = await ServerStore.open(database);
+  const logins = [
+    { name: 'admin', role: 'admin' as const, memberId: null },
+    { name: 'ada', role: 'member' as const, memberId: adaId },
+  ].map((login) => ({ ...login, password: randomBytes(12).toString('base64url') }));
+  for (const login of logins) await store.setUser(login, at);
+  writeFileSync(
+    demoLoginsFile(config),
+    logins.map((login) => `${login.name} (${login.role}): ${login.password}`).join('\n') + '\n',
+    { mode: 0o600 },
+  );
+}
 
 /**
  * Creates the demo space if the database has no members yet; does nothing otherwise.
@@ -193,6 +216,7 @@ export async function seedDemoSpace(
     await mirror();
     await reporter.advance();
     const members = await register.list();
+    await createDemoLogins(database, config, members[0]!.memberId, now);
     logger.info({ members: members.length }, 'demo space created');
     return [
       `demo space: ${members.length} current members with ${HISTORY_MONTHS} months of dues, payments and drinks (try \`dctrl report members\`)`,

@@ -16,6 +16,7 @@ export const SERVICE_NAMES = [
   'chain-notifier',
   'business-mgr',
   'member-mail',
+  'server',
   'machine-notifier',
   'machine-mgr',
 ] as const;
@@ -366,6 +367,53 @@ export const configSchema = z
           .max(1_440)
           .default(10)
           .describe('How often the member, fob and balance cache is rebuilt from MemberData and the Reporter.'),
+      })
+      .prefault({}),
+    server: z
+      .strictObject({
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe('Where the dashboard and REST API listen; 0.0.0.0 to serve the space’s network (put TLS in front).'),
+        port: listenPort.default(8080).describe('The dashboard and REST API port; 0 picks a free one (printed at start).'),
+        sessionIdleMinutes: z
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(60)
+          .describe('A login session unused this long ends.'),
+        sessionMaxHours: z
+          .int()
+          .min(1)
+          .max(24 * 30)
+          .default(12)
+          .describe('A login session ends this long after the login, used or not.'),
+        loginMaxFailures: z
+          .int()
+          .min(1)
+          .max(100)
+          .default(5)
+          .describe(
+            'Failed logins allowed per name and per address within loginWindowMinutes; then 429 until the window passes.',
+          ),
+        loginWindowMinutes: z.int().min(1).max(1_440).default(15).describe('The window of loginMaxFailures.'),
+        apiClients: z
+          .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), z.enum(['admin', 'treasurer', 'member']))
+          .default({})
+          .describe(
+            'Machines that call the REST API with a Vault token (`Authorization: Bearer`, from `dctrl token issue <client>`), and the role each gets.',
+          ),
+        maxBodyBytes: z
+          .int()
+          .min(1_024)
+          .max(10 * 1024 * 1024)
+          .default(65_536)
+          .describe('A request body larger than this is refused (413).'),
+        secureCookies: z
+          .boolean()
+          .default(false)
+          .describe('Mark the session cookie Secure: set it when the dashboard is reached over HTTPS (a TLS proxy in front).'),
       })
       .prefault({}),
     memberMail: z

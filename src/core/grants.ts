@@ -82,6 +82,8 @@ const SERVICE_GRANTS: Record<string, Grants> = {
     ],
   },
   'price-notifier': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/price-notifier/rpc/#`] },
+  /** The dashboard and REST API: asks the services for what its users may see; hears everything for the live view. */
+  server: { pub: [`${Topics.root}/+/rpc/#`], sub: [Topics.everything] },
   /** The command line on the hub: asks the data services, changes settings. */
   cli: { pub: [`${Topics.root}/+/rpc/#`], sub: [] },
 };

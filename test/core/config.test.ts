@@ -22,6 +22,7 @@ describe('config', () => {
       'chain-notifier',
       'business-mgr',
       'member-mail',
+      'server',
       'machine-notifier',
       'machine-mgr',
     ]);

@@ -1,9 +1,10 @@
 // `dctrl up`: run every service in one process (embedded), or only some against a remote broker.
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import { SERVICE_NAMES } from '../../core/config.js';
 import { configFrom, loggerFor, VERSION, type GlobalOptions } from '../options.js';
-import { seedDemoSpace } from '../demo.js';
+import { demoLoginsFile, seedDemoSpace } from '../demo.js';
 import { startNode } from '../runtime.js';
 
 export function registerUpCommand(program: Command): void {
@@ -50,7 +51,7 @@ export function registerUpCommand(program: Command): void {
             `dctrl-os ${VERSION} is running (${mode})`,
             ...node.describe().map((line) => `  ${line}`),
             ...(demo ? [`  ${demo}`] : []),
-            '  dashboard: not part of this build yet',
+            ...(existsSync(demoLoginsFile(config)) ? [`  dashboard logins (demo): ${demoLoginsFile(config)}`] : []),
             'Press Ctrl-C to stop.',
             '',
           ].join('\n'),

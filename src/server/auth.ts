@@ -1,0 +1,175 @@
+// Who is asking: a dashboard session (cookie) or a machine's Vault token (Bearer), with a role; logins checked
+// against memory-hard hashes and rate limited per name and per address; every route says which roles may use it.
+import type {} from '@fastify/cookie';
+import type {} from '@fastify/swagger';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Clock } from '../core/clock.js';
+import { importPublicKey } from '../core/keys.js';
+import { verifyToken } from '../core/token.js';
+import type { AppDeps } from './deps.js';
+import { jsonSchema } from './schema.js';
+import { ServerError } from './errors.js';
+import type { Role, Session } from './store.js';
+
+export const SESSION_COOKIE = 'dctrl_session';
+
+export interface Principal {
+  kind: 'session' | 'token';
+  name: string;
+  role: Role;
+  /** The member a member login is; null for staff and machines. */
+  memberId: string | null;
+}
+
+/** Who may use a route: roles, and `member-self` for a member reading their own data (`:memberId` in the path). */
+export type Access = Role | 'member-self';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** Unset: public. */
+    access?: readonly Access[];
+  }
+}
+
+/** Failed logins per key (a name, an address) within a sliding window, from the injectable clock. */
+export class LoginLimiter {
+  readonly #failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly maxFailures: number,
+    private readonly windowMs: number,
+  ) {}
+
+  /** How long until every key may try again; 0 when all may now. */
+  waitMs(keys: readonly string[]): number {
+    const now = this.clock.now();
+    let wait = 0;
+    for (const key of keys) {
+      const recent = this.#recent(key, now);
+      if (recent.length >= this.maxFailures)
+        wait = Math.max(wait, recent[recent.length - this.maxFailures]! + this.windowMs - now);
+    }
+    return wait;
+  }
+
+  failed(keys: readonly string[]): void {
+    const now = this.clock.now();
+    for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now]);
+  }
+
+  succeeded(name: string): void {
+    this.#failures.delete(`name:${name}`);
+  }
+
+  #recent(key: string, now: number): number[] {
+    const kept = (this.#failures.get(key) ?? []).filter((at) => at > now - this.windowMs);
+    if (kept.length === 0) this.#failures.delete(key);
+    else this.#failures.set(key, kept);
+    return kept;
+  }
+}
+
+const loginBody = z.strictObject({ name: z.string().min(1).max(64), password: z.string().min(1).max(1_024) });
+
+export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
+  const { config, clock, store } = deps;
+  const settings = config.server;
+  const rootKey = importPublicKey(deps.rootPublicKey);
+  const limiter = new LoginLimiter(clock, settings.loginMaxFailures, settings.loginWindowMinutes * 60_000);
+  const isOpen = (session: Session) => {
+    const now = clock.now();
+    return (
+      now - session.lastSeenAt < settings.sessionIdleMinutes * 60_000 &&
+      now - session.createdAt < settings.sessionMaxHours * 3_600_000
+    );
+  };
+
+  const principalOf = async (request: FastifyRequest): Promise<Principal | null> => {
+    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined) {
+      const claims = await verifyToken(bearer, rootKey, clock).catch((cause: unknown) => {
+        throw new ServerError('SERVER_NOT_LOGGED_IN', `the API token is not valid: ${(cause as Error).message}`, { cause });
+      });
+      const role = settings.apiClients[claims.client];
+      if (role === undefined) throw new ServerError('SERVER_FORBIDDEN', `"${claims.client}" is not in server.apiClients`);
+      if (deps.isRevoked(claims.tokenId)) throw new ServerError('SERVER_NOT_LOGGED_IN', 'the API token was revoked');
+      return { kind: 'token', name: claims.client, role, memberId: null };
+    }
+    const token = request.cookies[SESSION_COOKIE];
+    if (token === undefined) return null;
+    const session = await store.session(token, clock.now(), isOpen);
+    if (session === 'expired') throw new ServerError('SERVER_SESSION_EXPIRED', 'the session has expired; log in again');
+    if (!session) return null;
+    return { kind: 'session', name: session.user.name, role: session.user.role, memberId: session.user.memberId };
+  };
+
+  app.decorateRequest('principal', null);
+  app.addHook('preHandler', async (request) => {
+    const access = request.routeOptions.config.access;
+    request.principal = await principalOf(request).catch((error: unknown) => {
+      if (access === undefined) return null;
+      throw error;
+    });
+    if (access === undefined) return;
+    const principal = request.principal;
+    if (!principal) throw new ServerError('SERVER_NOT_LOGGED_IN', 'log in first');
+    if (access.includes(principal.role)) return;
+    const memberId = (request.params as { memberId?: string } | undefined)?.memberId;
+    if (
+      access.includes('member-self') &&
+      principal.role === 'member' &&
+      memberId !== undefined &&
+      memberId === principal.memberId
+    )
+      return;
+    throw new ServerError(
+      'SERVER_FORBIDDEN',
+      `a ${principal.role} may not ${request.method} ${request.routeOptions.url ?? request.url}`,
+    );
+  });
+
+  const cookieOptions = { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: settings.secureCookies };
+
+  app.post(
+    '/api/v1/session',
+    { schema: { tags: ['session'], summary: 'Log in: sets the session cookie', body: jsonSchema(loginBody) } },
+    async (request, reply) => {
+      const { name, password } = request.body as z.infer<typeof loginBody>;
+      const keys = [`name:${name}`, `address:${request.ip}`];
+      const waitMs = limiter.waitMs(keys);
+      if (waitMs > 0) {
+        void reply.header('Retry-After', String(Math.ceil(waitMs / 1000)));
+        throw new ServerError('SERVER_LOGIN_RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s`);
+      }
+      const user = await store.checkPassword(name, password);
+      if (!user) {
+        limiter.failed(keys);
+        deps.logger.warn({ name: name.slice(0, 64), address: request.ip }, 'dashboard login failed');
+        throw new ServerError('SERVER_LOGIN_FAILED', 'wrong name or password');
+      }
+      limiter.succeeded(name);
+      const token = await store.openSession(user.name, clock.now());
+      void reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions, maxAge: settings.sessionMaxHours * 3_600 });
+      return { name: user.name, role: user.role, memberId: user.memberId };
+    },
+  );
+  app.get(
+    '/api/v1/session',
+    { schema: { tags: ['session'], summary: 'Who is logged in' }, config: { access: ['admin', 'treasurer', 'member'] } },
+    (request) => {
+      const { name, role, memberId } = request.principal!;
+      return { name, role, memberId };
+    },
+  );
+  app.delete('/api/v1/session', { schema: { tags: ['session'], summary: 'Log out' } }, async (request, reply: FastifyReply) => {
+    const token = request.cookies[SESSION_COOKIE];
+    if (token !== undefined) await store.closeSession(token);
+    void reply.clearCookie(SESSION_COOKIE, cookieOptions);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,21 @@
+// What the web app is built from: settings, time, a way to ask the other services over the bus, its own tables.
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import type { MessageSpec, PayloadOf } from '../core/contract.js';
+import type { Logger } from '../core/logger.js';
+import type { ServerStore } from './store.js';
+
+/** A bus request as the client `server`; rejects with the responder's error or a timeout. */
+export type Ask = <S extends MessageSpec>(spec: S, payload: PayloadOf<S>, options?: { timeoutMs?: number }) => Promise<unknown>;
+
+export interface AppDeps {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  ask: Ask;
+  store: ServerStore;
+  /** The Vault's root public key (base64url), which signs the tokens machines call the API with. */
+  rootPublicKey: string;
+  /** Whether the Vault revoked a token (from its retained revocation list). */
+  isRevoked: (tokenId: string) => boolean;
+}

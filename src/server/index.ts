@@ -1,0 +1,84 @@
+// Server: the dashboard and the REST API, one process with the other services or alone. It reads everything
+// through the bus as the client `server`, like any other service, and keeps only its users and sessions.
+import { createBusClient, type BusClient } from '../auth-proxy/index.js';
+import { Revocations } from '../core/messages.js';
+import type { Service, ServiceContext } from '../core/service.js';
+import type { DatabaseHandle } from '../core/storage/index.js';
+import { buildApp, type AppPart } from './app.js';
+import type { AppDeps } from './deps.js';
+import { ServerError } from './errors.js';
+import { registerMemberRoutes } from './routes-members.js';
+import { ServerStore } from './store.js';
+
+export { buildApp, type AppPart } from './app.js';
+export { jsonSchema } from './schema.js';
+export type { AppDeps, Ask } from './deps.js';
+export { ServerError, ServerErrorCodes } from './errors.js';
+export { hashPassword, MIN_PASSWORD_LENGTH, ROLES, ServerStore, verifyPassword, type Role, type User } from './store.js';
+
+export const SERVICE_NAME = 'server';
+
+/** Every part of the app this build serves. */
+export const APP_PARTS: readonly AppPart[] = [registerMemberRoutes];
+
+export interface Server extends Service {
+  /** Where it listens, once started: http://host:port/. */
+  readonly url: string | undefined;
+}
+
+export function createServer(context: ServiceContext, database: DatabaseHandle): Server {
+  const { config, clock } = context;
+  const log = context.logger.child({ service: SERVICE_NAME });
+  let bus: BusClient | undefined;
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let url: string | undefined;
+  let revoked = new Set<string>();
+
+  return {
+    name: SERVICE_NAME,
+    get url() {
+      return url;
+    },
+    async start() {
+      const store = await ServerStore.open(database);
+      const active = createBusClient(context);
+      bus = active;
+      await active.start();
+      await active.listen(Revocations, ({ revoked: list }) => {
+        revoked = new Set(list.map((entry) => entry.tokenId));
+      });
+      const deps: AppDeps = {
+        config,
+        clock,
+        logger: log,
+        store,
+        rootPublicKey: context.credentials.rootPublicKey,
+        isRevoked: (tokenId) => revoked.has(tokenId),
+        ask: (spec, payload, options) => active.request(spec, payload, options ?? {}),
+      };
+      app = await buildApp(deps, APP_PARTS);
+      try {
+        await app.listen({ host: config.server.host, port: config.server.port });
+      } catch (cause) {
+        throw new ServerError(
+          'SERVER_LISTEN_FAILED',
+          `cannot listen on ${config.server.host}:${config.server.port}: ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+      const address = app.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : config.server.port;
+      url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}/`;
+      log.info({ url }, 'dashboard listening');
+    },
+    async stop() {
+      await app?.close();
+      app = undefined;
+      await bus?.stop();
+      bus = undefined;
+    },
+    describe() {
+      return [`dashboard and REST API: ${url ?? '(not started)'} (OpenAPI at ${url ?? '/'}api/openapi.json)`];
+    },
+  };
+}
