@@ -410,6 +410,65 @@ export const configSchema = z
           .max(10 * 1024 * 1024)
           .default(65_536)
           .describe('A request body larger than this is refused (413).'),
+        publicDir: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('The dashboard files (built by `npm run build`); dist/public beside the program when unset.'),
+        liveBufferSize: z
+          .int()
+          .min(10)
+          .max(10_000)
+          .default(200)
+          .describe('How many recent bus events the live stream keeps for a new or reconnecting viewer.'),
+        spaceApi: z
+          .strictObject({
+            space: z.string().min(1).max(100).default('dctrl hackerspace').describe('The space’s name in /spaceapi.json.'),
+            url: z.string().url().default('http://127.0.0.1:8080/').describe('The space’s website.'),
+            logo: z.string().url().default('http://127.0.0.1:8080/logo.svg').describe('The space’s logo.'),
+            location: z
+              .strictObject({
+                lat: z.number().min(-90).max(90),
+                lon: z.number().min(-180).max(180),
+                address: z.string().max(300).optional(),
+              })
+              .nullable()
+              .default(null)
+              .describe('Where the space is (left out when null).'),
+            contact: z
+              .partialRecord(
+                z.enum(['email', 'irc', 'matrix', 'ml', 'mastodon', 'xmpp', 'phone', 'issue_mail']),
+                z.string().max(300),
+              )
+              .default({})
+              .describe('Public contact fields (email, irc, matrix, ml, mastodon, xmpp, phone, issue_mail).'),
+            door: z
+              .strictObject({
+                device: clientName.nullable().default(null),
+                input: z.string().max(64).nullable().default(null),
+                openValue: z.union([z.literal(0), z.literal(1)]).default(0),
+              })
+              .prefault({})
+              .describe(
+                'The door that tells open or closed: its contact input (openValue is the reading that means open), or, with input null, open for openForMinutesAfterEntry after it opened; device null means any door.',
+              ),
+            switch: z
+              .strictObject({
+                device: clientName.nullable().default(null),
+                input: z.string().min(1).max(64),
+                openValue: z.union([z.literal(0), z.literal(1)]).default(1),
+              })
+              .nullable()
+              .default(null)
+              .describe('A "space open" switch (a key switch on a device input); once it has reported it decides over the door.'),
+            openForMinutesAfterEntry: z
+              .int()
+              .min(1)
+              .max(1_440)
+              .default(60)
+              .describe('How long the space counts as open after the door opened, when no contact or switch says.'),
+          })
+          .prefault({}),
         secureCookies: z
           .boolean()
           .default(false)

@@ -1,12 +1,12 @@
 // MemberMail's templates: the built-in files and an operator's overrides, compiled strictly and rendered against
 // sample mails of every kind when loaded, so a mistake fails at start or at preview and never at send time.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { DateTime } from 'luxon';
 import { MAIL_KINDS, type MailKind } from '../core/messages-mail.js';
 import { formatCents } from '../core/money.js';
+import { packageRoot } from '../core/package-root.js';
 import { MemberMailError } from './errors.js';
 import { sampleContexts, type MailContext } from './mail-kinds.js';
 
@@ -51,17 +51,6 @@ const COMPILE_OPTIONS = {
   knownHelpersOnly: true,
   knownHelpers: Object.fromEntries(Object.keys(HELPER_EXAMPLES).map((name) => [name, true])),
 };
-
-/** The folder with package.json above this file: the same from src/ under tsx and from dist/src/ after tsc. */
-function packageRoot(): string {
-  let folder = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(folder, 'package.json'))) {
-    const parent = dirname(folder);
-    if (parent === folder) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    folder = parent;
-  }
-  return folder;
-}
 
 /** Where the built-in templates live; they are read from the source tree, so tsc need not copy them. */
 export function builtInTemplatesDir(): string {

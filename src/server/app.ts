@@ -1,6 +1,7 @@
 // The web app: the REST API (documented as OpenAPI from the route schemas), login and roles, errors as
 // `{ code, message }` with the right status; built apart from listening so tests can `inject` requests.
 import cookie from '@fastify/cookie';
+import type {} from '@fastify/static';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { DctrlError } from '../core/errors.js';
@@ -43,9 +44,15 @@ export async function buildApp(deps: AppDeps, parts: readonly AppPart[] = []): P
     if (status >= 500) deps.logger.error({ err: error, url: request.url }, 'request failed');
     return reply.code(status).type('application/json').send({ code, message });
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ code: 'SERVER_NOT_FOUND', message: `no ${request.method} ${request.url.split('?')[0]}` }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    // A page address of the dashboard (not the API, not a file) opens the app, which shows that page.
+    const isPage = request.method === 'GET' && !path.startsWith('/api/') && !/\.[a-z0-9]+$/i.test(path) && !path.includes('..');
+    if (isPage && app.hasReplyDecorator('sendFile')) {
+      return reply.header('cache-control', 'no-cache').sendFile('index.html');
+    }
+    return reply.code(404).send({ code: 'SERVER_NOT_FOUND', message: `no ${request.method} ${path}` });
+  });
   registerAuth(app, deps);
   for (const part of parts) await part(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());

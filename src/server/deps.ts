@@ -3,6 +3,9 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { MessageSpec, PayloadOf } from '../core/contract.js';
 import type { Logger } from '../core/logger.js';
+import type { LiveFeed } from './live.js';
+import type { ServerMetrics } from './metrics.js';
+import type { SpaceApi } from './spaceapi.js';
 import type { ServerStore } from './store.js';
 
 /** A bus request as the client `server`; rejects with the responder's error or a timeout. */
@@ -18,4 +21,8 @@ export interface AppDeps {
   rootPublicKey: string;
   /** Whether the Vault revoked a token (from its retained revocation list). */
   isRevoked: (tokenId: string) => boolean;
+  /** Recent bus events, redacted, and new ones as they come: the live view. */
+  live: LiveFeed;
+  metrics: ServerMetrics;
+  spaceApi: SpaceApi;
 }

@@ -7,7 +7,12 @@ import type { DatabaseHandle } from '../core/storage/index.js';
 import { buildApp, type AppPart } from './app.js';
 import type { AppDeps } from './deps.js';
 import { ServerError } from './errors.js';
+import { createLiveFeed, type LiveFeed } from './live.js';
+import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { registerLiveRoutes } from './routes-live.js';
 import { registerMemberRoutes } from './routes-members.js';
+import { registerStatic } from './routes-static.js';
+import { createSpaceApi, type SpaceApi } from './spaceapi.js';
 import { ServerStore } from './store.js';
 
 export { buildApp, type AppPart } from './app.js';
@@ -19,7 +24,7 @@ export { hashPassword, MIN_PASSWORD_LENGTH, ROLES, ServerStore, verifyPassword, 
 export const SERVICE_NAME = 'server';
 
 /** Every part of the app this build serves. */
-export const APP_PARTS: readonly AppPart[] = [registerMemberRoutes];
+export const APP_PARTS: readonly AppPart[] = [registerMemberRoutes, registerLiveRoutes, registerStatic];
 
 export interface Server extends Service {
   /** Where it listens, once started: http://host:port/. */
@@ -33,6 +38,9 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let url: string | undefined;
   let revoked = new Set<string>();
+  let live: LiveFeed | undefined;
+  let metrics: ServerMetrics | undefined;
+  let spaceApi: SpaceApi | undefined;
 
   return {
     name: SERVICE_NAME,
@@ -47,6 +55,10 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
       await active.listen(Revocations, ({ revoked: list }) => {
         revoked = new Set(list.map((entry) => entry.tokenId));
       });
+      live = createLiveFeed({ bus: active, clock, bufferSize: config.server.liveBufferSize, logger: log });
+      metrics = createServerMetrics({ bus: active, clock });
+      spaceApi = createSpaceApi({ bus: active, clock, options: config.server.spaceApi });
+      for (const part of [live, metrics, spaceApi]) await part.start();
       const deps: AppDeps = {
         config,
         clock,
@@ -55,6 +67,9 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
         rootPublicKey: context.credentials.rootPublicKey,
         isRevoked: (tokenId) => revoked.has(tokenId),
         ask: (spec, payload, options) => active.request(spec, payload, options ?? {}),
+        live,
+        metrics,
+        spaceApi,
       };
       app = await buildApp(deps, APP_PARTS);
       try {
@@ -72,6 +87,7 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
       log.info({ url }, 'dashboard listening');
     },
     async stop() {
+      for (const part of [live, metrics, spaceApi]) part?.stop();
       await app?.close();
       app = undefined;
       await bus?.stop();
