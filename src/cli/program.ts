@@ -10,6 +10,7 @@ import { registerBitcoinCommands } from './commands/bitcoin.js';
 import { registerSettingsCommands } from './commands/settings.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUpCommand } from './commands/up.js';
+import { registerUserCommands } from './commands/user.js';
 import { collect, VERSION } from './options.js';
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerMoneyCommands(program);
   registerBitcoinCommands(program);
   registerMachineCommands(program);
+  registerUserCommands(program);
   registerMailCommands(program);
   return program;
 }
