@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { MessageSpec, PayloadOf } from '../core/contract.js';
 import type { Logger } from '../core/logger.js';
+import type { DeviceBoard } from './devices.js';
 import type { LiveFeed } from './live.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SpaceApi } from './spaceapi.js';
@@ -25,4 +26,6 @@ export interface AppDeps {
   live: LiveFeed;
   metrics: ServerMetrics;
   spaceApi: SpaceApi;
+  /** Each configured device as its heartbeats and actuations left it. */
+  devices: DeviceBoard;
 }

@@ -6,11 +6,16 @@ import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { buildApp, type AppPart } from './app.js';
 import type { AppDeps } from './deps.js';
+import { createDeviceBoard, type DeviceBoard } from './devices.js';
 import { ServerError } from './errors.js';
 import { createLiveFeed, type LiveFeed } from './live.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { registerDeviceRoutes } from './routes-devices.js';
+import { registerEventRoutes } from './routes-events.js';
+import { registerInvoiceRoutes } from './routes-invoices.js';
 import { registerLiveRoutes } from './routes-live.js';
 import { registerMemberRoutes } from './routes-members.js';
+import { registerReportRoutes } from './routes-reports.js';
 import { registerStatic } from './routes-static.js';
 import { createSpaceApi, type SpaceApi } from './spaceapi.js';
 import { ServerStore } from './store.js';
@@ -24,7 +29,15 @@ export { hashPassword, MIN_PASSWORD_LENGTH, ROLES, ServerStore, verifyPassword, 
 export const SERVICE_NAME = 'server';
 
 /** Every part of the app this build serves. */
-export const APP_PARTS: readonly AppPart[] = [registerMemberRoutes, registerLiveRoutes, registerStatic];
+export const APP_PARTS: readonly AppPart[] = [
+  registerMemberRoutes,
+  registerReportRoutes,
+  registerInvoiceRoutes,
+  registerDeviceRoutes,
+  registerEventRoutes,
+  registerLiveRoutes,
+  registerStatic,
+];
 
 export interface Server extends Service {
   /** Where it listens, once started: http://host:port/. */
@@ -41,6 +54,7 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
   let live: LiveFeed | undefined;
   let metrics: ServerMetrics | undefined;
   let spaceApi: SpaceApi | undefined;
+  let devices: DeviceBoard | undefined;
 
   return {
     name: SERVICE_NAME,
@@ -51,10 +65,13 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
       const store = await ServerStore.open(database);
       const active = createBusClient(context);
       bus = active;
+      // Its handlers before the client connects, its topics before anything subscribes to everything (devices.ts).
+      devices = createDeviceBoard({ bus: active, clock, devices: config.machines.devices });
       await active.start();
       await active.listen(Revocations, ({ revoked: list }) => {
         revoked = new Set(list.map((entry) => entry.tokenId));
       });
+      await devices.start();
       live = createLiveFeed({ bus: active, clock, bufferSize: config.server.liveBufferSize, logger: log });
       metrics = createServerMetrics({ bus: active, clock });
       spaceApi = createSpaceApi({ bus: active, clock, options: config.server.spaceApi });
@@ -70,6 +87,7 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
         live,
         metrics,
         spaceApi,
+        devices,
       };
       app = await buildApp(deps, APP_PARTS);
       try {
@@ -87,7 +105,7 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
       log.info({ url }, 'dashboard listening');
     },
     async stop() {
-      for (const part of [live, metrics, spaceApi]) part?.stop();
+      for (const part of [devices, live, metrics, spaceApi]) part?.stop();
       await app?.close();
       app = undefined;
       await bus?.stop();

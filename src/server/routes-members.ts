@@ -5,6 +5,7 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { DepositAddress } from '../core/messages-chain.js';
 import { MemberQuery, ReportRequest } from '../core/messages.js';
+import { membersReply, okReply, statementReply } from './api-shapes.js';
 import { jsonSchema } from './schema.js';
 import type { AppDeps } from './deps.js';
 import { ServerError } from './errors.js';
@@ -26,6 +27,7 @@ export function registerMemberRoutes(app: FastifyInstance, { ask }: AppDeps): vo
         tags: ['members'],
         summary: 'Members with status and balance, a page at a time',
         querystring: jsonSchema(membersQuery),
+        response: okReply('A page of members; `next` is the `after` of the following page', membersReply, { csv: true }),
       },
       config: { access: ['admin', 'treasurer'] },
     },
@@ -69,6 +71,7 @@ export function registerMemberRoutes(app: FastifyInstance, { ask }: AppDeps): vo
         summary: 'A member’s ledger entries (all, or one month) with the balance after each',
         params: jsonSchema(memberParams),
         querystring: jsonSchema(statementQuery),
+        response: okReply('A page of entries; `next` is the `after` of the following page', statementReply, { csv: true }),
       },
       config: { access: ['admin', 'treasurer', 'member-self'] },
     },
