@@ -78,11 +78,12 @@ function describeError(error: FastifyError | DctrlError): { status: number; code
   const fastify = error;
   if (fastify.validation) {
     const where = fastify.validationContext ?? 'request';
-    return {
-      status: 400,
-      code: 'SERVER_BAD_REQUEST',
-      message: `${where}: ${fastify.message.replace(/^(querystring|params|body)\/?/, '')}`,
-    };
+    const unknown = fastify.validation[0]?.params.additionalProperty;
+    const message =
+      typeof unknown === 'string'
+        ? `"${unknown.slice(0, 64)}" is not a parameter of this route`
+        : fastify.message.replace(/^(querystring|params|body)\/?/, '');
+    return { status: 400, code: 'SERVER_BAD_REQUEST', message: `${where}: ${message}` };
   }
   if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return { status: 413, code: 'SERVER_BODY_TOO_LARGE', message: 'the request body is larger than server.maxBodyBytes' };

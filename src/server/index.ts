@@ -63,7 +63,9 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
     },
     async start() {
       const store = await ServerStore.open(database);
-      const active = createBusClient(context);
+      // A clean session: the Server needs no messages kept while it was away (retained state comes back on subscribe),
+      // and Aedes drops a persistent session whose overlapping subscriptions (dctrl/v1/# and narrower) match one message.
+      const active = createBusClient(context, { persistentSession: false });
       bus = active;
       // Its handlers before the client connects, its topics before anything subscribes to everything (devices.ts).
       devices = createDeviceBoard({ bus: active, clock, devices: config.machines.devices });

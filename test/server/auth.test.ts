@@ -133,6 +133,9 @@ describe('server: login, sessions and roles', () => {
     assert.equal(body.code, 'SERVER_BAD_REQUEST');
     assert.match(body.message, /limit/);
     assert.equal((await hub.call('/api/v1/members?limit=many', { cookie })).status, 400);
+    const extra = await hub.call('/api/v1/members?colour=blue', { cookie });
+    assert.equal(extra.status, 400);
+    assert.match(((await extra.json()) as { message: string }).message, /"colour" is not a parameter of this route/);
     assert.equal((await hub.call(`/api/v1/members/${ada}/statement?month=2026-13`, { cookie })).status, 400);
     assert.equal((await hub.call('/api/v1/members/not%20an%20id', { cookie })).status, 400);
     const unknown = await hub.call('/api/v1/members/01ZZZZZZZZZZZZZZZZZZZZZZZZ', { cookie });
