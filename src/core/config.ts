@@ -469,6 +469,20 @@ export const configSchema = z
               .describe('How long the space counts as open after the door opened, when no contact or switch says.'),
           })
           .prefault({}),
+        liveKeepaliveSeconds: z
+          .int()
+          .min(1)
+          .max(300)
+          .default(15)
+          .describe(
+            'How often an open live stream sends a keepalive and checks that its login is still valid (a logout ends it by then).',
+          ),
+        trustProxy: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Behind a TLS proxy on this machine: take the client address from X-Forwarded-For, so failed logins are counted per real address.',
+          ),
         secureCookies: z
           .boolean()
           .default(false)

@@ -17,7 +17,7 @@ export async function buildApp(deps: AppDeps, parts: readonly AppPart[] = []): P
   const app = Fastify({
     logger: false,
     bodyLimit: deps.config.server.maxBodyBytes,
-    trustProxy: false,
+    trustProxy: deps.config.server.trustProxy,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
   });
   await app.register(cookie);
@@ -66,13 +66,17 @@ function describeError(error: FastifyError | DctrlError): { status: number; code
     return { status: HTTP_STATUS[error.code as keyof typeof ServerErrorCodes], code: error.code, message: error.message };
   }
   if (error instanceof DctrlError) {
-    const status = /_(UNKNOWN|NOT_FOUND)|UNKNOWN_/.test(error.code)
-      ? 404
-      : /_(INVALID|MALFORMED|VALUE)/.test(error.code)
-        ? 400
-        : /NOT_ALLOWED|FORBIDDEN/.test(error.code)
-          ? 403
-          : 503;
+    // The bus itself failing (no answer, a broken reply) is the Server's neighbour's fault: 502/503, never the caller's.
+    const status =
+      error.code === 'AUTH_PROXY_REPLY_INVALID'
+        ? 502
+        : error.code.startsWith('AUTH_PROXY_')
+          ? 503
+          : /_(UNKNOWN|NOT_FOUND)|UNKNOWN_/.test(error.code)
+            ? 404
+            : /_(INVALID|MALFORMED|VALUE)/.test(error.code)
+              ? 400
+              : 503;
     return { status, code: error.code, message: error.message };
   }
   const fastify = error;

@@ -28,6 +28,8 @@ export type Access = Role | 'member-self';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** For responses that stay open: whether the same login is still valid with the same role. */
+    stillAllowed: (() => Promise<boolean>) | null;
   }
   interface FastifyContextConfig {
     /** Unset: public. */
@@ -57,13 +59,23 @@ export class LoginLimiter {
     return wait;
   }
 
-  failed(keys: readonly string[]): void {
+  /**
+   * Counts an attempt as failed before its password is checked, so a burst of parallel guesses cannot all pass the
+   * limit while the slow hash runs; `succeeded` takes it back.
+   */
+  attempt(keys: readonly string[]): number {
     const now = this.clock.now();
     for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now]);
+    return now;
   }
 
-  succeeded(name: string): void {
-    this.#failures.delete(`name:${name}`);
+  succeeded(keys: readonly string[], attemptAt: number): void {
+    for (const key of keys) {
+      const recent = this.#failures.get(key) ?? [];
+      const index = recent.lastIndexOf(attemptAt);
+      if (index >= 0) recent.splice(index, 1);
+      if (key.startsWith('name:') || recent.length === 0) this.#failures.delete(key);
+    }
   }
 
   #recent(key: string, now: number): number[] {
@@ -109,13 +121,20 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
   };
 
   app.decorateRequest('principal', null);
-  app.addHook('preHandler', async (request) => {
+  app.decorateRequest('stillAllowed', null);
+  app.addHook('preValidation', async (request) => {
     const access = request.routeOptions.config.access;
     request.principal = await principalOf(request).catch((error: unknown) => {
       if (access === undefined) return null;
       throw error;
     });
     if (access === undefined) return;
+    // A response that lasts (the live stream) asks again from time to time: a logout, an expiry, a changed role
+    // or a revoked token ends it.
+    request.stillAllowed = async () => {
+      const now = await principalOf(request).catch(() => null);
+      return now !== null && now.role === request.principal?.role && now.name === request.principal.name;
+    };
     const principal = request.principal;
     if (!principal) throw new ServerError('SERVER_NOT_LOGGED_IN', 'log in first');
     if (access.includes(principal.role)) return;
@@ -146,13 +165,13 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
         void reply.header('Retry-After', String(Math.ceil(waitMs / 1000)));
         throw new ServerError('SERVER_LOGIN_RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s`);
       }
+      const attemptAt = limiter.attempt(keys);
       const user = await store.checkPassword(name, password);
       if (!user) {
-        limiter.failed(keys);
         deps.logger.warn({ name: name.slice(0, 64), address: request.ip }, 'dashboard login failed');
         throw new ServerError('SERVER_LOGIN_FAILED', 'wrong name or password');
       }
-      limiter.succeeded(name);
+      limiter.succeeded(keys, attemptAt);
       const token = await store.openSession(user.name, clock.now());
       void reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions, maxAge: settings.sessionMaxHours * 3_600 });
       return { name: user.name, role: user.role, memberId: user.memberId };

@@ -13,7 +13,6 @@ export const ServerErrorCodes = {
   SERVER_BAD_REQUEST: 'A path, query or body value is missing or malformed (400); the message names it.',
   SERVER_NOT_FOUND: 'No such route, member, invoice or file (404).',
   SERVER_BODY_TOO_LARGE: 'The request body is larger than server.maxBodyBytes (413).',
-  SERVER_UPSTREAM_UNAVAILABLE: 'The service that holds the data did not answer over the bus (503); try again.',
   SERVER_USER_INVALID:
     'A dashboard user must have a name of lowercase letters, digits, "." or "-", a known role, a member id for the member role, and a password of at least 12 characters.',
   SERVER_INTERNAL: 'The server failed on its own account (500); its log says why.',
@@ -33,7 +32,6 @@ export const HTTP_STATUS: Record<keyof typeof ServerErrorCodes, number> = {
   SERVER_BAD_REQUEST: 400,
   SERVER_NOT_FOUND: 404,
   SERVER_BODY_TOO_LARGE: 413,
-  SERVER_UPSTREAM_UNAVAILABLE: 503,
   SERVER_USER_INVALID: 400,
   SERVER_INTERNAL: 500,
   SERVER_LISTEN_FAILED: 500,

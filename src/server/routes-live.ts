@@ -6,11 +6,16 @@ import type { AppDeps } from './deps.js';
 import type { LiveEvent } from './live.js';
 import { jsonSchema } from './schema.js';
 
-/** A comment line now and then keeps proxies and phones from closing a quiet stream. */
-const KEEPALIVE_MS = 15_000;
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 const liveQuery = z.strictObject({ replay: z.int().min(0).max(1_000).optional() });
 
-export function registerLiveRoutes(app: FastifyInstance, { live, metrics, spaceApi }: AppDeps): void {
+export function registerLiveRoutes(app: FastifyInstance, { config, live, metrics, spaceApi }: AppDeps): void {
+  /** Open streams end when the server stops, or it would wait for every open dashboard tab. */
+  const open = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of [...open]) end();
+    done();
+  });
   app.get(
     '/api/v1/live',
     {
@@ -32,14 +37,28 @@ export function registerLiveRoutes(app: FastifyInstance, { live, metrics, spaceA
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const send = (event: LiveEvent) => stream.write(`id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`);
+      const running: { keepalive?: NodeJS.Timeout; unsubscribe?: () => void } = {};
+      const end = () => {
+        clearInterval(running.keepalive);
+        running.unsubscribe?.();
+        open.delete(end);
+        stream.end();
+      };
+      const send = (event: LiveEvent) => {
+        // A viewer that cannot keep up (a phone on a bad link) is dropped rather than buffered without end.
+        if (stream.writableLength > MAX_BUFFERED_BYTES) return end();
+        stream.write(`id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`);
+      };
       for (const event of live.recent(replay, typeof lastEventId === 'string' ? lastEventId : undefined)) send(event);
-      const unsubscribe = live.subscribe(send);
-      const keepalive = setInterval(() => stream.write(': keepalive\n\n'), KEEPALIVE_MS);
-      request.raw.once('close', () => {
-        clearInterval(keepalive);
-        unsubscribe();
-      });
+      running.unsubscribe = live.subscribe(send);
+      // A comment line now and then keeps proxies and phones from closing a quiet stream, and checks the login.
+      running.keepalive = setInterval(() => {
+        void (request.stillAllowed?.() ?? Promise.resolve(false)).then((allowed) =>
+          allowed ? stream.write(': keepalive\n\n') : end(),
+        );
+      }, config.server.liveKeepaliveSeconds * 1000);
+      open.add(end);
+      request.raw.once('close', end);
     },
   );
   app.get('/metrics', { schema: { tags: ['conventions'], summary: 'Prometheus metrics' } }, async (_request, reply) =>

@@ -86,6 +86,18 @@ describe('server: login, sessions and roles', () => {
     assert.equal(unknown.status, 401);
   });
 
+  test('a burst of parallel guesses gets no more tries than the limit', async () => {
+    await hub.user('pat', 'treasurer');
+    clock.advance(10 * 60_000 + 1); // the earlier tests' failures from this address have passed
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => hub.call('/api/v1/session', { body: { name: 'pat', password: 'guess-guess-guess' } })),
+    );
+    const statuses = answers.map((response) => response.status).sort();
+    assert.equal(statuses.filter((status) => status === 401).length, 3, statuses.join(' '));
+    assert.equal(statuses.filter((status) => status === 429).length, 9);
+    clock.advance(10 * 60_000 + 1);
+  });
+
   test('a session unused for longer than the idle time has expired', async () => {
     const cookie = await hub.login('root');
     clock.advance(29 * 60_000);

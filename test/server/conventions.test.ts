@@ -21,7 +21,7 @@ describe('server: dashboard files, live stream, metrics and SpaceAPI', () => {
     assert.equal(built.status, 0, built.stderr);
     hub = await startServerHub({
       config: {
-        server: { port: 0, publicDir, spaceApi: { space: 'Test Space', openForMinutesAfterEntry: 30 } },
+        server: { port: 0, publicDir, liveKeepaliveSeconds: 1, spaceApi: { space: 'Test Space', openForMinutesAfterEntry: 30 } },
         machines: { devices: { 'front-door': { kind: 'door' } } },
       },
     });
@@ -102,6 +102,20 @@ describe('server: dashboard files, live stream, metrics and SpaceAPI', () => {
     assert.match(text, /"lastDigits":"042"/);
     assert.ok(!text.includes(fobHash), 'no fob hash in the stream');
     assert.ok(!text.includes('ada@example.org'), 'no email in the stream');
+  });
+
+  test('a live stream ends once its login does; one left open does not hold up the server’s stop', async () => {
+    const cookie = await hub.login('root');
+    const response = await fetch(`${hub.base}/api/v1/live?replay=0`, { headers: { cookie } });
+    assert.equal(response.status, 200);
+    await hub.call('/api/v1/session', { cookie, method: 'DELETE' });
+    const reader = response.body!.getReader();
+    const deadline = Date.now() + 5_000;
+    let ended = false;
+    while (!ended && Date.now() < deadline) ended = (await reader.read()).done;
+    assert.ok(ended, 'the stream ended after the logout');
+    // Left open for the hub's stop in after(): it must not wait for it.
+    void fetch(`${hub.base}/api/v1/live?replay=0`, { headers: { cookie: staff } }).catch(() => undefined);
   });
 
   test('Prometheus metrics count what crossed the bus and say which devices are up', async () => {
