@@ -18,6 +18,7 @@ import type { BusClient } from '../../auth-proxy/index.js';
 import { withBus } from '../bus-session.js';
 import { CliError } from '../errors.js';
 import { configFrom, parseLimit, type GlobalOptions } from '../options.js';
+import { table } from '../table.js';
 
 /** The most mails one outbox page or one retry takes (member-mail.outbox, member-mail.retry). */
 const MAX_PAGE = 200;
@@ -88,18 +89,6 @@ function localTime(at: number): string {
   const date = new Date(at);
   const two = (value: number) => String(value).padStart(2, '0');
   return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 /** Why a mail is not sent (yet): the last error of a failed or unsure one, and of a pending one waiting to try again. */

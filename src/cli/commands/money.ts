@@ -8,6 +8,7 @@ import { withBus } from '../bus-session.js';
 import { CliError } from '../errors.js';
 import { configFrom, type GlobalOptions } from '../options.js';
 import type { BalancesReport, IncomeReport, LedgerReport, MembersReport, StatementReport } from '../../reporter/reports.js';
+import { table } from '../table.js';
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
@@ -51,18 +52,6 @@ async function fetchReport(bus: BusClient, payload: ReportPayload): Promise<{ js
     after = page.next ?? undefined;
   } while (after !== undefined);
   return { json, csv };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function showIncome(report: IncomeReport): string {
