@@ -5,7 +5,14 @@ import { tempDir } from './harness.js';
 import { freePort } from './mosquitto.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DCTRL_')));
+/**
+ * The environment without the developer's DCTRL_* settings; the dashboard on a free port, since test files run in
+ * parallel and each hub would want 8080.
+ */
+const cleanEnv = () => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DCTRL_'))),
+  DCTRL_SERVER__PORT: '0',
+});
 
 export function dctrl(
   args: string[],
