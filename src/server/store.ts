@@ -137,6 +137,12 @@ export class ServerStore {
     if ((user.role === 'member') !== (user.memberId !== null)) {
       throw new ServerError('SERVER_USER_INVALID', 'a member login names its member (--member), and only a member login does');
     }
+    if (user.memberId !== null && !/^[0-9A-Z]{1,40}$/.test(user.memberId)) {
+      throw new ServerError(
+        'SERVER_USER_INVALID',
+        `"${user.memberId.slice(0, 40)}" is not a member id (capital letters and digits)`,
+      );
+    }
     if (user.password.length < MIN_PASSWORD_LENGTH) {
       throw new ServerError('SERVER_USER_INVALID', `a password has at least ${MIN_PASSWORD_LENGTH} characters`);
     }
