@@ -39,7 +39,7 @@ describe('server: login, sessions and roles', () => {
   test('an operator logs in, sees who they are and the member list; logging out ends the session', async () => {
     const cookie = await hub.login('root');
     const me = await hub.call('/api/v1/session', { cookie });
-    assert.deepEqual(await me.json(), { name: 'root', role: 'admin', memberId: null });
+    assert.deepEqual(await me.json(), { name: 'root', role: 'admin', memberId: null, timezone: 'America/Vancouver' });
     const members = await hub.call('/api/v1/members', { cookie });
     assert.equal(members.status, 200);
     const body = (await members.json()) as { members: { name: string; status: string }[] };

@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, onSessionEnded } from './api.js';
 import { Devices } from './devices.js';
+import { setSpaceZone } from './format.js';
 import { Income } from './income.js';
 import { Invoices } from './invoices.js';
 import { LiveContext, LiveStream } from './live.js';
@@ -33,7 +34,11 @@ function useSpaceName(): string {
 
 export function App() {
   // undefined while the first GET /session is on its way.
-  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [session, setSessionState] = useState<Session | null | undefined>(undefined);
+  const setSession = (next: Session | null) => {
+    setSpaceZone(next?.timezone);
+    setSessionState(next);
+  };
   const [notice, setNotice] = useState<string | null>(null);
   const spaceName = useSpaceName();
 

@@ -1,5 +1,6 @@
 // How the dashboard writes money, times and months. Money stays integer cents, formatted by the same code as the
-// server (src/core/money.ts, bundled by esbuild); times in the browser's own zone and locale.
+// server (src/core/money.ts, bundled by esbuild); times in the browser's own locale, "today" and "this month" in
+// the space's zone.
 import { formatCents } from '../../core/money.js';
 import type { StatementEntry } from './types.js';
 
@@ -33,17 +34,57 @@ export function ago(ms: number, now: number = Date.now()): string {
   return dateTime(ms);
 }
 
-/** Local midnight of the day `now` falls in, in epoch milliseconds. */
-export function startOfToday(now: number = Date.now()): number {
-  const day = new Date(now);
-  day.setHours(0, 0, 0, 0);
-  return day.getTime();
+/** The zone "today" and "this month" are reckoned in: the space's, once the session says it; the browser's until then. */
+let spaceZone: string | undefined;
+
+export function setSpaceZone(zone: string | null | undefined): void {
+  spaceZone = zone ?? undefined;
 }
 
-/** The local month of `now` as "YYYY-MM". */
-export function currentMonth(now: number = Date.now()): string {
-  const day = new Date(now);
-  return `${day.getFullYear()}-${String(day.getMonth() + 1).padStart(2, '0')}`;
+/** The wall clock of `ms` in the zone: year, month (1–12), day, hour, minute, second. */
+function wallClock(
+  ms: number,
+  zone: string | undefined,
+): Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number> {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(ms);
+  const value = (type: string) => Number(parts.find((part) => part.type === type)?.value ?? 0);
+  return {
+    year: value('year'),
+    month: value('month'),
+    day: value('day'),
+    hour: value('hour'),
+    minute: value('minute'),
+    second: value('second'),
+  };
+}
+
+/** Midnight of the day `now` falls in, in the zone, as epoch milliseconds (right across a daylight-saving change). */
+export function startOfToday(now: number = Date.now(), zone: string | undefined = spaceZone): number {
+  const clock = wallClock(now, zone);
+  let midnight = now - (now % 1000) - ((clock.hour * 60 + clock.minute) * 60 + clock.second) * 1000;
+  // The day began an hour earlier or later when the clocks changed since midnight.
+  for (let step = 0; step < 2; step += 1) {
+    const seen = wallClock(midnight, zone);
+    const off = seen.day !== clock.day ? seen.hour - 24 : seen.hour;
+    if (off === 0 && seen.minute === 0) break;
+    midnight -= (off * 60 + seen.minute) * 60_000;
+  }
+  return midnight;
+}
+
+/** The month of `now` in the zone, as "YYYY-MM". */
+export function currentMonth(now: number = Date.now(), zone: string | undefined = spaceZone): string {
+  const clock = wallClock(now, zone);
+  return `${clock.year}-${String(clock.month).padStart(2, '0')}`;
 }
 
 /** "2025-01", -1 → "2024-12". */

@@ -6,6 +6,8 @@ export interface Session {
   name: string;
   role: Role;
   memberId: string | null;
+  /** The space's time zone (null when BusinessData did not answer). */
+  timezone?: string | null;
 }
 
 export type MemberStatus = 'active' | 'inactive' | 'left';
