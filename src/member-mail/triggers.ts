@@ -167,7 +167,7 @@ export class Triggers {
   }
 
   async #statementsOf(month: string, timezone: string): Promise<JobResult> {
-    const { store, writer, clock, upstream, logger } = this.#options;
+    const { store, writer, clock, logger } = this.#options;
     const result = { made: 0, alreadyMade: 0, skipped: 0 };
     const periodEnd = monthEnd(month, timezone);
     for await (const line of this.#members()) {
@@ -175,9 +175,8 @@ export class Triggers {
         result.alreadyMade += 1;
         continue;
       }
-      const member = await upstream.member(line.memberId);
-      if (member.joinedAt >= periodEnd) continue;
-      if (await this.#add(await writer.statement(line.memberId, month))) result.made += 1;
+      const mail = await writer.statement(line.memberId, month, periodEnd);
+      if (mail && (await this.#add(mail))) result.made += 1;
     }
     await store.setMark(statementsMark(month), String(clock.now()));
     logger.info({ month, made: result.made, alreadyMade: result.alreadyMade }, 'statements made');

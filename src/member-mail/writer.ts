@@ -75,8 +75,10 @@ export class MailWriter {
     });
   }
 
-  async statement(memberId: string, month: string): Promise<NewMail> {
-    const { space, member } = await this.#memberData(memberId);
+  /** Null when the member joined at or after `onlyJoinedBefore` (a statement of a month before they were one). */
+  async statement(memberId: string, month: string, onlyJoinedBefore?: number): Promise<NewMail | null> {
+    const { space, member, record } = await this.#memberData(memberId);
+    if (onlyJoinedBefore !== undefined && record.joinedAt >= onlyJoinedBefore) return null;
     const { upstream } = this.#options;
     const entries: MailContext['statement']['entries'] = [];
     let count = 0;
@@ -117,9 +119,7 @@ export class MailWriter {
       space,
       member,
       madeAt: this.#now(),
-      graceEndsAt: line.graceEndsAt,
-      lastDayToPay: line.graceEndsAt - 1,
-      owedCents: Math.max(0, -line.balanceCents),
+      ...graceFacts(line),
       daysLeft: daysLeft(this.#now(), line.graceEndsAt, space.timezone),
       deposit: await this.#deposit(line.memberId),
     });
@@ -131,9 +131,7 @@ export class MailWriter {
       space,
       member,
       madeAt: this.#now(),
-      graceEndsAt: line.graceEndsAt,
-      lastDayToPay: line.graceEndsAt - 1,
-      owedCents: Math.max(0, -line.balanceCents),
+      ...graceFacts(line),
       deposit: await this.#deposit(line.memberId),
     });
   }
@@ -158,7 +156,7 @@ export class MailWriter {
       }
       case 'statement': {
         const { month } = latestStatementPeriod(this.#now(), await this.timezone(), 0);
-        return this.statement(memberId, month);
+        return (await this.statement(memberId, month))!;
       }
       case 'reminder':
       case 'deactivation': {
@@ -262,6 +260,15 @@ export class MailWriter {
   #now(): number {
     return this.#options.clock.now();
   }
+}
+
+/** When grace ends, the last day to pay (the day before that midnight) and what is owed. */
+function graceFacts(line: MemberLine & { graceEndsAt: number }): {
+  graceEndsAt: number;
+  lastDayToPay: number;
+  owedCents: number;
+} {
+  return { graceEndsAt: line.graceEndsAt, lastDayToPay: line.graceEndsAt - 1, owedCents: Math.max(0, -line.balanceCents) };
 }
 
 async function qrAttachment(deposit: Deposit): Promise<MailAttachment> {
