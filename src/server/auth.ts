@@ -6,7 +6,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import { importPublicKey } from '../core/keys.js';
-import { SettingsGet } from '../core/messages.js';
 import { verifyToken } from '../core/token.js';
 import type { AppDeps } from './deps.js';
 import { jsonSchema } from './schema.js';
@@ -14,7 +13,6 @@ import { ServerError } from './errors.js';
 import type { Role, Session } from './store.js';
 
 export const SESSION_COOKIE = 'dctrl_session';
-const ZONE_TTL_MS = 60_000;
 
 export interface Principal {
   kind: 'session' | 'token';
@@ -156,17 +154,14 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
 
   const cookieOptions = { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: settings.secureCookies };
   /** The space's time zone, so the dashboard's "today" and "this month" are the space's, not the browser's. */
-  let zone: { value: string; at: number } | undefined;
-  const spaceTimezone = async (): Promise<string | null> => {
-    if (zone && clock.now() - zone.at < ZONE_TTL_MS) return zone.value;
-    try {
-      const reply = (await deps.ask(SettingsGet, {})) as { policies: { timezone?: unknown } };
-      if (typeof reply.policies.timezone === 'string') zone = { value: reply.policies.timezone, at: clock.now() };
-    } catch (error) {
-      deps.logger.warn({ err: (error as Error).message }, 'BusinessData did not say the space’s time zone');
-    }
-    return zone?.value ?? null;
-  };
+  const spaceTimezone = async (): Promise<string | null> =>
+    deps.space().then(
+      (facts) => facts.timezone,
+      (error: unknown) => {
+        deps.logger.warn({ err: (error as Error).message }, 'BusinessData did not say the space’s time zone');
+        return null;
+      },
+    );
 
   app.post(
     '/api/v1/session',

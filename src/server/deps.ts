@@ -12,6 +12,11 @@ import type { ServerStore } from './store.js';
 /** A bus request as the client `server`; rejects with the responder's error or a timeout. */
 export type Ask = <S extends MessageSpec>(spec: S, payload: PayloadOf<S>, options?: { timeoutMs?: number }) => Promise<unknown>;
 
+export interface SpaceFacts {
+  currency: string;
+  timezone: string;
+}
+
 export interface AppDeps {
   config: Config;
   clock: Clock;
@@ -22,6 +27,11 @@ export interface AppDeps {
   rootPublicKey: string;
   /** Whether the Vault revoked a token (from its retained revocation list). */
   isRevoked: (tokenId: string) => boolean;
+  /**
+   * The space's currency and time zone from BusinessData, read at most once a minute (the login reply and the
+   * reports both want them); the last answer when BusinessData is away, and its error when there never was one.
+   */
+  space: () => Promise<SpaceFacts>;
   /** Recent bus events, redacted, and new ones as they come: the live view. */
   live: LiveFeed;
   metrics: ServerMetrics;

@@ -1,11 +1,12 @@
 // Server: the dashboard and the REST API, one process with the other services or alone. It reads everything
 // through the bus as the client `server`, like any other service, and keeps only its users and sessions.
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
-import { Revocations } from '../core/messages.js';
+import type { Clock } from '../core/clock.js';
+import { Revocations, SettingsGet } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { buildApp, type AppPart } from './app.js';
-import type { AppDeps } from './deps.js';
+import type { AppDeps, Ask, SpaceFacts } from './deps.js';
 import { createDeviceBoard, type DeviceBoard } from './devices.js';
 import { ServerError } from './errors.js';
 import { createLiveFeed, type LiveFeed } from './live.js';
@@ -42,6 +43,22 @@ export const APP_PARTS: readonly AppPart[] = [
 export interface Server extends Service {
   /** Where it listens, once started: http://host:port/. */
   readonly url: string | undefined;
+}
+
+const SPACE_FACTS_TTL_MS = 60_000;
+
+function spaceFacts(ask: Ask, clock: Clock): () => Promise<SpaceFacts> {
+  let last: { facts: SpaceFacts; at: number } | undefined;
+  return async () => {
+    if (last && clock.now() >= last.at && clock.now() - last.at < SPACE_FACTS_TTL_MS) return last.facts;
+    try {
+      const { policies } = (await ask(SettingsGet, {})) as { policies: SpaceFacts };
+      last = { facts: { currency: policies.currency, timezone: policies.timezone }, at: clock.now() };
+    } catch (error) {
+      if (!last) throw error;
+    }
+    return last.facts;
+  };
 }
 
 export function createServer(context: ServiceContext, database: DatabaseHandle): Server {
@@ -90,6 +107,7 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
         metrics,
         spaceApi,
         devices,
+        space: spaceFacts((spec, payload) => active.request(spec, payload), clock),
       };
       app = await buildApp(deps, APP_PARTS);
       try {

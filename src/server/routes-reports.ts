@@ -2,7 +2,7 @@
 // order recorded; JSON or CSV. Asked of the Reporter over the bus, the space's currency and zone of BusinessData.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { ReportRequest, SettingsGet } from '../core/messages.js';
+import { ReportRequest } from '../core/messages.js';
 import {
   balancesReply,
   formatValue,
@@ -43,13 +43,7 @@ interface ReportAnswer {
 
 const STAFF = ['admin', 'treasurer'] as const;
 
-export function registerReportRoutes(app: FastifyInstance, { ask, clock }: AppDeps): void {
-  /** The space's currency and time zone, policies BusinessData always has (its defaults until someone sets them). */
-  const space = async () => {
-    const { policies } = (await ask(SettingsGet, {})) as { policies: { currency: string; timezone: string } };
-    return { currency: policies.currency, timezone: policies.timezone };
-  };
-
+export function registerReportRoutes(app: FastifyInstance, { ask, clock, space }: AppDeps): void {
   app.get(
     '/api/v1/reports/income',
     {

@@ -82,6 +82,7 @@ async function registeredRoutes(hub: ServerHub): Promise<string[]> {
     metrics: createServerMetrics({ bus, clock, defaultMetrics: false }),
     spaceApi: createSpaceApi({ bus, clock, options: config.server.spaceApi }),
     devices: createDeviceBoard({ bus, clock, devices: config.machines.devices }),
+    space: () => Promise.reject(new Error('not asked while registering')),
   };
   const app = await buildApp(deps, [collect, ...APP_PARTS]);
   await app.close();
