@@ -278,30 +278,39 @@ export function createMachineNotifier(
     return assembler;
   };
 
-  /** Keys left waiting for their Enter are dropped once the inter-key timeout has passed by the clock. */
-  const expireLater = (from: ReaderKind, pending: boolean) => {
+  /**
+   * Keys left waiting for their Enter are dropped once the inter-key timeout has passed by the clock. A timer may fire
+   * a little before the clock says the time is up (timers and the wall clock round differently), so it re-arms for
+   * what is left rather than leaving the keys waiting for the next read.
+   */
+  const expireLater = (from: ReaderKind) => {
     clearTimeout(expiryTimers.get(from));
     expiryTimers.delete(from);
-    if (!pending) return;
-    const timer = setTimeout(() => {
-      expiryTimers.delete(from);
-      const results =
-        from === 'serial' && serialFramer ? serialFramer.expire(clock.now()) : [assemblerOf(from).expire(clock.now())];
-      for (const result of results) if (result) outcome(result, from);
-    }, interKeyTimeoutMs);
+    const staleAt = from === 'serial' ? serialFramer?.staleAt : assemblerOf(from).staleAt;
+    if (staleAt === undefined) return;
+    const timer = setTimeout(
+      () => {
+        expiryTimers.delete(from);
+        const results =
+          from === 'serial' && serialFramer ? serialFramer.expire(clock.now()) : [assemblerOf(from).expire(clock.now())];
+        for (const result of results) if (result) outcome(result, from);
+        expireLater(from);
+      },
+      Math.min(interKeyTimeoutMs, Math.max(1, staleAt - clock.now())),
+    );
     expiryTimers.set(from, timer);
   };
 
   const serialBytes = (chunk: Buffer) => {
     serialFramer ??= new SerialFramer(interKeyTimeoutMs);
     for (const result of serialFramer.push(chunk, clock.now())) outcome(result, 'serial');
-    expireLater('serial', serialFramer.pending);
+    expireLater('serial');
   };
 
   const handleKeys = (keys: string[], from: ReaderKind) => {
     const assembler = assemblerOf(from);
     for (const key of keys) for (const result of assembler.key(key, clock.now())) outcome(result, from);
-    expireLater(from, assembler.pending);
+    expireLater(from);
   };
 
   // ---- readers ----

@@ -48,6 +48,11 @@ export class ReadAssembler {
     return this.#length > 0;
   }
 
+  /** When the keys waiting for their Enter go stale by the service clock, if any wait. */
+  get staleAt(): number | undefined {
+    return this.#length > 0 ? this.#lastKeyAt + this.#timeoutMs : undefined;
+  }
+
   /** Feeds one key pressed at `at` (by the service clock); returns what it completed: a stale buffer, a read, or both. */
   key(key: Key, at: number): ReadOutcome[] {
     const outcomes: ReadOutcome[] = [];

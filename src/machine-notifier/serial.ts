@@ -42,6 +42,14 @@ export class SerialFramer {
     return this.#frame !== undefined || this.#lines.pending;
   }
 
+  /** When the open frame or line goes stale by the service clock, if one is open. */
+  get staleAt(): number | undefined {
+    const frameStaleAt = this.#frame ? this.#frameStartedAt + this.#timeoutMs : undefined;
+    const lineStaleAt = this.#lines.staleAt;
+    if (frameStaleAt === undefined) return lineStaleAt;
+    return lineStaleAt === undefined ? frameStaleAt : Math.min(frameStaleAt, lineStaleAt);
+  }
+
   push(chunk: Buffer, at: number): ReadOutcome[] {
     const outcomes: ReadOutcome[] = [];
     const stale = this.expire(at);

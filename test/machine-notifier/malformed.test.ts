@@ -104,6 +104,23 @@ test('digits never ended are dropped by the timer once the timeout has passed, a
   }
 });
 
+test('a timer that fires before the clock says the time is up waits for the rest, and then drops the digits', async () => {
+  // Timers and the wall clock round differently: this clock runs at half speed, so every timer fires "early" by it.
+  const started = Date.now();
+  const slowClock = { now: () => started + Math.floor((Date.now() - started) / 2) };
+  const slow = await startRig({ clock: slowClock, online: false, notifier: { interKeyTimeoutMs: 40 } });
+  try {
+    slow.notifier.handleReaderText('98765', 'stdin');
+    await eventually(
+      () => slow.notifier.stats().malformedByCode.MACHINE_NOTIFIER_READ_MALFORMED_NO_ENTER === 1,
+      'the unfinished read dropped by the slow clock',
+    );
+    assert.ok(slowClock.now() - started >= 40, 'not dropped before the clock said the timeout had passed');
+  } finally {
+    await slow.stop();
+  }
+});
+
 test('reads before start are refused with a code', async () => {
   const idle = await startRig({ online: false, start: false });
   try {
