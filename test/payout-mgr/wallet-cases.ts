@@ -293,6 +293,16 @@ export function runWalletCases(name: string, factory: DatabaseFactory): void {
       assert.deepEqual(await wallet.status(txid), { state: 'mined', height: 2, confirmations: 4 });
     });
 
+    test('a reorg of the birth block itself is undone: nothing before birthHeight needs to match', async () => {
+      const txid = chain.send([{ script: receive(0), value: 6_000 }]);
+      const [old] = chain.mine(1);
+      assert.deepEqual(await wallet.sync(), [txid]);
+      chain.reorg(1);
+      assert.deepEqual(await wallet.sync(), [txid]);
+      assert.deepEqual(await wallet.status(txid), { state: 'mined', height: 1, confirmations: 2 });
+      assert.notEqual(wallet.processedTip()?.hash, old);
+    });
+
     test('a node behind us is waited for, not taken for a reorg', async () => {
       chain.mine(3);
       await wallet.sync();
