@@ -1,7 +1,7 @@
 // PSBTs (BIP 174) for payouts from the wsh(multi) wallet: build, check a co-signer's copy, combine, finalize.
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { base64, hex } from '@scure/base';
-import { OutScript, Transaction, type TxOpts } from '@scure/btc-signer';
+import { OutScript, Script, Transaction, type TxOpts } from '@scure/btc-signer';
 import { RawPSBTV0 } from '@scure/btc-signer/psbt.js';
 import {
   addressFromScript,
@@ -492,8 +492,16 @@ export function combineSignatures(ours: Uint8Array, signed: (Uint8Array | string
   return tx.toPSBT();
 }
 
-function witnessSignatureCount(witness: Uint8Array[]): number {
-  return witness.slice(1, -1).filter((item) => item.length > 0).length;
+/** The signatures of a finalized multisig input: the items between the CHECKMULTISIG dummy and the script. */
+function finalSignatureCount(items: (Uint8Array | number | string)[]): number {
+  return items.slice(1, -1).filter((item) => item instanceof Uint8Array && item.length > 0).length;
+}
+
+function inputSignatureCount(input: ReturnType<Transaction['getInput']>): number {
+  if (input.finalScriptWitness && input.finalScriptWitness.length > 0) return finalSignatureCount(input.finalScriptWitness);
+  // A legacy P2SH multisig input (none of ours, but any PSBT may be read) carries its signatures in the scriptSig.
+  if (input.finalScriptSig && input.finalScriptSig.length > 0) return finalSignatureCount(Script.decode(input.finalScriptSig));
+  return input.partialSig?.length ?? 0;
 }
 
 /**
@@ -503,11 +511,7 @@ function witnessSignatureCount(witness: Uint8Array[]): number {
 export function signatureCounts(psbt: Uint8Array): number[] {
   const tx = parseTransaction(psbt);
   const counts: number[] = [];
-  for (let index = 0; index < tx.inputsLength; index++) {
-    const input = tx.getInput(index);
-    const witness = input.finalScriptWitness;
-    counts.push(witness && witness.length > 0 ? witnessSignatureCount(witness) : (input.partialSig?.length ?? 0));
-  }
+  for (let index = 0; index < tx.inputsLength; index++) counts.push(inputSignatureCount(tx.getInput(index)));
   return counts;
 }
 
