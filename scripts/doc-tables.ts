@@ -10,6 +10,7 @@ import { ChainAdaptorErrorCodes } from '../src/chain-adaptor/errors.js';
 import { BusinessMgrErrorCodes } from '../src/business-mgr/errors.js';
 import { MachineMgrErrorCodes } from '../src/machine-mgr/errors.js';
 import { MemberMailErrorCodes } from '../src/member-mail/errors.js';
+import { PayoutMgrErrorCodes } from '../src/payout-mgr/errors.js';
 import { ServerErrorCodes } from '../src/server/errors.js';
 import { MachineNotifierErrorCodes } from '../src/machine-notifier/errors.js';
 import { CliErrorCodes } from '../src/cli/errors.js';
@@ -42,6 +43,7 @@ export const ERROR_CODE_GROUPS: Record<string, Record<string, string>> = {
   'machine-mgr': MachineMgrErrorCodes,
   'machine-notifier': MachineNotifierErrorCodes,
   'member-mail': MemberMailErrorCodes,
+  'payout-mgr': PayoutMgrErrorCodes,
   server: ServerErrorCodes,
   cli: CliErrorCodes,
 };

@@ -6,6 +6,7 @@ import { registerMachineCommands } from './commands/machine.js';
 import { registerMailCommands } from './commands/mail.js';
 import { registerMemberCommands } from './commands/member.js';
 import { registerMoneyCommands } from './commands/money.js';
+import { registerPayoutCommands } from './commands/payout.js';
 import { registerBitcoinCommands } from './commands/bitcoin.js';
 import { registerSettingsCommands } from './commands/settings.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerMachineCommands(program);
   registerUserCommands(program);
   registerMailCommands(program);
+  registerPayoutCommands(program);
   return program;
 }
 

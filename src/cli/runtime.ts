@@ -15,6 +15,7 @@ import { createChainNotifier } from '../chain-notifier/index.js';
 import { createReporter } from '../reporter/index.js';
 import { createBusinessMgr } from '../business-mgr/index.js';
 import { createMemberMail } from '../member-mail/index.js';
+import { createPayoutMgr } from '../payout-mgr/index.js';
 import { createServer } from '../server/index.js';
 import { createMachineMgr } from '../machine-mgr/index.js';
 import { createMachineNotifier } from '../machine-notifier/index.js';
@@ -115,6 +116,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
       'chain-notifier',
       'business-mgr',
       'member-mail',
+      'payout-mgr',
       'server',
     ];
     if (dataServices.some((name) => wanted.has(name))) {
@@ -134,6 +136,7 @@ export async function startNode(initialConfig: Config, options: NodeOptions): Pr
       await startOne(createBusinessMgr(await contextFor('business-mgr'), database), running);
     if (database && wanted.has('member-mail'))
       await startOne(createMemberMail(await contextFor('member-mail'), database), running);
+    if (database && wanted.has('payout-mgr')) await startOne(createPayoutMgr(await contextFor('payout-mgr'), database), running);
     if (database && wanted.has('server')) await startOne(createServer(await contextFor('server'), database), running);
     // Each device: its manager first, so it hears the very first tap its notifier passes on.
     for (const device of localDevices) {

@@ -16,6 +16,7 @@ export const SERVICE_NAMES = [
   'chain-notifier',
   'business-mgr',
   'member-mail',
+  'payout-mgr',
   'server',
   'machine-notifier',
   'machine-mgr',
@@ -599,6 +600,105 @@ export const configSchema = z
           .describe('Clients that may read the outbox, retry, preview and run the mail jobs.'),
       })
       .prefault({}),
+    payoutMgr: z
+      .strictObject({
+        walletDescriptor: z
+          .string()
+          .min(1)
+          .max(10_000)
+          .optional()
+          .describe(
+            'The space’s multisig wallet, watch-only: wsh(sortedmulti(M,[fingerprint/48h/0h/0h/2h]xpub…/0/*,…)) as Sparrow or Electrum export it (a /0/* descriptor gets its change from /1/*), or with /<0;1>/*. Unset with the simulated chain, a demo 2-of-3 wallet is made in dataDir (its keys in dataDir/demo-cosigners.json, for trying the signing steps).',
+          ),
+        birthHeight: z
+          .int()
+          .nonnegative()
+          .optional()
+          .describe('The first block that can hold the wallet’s coins (its birthday); the tip at first start when unset.'),
+        gapLimit: z
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(100)
+          .describe(
+            'Unused addresses watched beyond the last used one, on the receive and the change chain; raise it when the same descriptor also hands out member deposit addresses.',
+          ),
+        reorgLimit: z.int().min(1).max(100).default(6).describe('The deepest reorg the wallet undoes on its own.'),
+        confirmations: z
+          .int()
+          .min(1)
+          .max(100)
+          .default(3)
+          .describe('Confirmations before a payout counts as paid and enters the ledger.'),
+        approvalsRequired: z
+          .int()
+          .min(1)
+          .max(20)
+          .default(2)
+          .describe(
+            'How many different approvers must approve a payout before it can be put in a PSBT (M of payoutMgr.approvers).',
+          ),
+        approvers: z
+          .array(z.string().trim().min(1).max(80))
+          .max(50)
+          .default(['treasurer', 'admin'])
+          .describe(
+            'Who may approve or reject payouts: dashboard login names, or the names the CLI gives with --as. Distinct from the co-signers, who sign in their own wallets.',
+          ),
+        requesters: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server', 'business-mgr'])
+          .describe('Clients that may ask for payouts.'),
+        delegates: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server'])
+          .describe('Clients trusted to say which approver approves (the CLI on the hub, the dashboard for its logged-in user).'),
+        operators: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server'])
+          .describe('Clients that may build, import, broadcast and discard PSBTs.'),
+        readers: z
+          .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
+          .default(['cli', 'server', 'member-mail'])
+          .describe('Clients that may list payouts, PSBTs and the wallet.'),
+        expiryHours: z
+          .int()
+          .min(1)
+          .max(24 * 365)
+          .default(24 * 14)
+          .describe('A payout not yet in a PSBT this long after it was requested expires.'),
+        rateMaxAgeMs: z
+          .int()
+          .min(1_000)
+          .max(3_600_000)
+          .default(300_000)
+          .describe('How fresh the rate must be to convert a payout asked in the space’s currency.'),
+        fee: z
+          .strictObject({
+            targetBlocks: z
+              .int()
+              .min(1)
+              .max(1_008)
+              .default(6)
+              .describe('The confirmation target asked of the node’s fee estimate.'),
+            floorSatPerVb: z.number().min(1).max(10_000).default(1).describe('Never a lower fee rate than this (sat/vB).'),
+            ceilingSatPerVb: z
+              .number()
+              .min(1)
+              .max(10_000)
+              .default(200)
+              .describe('Never a higher fee rate than this (sat/vB), whatever the estimate or the operator says.'),
+            fallbackSatPerVb: z
+              .number()
+              .min(1)
+              .max(10_000)
+              .optional()
+              .describe('The fee rate when the node has no estimate (a fresh regtest node); unset, building waits for one.'),
+          })
+          .prefault({}),
+        pollMs: positiveMs.default(10_000).describe('How often the wallet follows the chain and payouts are checked.'),
+      })
+      .prefault({}),
     reporter: z
       .strictObject({
         ledgerWriters: z
@@ -845,6 +945,21 @@ export const configSchema = z
       if (!(id in config.machines.devices)) {
         context.addIssue({ code: 'custom', path: ['machines', 'local'], message: `"${id}" is not in machines.devices` });
       }
+    }
+    const { fee, approvalsRequired, approvers } = config.payoutMgr;
+    if (fee.floorSatPerVb > fee.ceilingSatPerVb) {
+      context.addIssue({
+        code: 'custom',
+        path: ['payoutMgr', 'fee', 'floorSatPerVb'],
+        message: `the floor (${fee.floorSatPerVb} sat/vB) is above the ceiling (${fee.ceilingSatPerVb} sat/vB)`,
+      });
+    }
+    if (new Set(approvers).size < approvalsRequired) {
+      context.addIssue({
+        code: 'custom',
+        path: ['payoutMgr', 'approvalsRequired'],
+        message: `${approvalsRequired} approvals are required but payoutMgr.approvers names ${new Set(approvers).size} different people`,
+      });
     }
     // A made-up rate is for the demo: on mainnet it would book real money at a price nobody quoted.
     if (config.chain.network === 'mainnet' && config.priceNotifier.sources.some((source) => source.kind === 'fixed')) {

@@ -73,13 +73,25 @@ const SERVICE_GRANTS: Record<string, Grants> = {
       `${Topics.root}/reporter/rpc/report`,
       `${Topics.root}/business-data/rpc/get`,
       `${Topics.root}/chain-notifier/rpc/deposit-address`,
+      `${Topics.root}/payout-mgr/rpc/get`,
     ],
     sub: [
       `${Topics.root}/member-mail/rpc/#`,
+      `${Topics.root}/payout-mgr/payout`,
       `${Topics.root}/member-data/changed`,
       `${Topics.root}/reporter/status`,
       `${Topics.root}/reporter/balance`,
     ],
+  },
+  /** Prices payouts, records them in the ledger once paid, reads the space's currency; answers its own requests. */
+  'payout-mgr': {
+    pub: [
+      `${Topics.root}/+/reply/#`,
+      `${Topics.root}/reporter/rpc/record`,
+      `${Topics.root}/price-notifier/rpc/quote`,
+      `${Topics.root}/business-data/rpc/get`,
+    ],
+    sub: [`${Topics.root}/payout-mgr/rpc/#`],
   },
   'price-notifier': { pub: [`${Topics.root}/+/reply/#`], sub: [`${Topics.root}/price-notifier/rpc/#`] },
   /** The dashboard and REST API: asks the services for what its users may see; hears everything for the live view. */

@@ -1,6 +1,7 @@
 // The message types of the bus contract that the foundation services publish; one table, in code.
 import { z } from 'zod';
 import { mailMessages } from './messages-mail.js';
+import { payoutMessages } from './messages-payout.js';
 import { defineMessage, MessageRegistry, type MessageSpec } from './contract.js';
 import { clientNameSchema } from './envelope.js';
 import { chainMessages } from './messages-chain.js';
@@ -557,6 +558,7 @@ export function createRegistry(extra: readonly MessageSpec[] = []): MessageRegis
     ...priceMessages,
     ...machineMessages,
     ...mailMessages,
+    ...payoutMessages,
     ...extra,
   ]);
 }

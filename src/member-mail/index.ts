@@ -7,6 +7,7 @@ import { DctrlError } from '../core/errors.js';
 import { createIdFactoryAfter, type IdFactory } from '../core/ids.js';
 import { MailChanged, MailOutbox, MailPreview, MailRetry, MailRun, type OutboxMail } from '../core/messages-mail.js';
 import { BalanceChanged, MemberChanged, MemberStatusChanged } from '../core/messages.js';
+import { PayoutChanged } from '../core/messages-payout.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { dropDelivery, smtpDelivery, type Delivery } from './delivery.js';
@@ -264,6 +265,10 @@ export function createMemberMail(context: ServiceContext, database: DatabaseHand
         if (balance.entry.kind === 'payment') wake('payments');
       });
       await active.listen(MemberStatusChanged, () => wake('statuses'));
+      // A payout is booked when it is confirmed; the notice is made from the ledger entry.
+      await active.listen(PayoutChanged, (change) => {
+        if (change.state === 'confirmed' && change.memberId !== null) wake('payments');
+      });
       for (const mail of interrupted) announce(mail);
       for (const scan of ALL_SCANS) wanted.add(scan);
       void round();

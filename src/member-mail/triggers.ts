@@ -15,6 +15,8 @@ import type { MailWriter } from './writer.js';
 const MARK_INSTALLED = 'installed-at';
 const CURSOR_MEMBER_EVENTS = 'cursor:member-events';
 const CURSOR_LEDGER = 'cursor:ledger';
+/** PayoutMgr books each payout with this cause (its fee with another, which brings no mail). */
+const PAYOUT_CAUSE = /^payout:([0-9A-HJKMNP-TV-Z]{26})$/;
 const statementsMark = (month: string) => `statements:${month}`;
 /** How far back statements missed while MemberMail was down are still made. */
 const MAX_MISSED_MONTHS = 12;
@@ -87,7 +89,7 @@ export class Triggers {
     }
   }
 
-  /** Receipts for members' payments recorded since the cursor. */
+  /** Receipts for members' payments, and notices of payouts to members, recorded in the ledger since the cursor. */
   async payments(): Promise<number> {
     const { store, upstream, writer } = this.#options;
     let cursor = (await store.mark(CURSOR_LEDGER)) ?? idFloor(await this.installedAt());
@@ -96,8 +98,17 @@ export class Triggers {
       const page = await upstream.ledger(cursor);
       for (const entry of page.entries) {
         const advance = { key: CURSOR_LEDGER, value: entry.id };
+        const payoutId = entry.kind === 'payout' ? PAYOUT_CAUSE.exec(entry.causedBy)?.[1] : undefined;
         if (entry.kind === 'payment' && entry.memberId !== null) {
           if (await this.#add(await writer.receipt({ ...entry, memberId: entry.memberId }), advance)) made += 1;
+        } else if (payoutId !== undefined) {
+          const payout = await upstream.payout(payoutId);
+          if (payout.memberId !== null && payout.txid !== null) {
+            const mail = await writer.payout({ ...payout, memberId: payout.memberId, txid: payout.txid }, entry.cents);
+            if (await this.#add(mail, advance)) made += 1;
+          } else {
+            await store.setMark(advance.key, advance.value);
+          }
         } else {
           await store.setMark(advance.key, advance.value);
         }

@@ -1,9 +1,10 @@
 // What MemberMail reads from the other services over the bus: the space's policies, members and their status,
-// statements and the ledger (from the Reporter), member facts (from MemberData) and deposit addresses.
+// statements and the ledger (from the Reporter), member facts (from MemberData), deposit addresses and payouts.
 import type { BusClient } from '../auth-proxy/index.js';
 import type { PayloadOf } from '../core/contract.js';
 import { DctrlError } from '../core/errors.js';
 import { DepositAddress } from '../core/messages-chain.js';
+import { PayoutGet, type PayoutRecord } from '../core/messages-payout.js';
 import { MemberEvents, MemberQuery, ReportRequest, SettingsGet } from '../core/messages.js';
 import { MemberMailError } from './errors.js';
 
@@ -142,6 +143,12 @@ export class Upstream {
   async deposit(memberId: string): Promise<DepositFacts> {
     const reply = (await this.#ask('the ChainNotifier', () => this.#bus().request(DepositAddress, { memberId }))) as DepositFacts;
     return { address: reply.address, uri: reply.uri };
+  }
+
+  /** A payout as PayoutMgr has it: whom it paid, how much, why and in which transaction. */
+  async payout(payoutId: string): Promise<PayoutRecord> {
+    const reply = (await this.#ask('PayoutMgr', () => this.#bus().request(PayoutGet, { payoutId }))) as { payout: PayoutRecord };
+    return reply.payout;
   }
 
   async #report(payload: PayloadOf<typeof ReportRequest>): Promise<{ json: unknown; next: string | null }> {

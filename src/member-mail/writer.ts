@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { MailKind } from '../core/messages-mail.js';
+import type { PayoutRecord } from '../core/messages-payout.js';
 import type { Deposit, MailContext, MemberFacts, SpaceFacts } from './mail-kinds.js';
 import { mailKeys, type MailAttachment, type NewMail } from './outbox.js';
 import { daysLeft, latestStatementPeriod } from './schedule.js';
@@ -75,6 +76,17 @@ export class MailWriter {
     });
   }
 
+  /** The notice to a member that a payout to them was sent and confirmed, once per payout. */
+  async payout(payout: PayoutRecord & { memberId: string; txid: string }, cents: number): Promise<NewMail> {
+    const { space, member } = await this.#memberData(payout.memberId);
+    return this.#write('payout', mailKeys.payout(payout.memberId, payout.id), {
+      space,
+      member,
+      madeAt: this.#now(),
+      payout: { id: payout.id, cents, sats: payout.sats, txid: payout.txid, address: payout.address, reason: payout.reason },
+    });
+  }
+
   /** Null when the member joined at or after `onlyJoinedBefore` (a statement of a month before they were one). */
   async statement(memberId: string, month: string, onlyJoinedBefore?: number): Promise<NewMail | null> {
     const { space, member, record } = await this.#memberData(memberId);
@@ -141,7 +153,7 @@ export class MailWriter {
     return this.#options.settings.timezone ?? (await this.#policies()).timezone;
   }
 
-  /** The mail a member would get now, for `dctrl mail preview`; payouts show a sample payout until PayoutMgr lands. */
+  /** The mail a member would get now, for `dctrl mail preview`; a payout notice shows a sample payout. */
   async preview(kind: MailKind, memberId: string): Promise<NewMail> {
     const { upstream } = this.#options;
     switch (kind) {

@@ -22,7 +22,8 @@ export const PayoutMgrErrorCodes = {
   PAYOUT_PSBT_MALFORMED: 'The file is no PSBT (BIP 174) that can be read; the message says where it broke.',
   PAYOUT_PSBT_DIFFERENT_TX:
     'The signed PSBT is for another transaction than the one built (inputs, outputs, amounts, fee or version changed); nothing of it was taken.',
-  PAYOUT_PSBT_FOREIGN_SIGNATURE: 'The signed PSBT carries a signature from a key that is not one of the wallet’s co-signers; nothing of it was taken.',
+  PAYOUT_PSBT_FOREIGN_SIGNATURE:
+    'The signed PSBT carries a signature from a key that is not one of the wallet’s co-signers; nothing of it was taken.',
   PAYOUT_PSBT_BAD_SIGNATURE:
     'A signature in the PSBT does not verify for its input, or signs with another sighash type than SIGHASH_ALL; nothing of it was taken.',
   PAYOUT_PSBT_NOT_ENOUGH_SIGNATURES: 'Not every input has the quorum of co-signer signatures yet; import more signed PSBTs.',

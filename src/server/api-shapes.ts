@@ -200,7 +200,7 @@ export function replySchema(schema: z.ZodType): Record<string, unknown> {
   return allowNullInEnums(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'output' })) as Record<string, unknown>;
 }
 
-/** OpenAPI 3.0.3: `nullable` does not widen an `enum`, so a nullable enum must list null itself. */
+/** OpenAPI 3.0.3: `nullable` does not widen an `enum`, so a nullable enum must list null itself; bounds as both read them. */
 function allowNullInEnums(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(allowNullInEnums);
   if (typeof node !== 'object' || node === null) return node;
@@ -208,6 +208,16 @@ function allowNullInEnums(node: unknown): unknown {
   for (const [key, value] of Object.entries(node)) copy[key] = allowNullInEnums(value);
   const values = copy.enum;
   if (copy.nullable === true && Array.isArray(values) && !values.includes(null)) copy.enum = [...(values as unknown[]), null];
+  // OpenAPI 3.0 writes "above 0" as a boolean exclusiveMinimum, which Fastify's draft-7 serialiser refuses: for an
+  // integer it is the same as a minimum one higher; for a number, the bound is kept inclusive.
+  if (copy.exclusiveMinimum === true && typeof copy.minimum === 'number') {
+    delete copy.exclusiveMinimum;
+    if (copy.type === 'integer') copy.minimum += 1;
+  }
+  if (copy.exclusiveMaximum === true && typeof copy.maximum === 'number') {
+    delete copy.exclusiveMaximum;
+    if (copy.type === 'integer') copy.maximum -= 1;
+  }
   return copy;
 }
 

@@ -76,7 +76,15 @@ function describeError(error: FastifyError | DctrlError): { status: number; code
             ? 404
             : /_(INVALID|MALFORMED|VALUE)/.test(error.code)
               ? 400
-              : 503;
+              : /_NOT_ALLOWED$/.test(error.code)
+                ? 403
+                : /_(CONFLICT|ALREADY_[A-Z]+|EXPIRED)$/.test(error.code)
+                  ? 409
+                  : error.code.startsWith('PAYOUT_PSBT_') || /_(DUST_OUTPUT|INSUFFICIENT_FUNDS)$/.test(error.code)
+                    ? 422
+                    : error.code === 'PAYOUT_BROADCAST_FAILED'
+                      ? 502
+                      : 503;
     return { status, code: error.code, message: error.message };
   }
   const fastify = error;

@@ -16,6 +16,7 @@ import { registerEventRoutes } from './routes-events.js';
 import { registerInvoiceRoutes } from './routes-invoices.js';
 import { registerLiveRoutes } from './routes-live.js';
 import { registerMemberRoutes } from './routes-members.js';
+import { registerPayoutRoutes } from './routes-payouts.js';
 import { registerReportRoutes } from './routes-reports.js';
 import { registerStatic } from './routes-static.js';
 import { createSpaceApi, type SpaceApi } from './spaceapi.js';
@@ -34,6 +35,7 @@ export const APP_PARTS: readonly AppPart[] = [
   registerMemberRoutes,
   registerReportRoutes,
   registerInvoiceRoutes,
+  registerPayoutRoutes,
   registerDeviceRoutes,
   registerEventRoutes,
   registerLiveRoutes,

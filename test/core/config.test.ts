@@ -22,6 +22,7 @@ describe('config', () => {
       'chain-notifier',
       'business-mgr',
       'member-mail',
+      'payout-mgr',
       'server',
       'machine-notifier',
       'machine-mgr',

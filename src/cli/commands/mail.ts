@@ -14,10 +14,9 @@ import {
   type MailState,
   type OutboxMail,
 } from '../../core/messages-mail.js';
-import type { BusClient } from '../../auth-proxy/index.js';
-import { withBus } from '../bus-session.js';
+import { onBus, oneOf, print } from '../command-kit.js';
 import { CliError } from '../errors.js';
-import { configFrom, parseLimit, type GlobalOptions } from '../options.js';
+import { parseLimit } from '../options.js';
 import { table } from '../table.js';
 
 /** The most mails one outbox page or one retry takes (member-mail.outbox, member-mail.retry). */
@@ -44,23 +43,6 @@ interface Preview {
   text: string;
   html: string;
   attachments: { filename: string; contentType: string; bytes: number; cid: string | null; contentBase64: string }[];
-}
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
-}
-
-function onBus<T>(command: Command, work: (bus: BusClient) => Promise<T>): Promise<T> {
-  return withBus(configFrom(command.optsWithGlobals<GlobalOptions>()), work);
-}
-
-/** A parser for an option that takes one of a few words; the error names the flag and every word it takes. */
-function oneOf<T extends string>(flag: string, allowed: readonly T[]): (text: string) => T {
-  return (text) => {
-    if (!(allowed as readonly string[]).includes(text))
-      throw new CliError('CLI_OPTION_INVALID', `${flag} expects one of ${allowed.join(', ')}; got "${text.slice(0, 40)}"`);
-    return text as T;
-  };
 }
 
 /** The same for an argument: `what` names it ("mail kind"). */

@@ -1,0 +1,884 @@
+// The payout desk: requests, approvals and rejections, expiry, the PSBTs built for approved payouts, the
+// co-signers' signatures taken in, broadcast, and the chain followed until the payout is paid and in the ledger.
+import type { Kysely, Transaction } from 'kysely';
+import { parseTransaction, type ChainAdaptor } from '../chain-adaptor/index.js';
+import { parseAddress, type BitcoinNetwork, type OutputDescriptor } from '../core/bitcoin/index.js';
+import type { Clock } from '../core/clock.js';
+import type { PayloadOf } from '../core/contract.js';
+import { DctrlError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { PayoutDecide, PayoutRecord, PayoutRequest, PayoutState, PsbtBuild, PsbtSummary } from '../core/messages-payout.js';
+import type { Config } from '../core/config.js';
+import { PayoutMgrError, type PayoutMgrErrorCode } from './errors.js';
+import { buildPayoutPsbt, checkSignedPsbt, combineSignatures, decodePsbtText, finalizePsbt } from './psbt.js';
+import { psbtSigners, unsignedOutputs, unsignedTxid } from './psbt-signers.js';
+import type { DecisionRow, PayoutRow, PayoutTables, PsbtRow } from './store.js';
+import type { MultisigWallet } from './wallet.js';
+
+type Db = Kysely<PayoutTables>;
+type Trx = Transaction<PayoutTables>;
+export type PayoutSettings = Config['payoutMgr'];
+
+const SATS_PER_BTC = 100_000_000n;
+const HOUR_MS = 3_600_000;
+const LIST_PAGE = 50;
+/** How long a node may take to show a transaction it was sent, and how often it is asked meanwhile. */
+const BROADCAST_CHECK_MS = 3_000;
+const BROADCAST_CHECK_POLL_MS = 100;
+/** Payouts in these states wait for a person; a PSBT is built only for approved ones. */
+const OPEN_STATES: readonly PayoutState[] = ['requested', 'approved'];
+
+export interface Rate {
+  centsPerBtc: number;
+  source: string;
+  at: number;
+}
+
+/** What the desk asks of other services, over the bus in the service and directly in tests. */
+export interface Upstream {
+  /** A fresh rate in the space's currency. @throws DctrlError with the PriceNotifier's code when there is none. */
+  quote(maxAgeMs: number): Promise<Rate & { currency: string }>;
+  /** Records a payout in the ledger, once per cause; returns the entry id. */
+  recordPayout(entry: { cents: number; sats: number; rate: Rate; causedBy: string; note: string }): Promise<string>;
+}
+
+export interface DeskOptions {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  settings: PayoutSettings;
+  descriptor: OutputDescriptor;
+  network: BitcoinNetwork;
+  wallet: MultisigWallet;
+  adaptor: ChainAdaptor;
+  upstream: Upstream;
+  newId: () => string;
+  /** Told of every payout whose state changed, after it was committed. */
+  changed: (payout: PayoutRecord) => void;
+}
+
+function problemOf(error: unknown): { code: string; message: string } {
+  if (error instanceof DctrlError) return { code: error.code, message: error.message.slice(0, 2_000) };
+  return { code: 'PAYOUT_UPSTREAM_UNAVAILABLE', message: String((error as Error)?.message ?? error).slice(0, 2_000) };
+}
+
+function fail(code: PayoutMgrErrorCode, message: string): never {
+  throw new PayoutMgrError(code, message);
+}
+
+export function centsFor(sats: number, centsPerBtc: number): number {
+  return Number((BigInt(sats) * BigInt(centsPerBtc) + SATS_PER_BTC / 2n) / SATS_PER_BTC);
+}
+
+/** The sats that pay `cents` at a rate, rounded up: the payee is never paid less than asked. */
+export function satsFor(cents: number, centsPerBtc: number): number {
+  const rate = BigInt(centsPerBtc);
+  return Number((BigInt(cents) * SATS_PER_BTC + rate - 1n) / rate);
+}
+
+/** Whether the Reporter takes `sats` as `cents` at this rate (it allows 1%, at least one sat, between them). */
+function ledgerAccepts(cents: number, sats: number, centsPerBtc: number): boolean {
+  if (cents < 1) return false;
+  const expected = Math.round((cents * 100_000_000) / centsPerBtc);
+  return Math.abs(expected - sats) <= Math.max(1, Math.ceil(expected / 100));
+}
+
+export class PayoutDesk {
+  readonly #o: DeskOptions;
+  /** Every change runs in turn: two imports, or a build and the chain follower, never interleave. */
+  #turn: Promise<unknown> = Promise.resolve();
+
+  constructor(options: DeskOptions) {
+    this.#o = options;
+  }
+
+  inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#turn.then(work, work);
+    this.#turn = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- requests and decisions ------------------------------------------------------------------------------
+
+  request(input: PayloadOf<typeof PayoutRequest>, issuer: string): Promise<PayoutRecord> {
+    const { settings, clock, network } = this.#o;
+    if (!settings.requesters.includes(issuer)) fail('PAYOUT_NOT_ALLOWED', `"${issuer}" is not in payoutMgr.requesters`);
+    let script: Uint8Array;
+    try {
+      script = parseAddress(input.address, network).script;
+    } catch (error) {
+      fail(
+        'PAYOUT_ADDRESS_INVALID',
+        `"${input.address.slice(0, 100)}" is no ${network.name} address: ${(error as Error).message}`,
+      );
+    }
+    return this.inTurn(async () => {
+      if (input.idempotencyKey !== undefined) {
+        const earlier = await this.#db
+          .selectFrom('payout_mgr_payouts')
+          .selectAll()
+          .where('requested_by', '=', issuer)
+          .where('idempotency_key', '=', input.idempotencyKey)
+          .executeTakeFirst();
+        if (earlier) return this.#record(earlier);
+      }
+      let rate: (Rate & { currency: string }) | undefined;
+      try {
+        rate = await this.#o.upstream.quote(settings.rateMaxAgeMs);
+      } catch (error) {
+        // A payout in sats needs no rate now: it is priced for the ledger when paid.
+        if (input.cents !== undefined) {
+          const { code, message } = problemOf(error);
+          fail('PAYOUT_NO_RATE', `no fresh rate to convert ${input.cents} cents (${code}: ${message})`);
+        }
+      }
+      const sats = input.sats ?? satsFor(input.cents!, rate!.centsPerBtc);
+      const now = clock.now();
+      const row: PayoutRow = {
+        id: this.#o.newId(),
+        state: 'requested',
+        address: input.address,
+        script_hex: Buffer.from(script).toString('hex'),
+        sats,
+        cents: input.cents ?? null,
+        currency: rate?.currency ?? null,
+        rate_cents_per_btc: rate?.centsPerBtc ?? null,
+        rate_source: rate?.source ?? null,
+        rate_at: rate?.at ?? null,
+        reason: input.reason,
+        requester: input.requester,
+        member_id: input.memberId ?? null,
+        requested_by: issuer,
+        idempotency_key: input.idempotencyKey ?? null,
+        requested_at: now,
+        expires_at: now + settings.expiryHours * HOUR_MS,
+        psbt_id: null,
+        paid_at: null,
+        ledger_entry_id: null,
+        last_error: null,
+        updated_at: now,
+      };
+      await this.#db.insertInto('payout_mgr_payouts').values(row).execute();
+      this.#o.log.info({ payoutId: row.id, sats, requester: row.requester }, 'payout requested');
+      return this.#announce(row.id);
+    });
+  }
+
+  decide(input: PayloadOf<typeof PayoutDecide>, issuer: string): Promise<PayoutRecord> {
+    const { settings, clock } = this.#o;
+    if (!settings.delegates.includes(issuer) && issuer !== input.approver) {
+      fail('PAYOUT_NOT_ALLOWED', `"${issuer}" may not speak for approver "${input.approver}" (payoutMgr.delegates)`);
+    }
+    if (!settings.approvers.includes(input.approver)) {
+      fail('PAYOUT_NOT_ALLOWED', `"${input.approver}" is not in payoutMgr.approvers`);
+    }
+    if (input.decision === 'reject' && input.reason === undefined) {
+      fail('PAYOUT_STATE_CONFLICT', 'a rejection needs a reason, for the requester');
+    }
+    return this.inTurn(async () => {
+      await this.#expireDue();
+      const payout = await this.#payout(input.payoutId);
+      if (payout.state === 'expired') fail('PAYOUT_EXPIRED', `payout ${payout.id} expired unapproved`);
+      if (payout.state !== 'requested') {
+        fail('PAYOUT_STATE_CONFLICT', `payout ${payout.id} is ${payout.state}; only a requested payout is approved or rejected`);
+      }
+      const now = clock.now();
+      await this.#db.transaction().execute(async (trx) => {
+        const earlier = await trx
+          .selectFrom('payout_mgr_decisions')
+          .select('decision')
+          .where('payout_id', '=', payout.id)
+          .where('approver', '=', input.approver)
+          .executeTakeFirst();
+        if (earlier) {
+          fail('PAYOUT_ALREADY_APPROVED', `"${input.approver}" has already ${earlier.decision}d payout ${payout.id}`);
+        }
+        await trx
+          .insertInto('payout_mgr_decisions')
+          .values({
+            payout_id: payout.id,
+            approver: input.approver,
+            decision: input.decision,
+            reason: input.reason ?? null,
+            at: now,
+            carried_by: issuer,
+          })
+          .execute();
+        const approvals = await trx
+          .selectFrom('payout_mgr_decisions')
+          .select((eb) => eb.fn.countAll<number>().as('count'))
+          .where('payout_id', '=', payout.id)
+          .where('decision', '=', 'approve')
+          .executeTakeFirstOrThrow();
+        const state: PayoutState =
+          input.decision === 'reject'
+            ? 'rejected'
+            : Number(approvals.count) >= settings.approvalsRequired
+              ? 'approved'
+              : 'requested';
+        await this.#setState(trx, [payout.id], state, now);
+      });
+      this.#o.log.info({ payoutId: payout.id, approver: input.approver, decision: input.decision }, 'payout decided');
+      return this.#announce(payout.id);
+    });
+  }
+
+  async list(input: { state?: PayoutState; memberId?: string; before?: string; limit?: number }) {
+    const limit = input.limit ?? LIST_PAGE;
+    let query = this.#db
+      .selectFrom('payout_mgr_payouts')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(limit + 1);
+    if (input.state) query = query.where('state', '=', input.state);
+    if (input.memberId) query = query.where('member_id', '=', input.memberId);
+    if (input.before) query = query.where('id', '<', input.before);
+    const rows = await query.execute();
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return { payouts: await Promise.all(page.map((row) => this.#record(row))), next: more ? page.at(-1)!.id : null };
+  }
+
+  async get(payoutId: string): Promise<{ payout: PayoutRecord; psbt: PsbtSummary | null }> {
+    const row = await this.#payout(payoutId);
+    return { payout: await this.#record(row), psbt: row.psbt_id ? this.#summary(await this.#psbt(row.psbt_id)) : null };
+  }
+
+  // ---- PSBTs ---------------------------------------------------------------------------------------------
+
+  build(input: PayloadOf<typeof PsbtBuild>, by: string): Promise<PsbtSummary> {
+    return this.inTurn(async () => {
+      await this.#expireDue();
+      const { wallet, descriptor, clock } = this.#o;
+      let payouts: PayoutRow[];
+      if (input.payoutIds) {
+        payouts = [];
+        for (const id of new Set(input.payoutIds)) {
+          const payout = await this.#payout(id);
+          if (payout.state === 'expired') fail('PAYOUT_EXPIRED', `payout ${id} expired before it was paid`);
+          if (payout.state !== 'approved') fail('PAYOUT_STATE_CONFLICT', `payout ${id} is ${payout.state}, not approved`);
+          payouts.push(payout);
+        }
+      } else {
+        payouts = await this.#db
+          .selectFrom('payout_mgr_payouts')
+          .selectAll()
+          .where('state', '=', 'approved')
+          .orderBy('id')
+          .limit(100)
+          .execute();
+        if (payouts.length === 0) fail('PAYOUT_STATE_CONFLICT', 'no payout is approved and waiting for a PSBT');
+      }
+      const feeRate = await this.#feeRate(input.feeRateSatPerVb);
+      const reserved = await this.#reservedOutpoints();
+      const coins = (await wallet.coins({ minConfirmations: 0 }))
+        .filter((coin) => !reserved.has(`${coin.txid}:${coin.vout}`))
+        .map((coin) => ({ ...coin, confirmations: this.#confirmations(coin.height) }));
+      const change = await wallet.nextChange();
+      const built = buildPayoutPsbt({
+        descriptor,
+        coins,
+        outputs: payouts.map((payout) => ({
+          script: Buffer.from(payout.script_hex, 'hex'),
+          sats: payout.sats,
+          address: payout.address,
+        })),
+        feeRateSatPerVb: feeRate,
+        change,
+        locktime: wallet.processedTip()?.height ?? 0,
+      });
+      const outputs = this.#describeOutputs(built.psbt, payouts, change.scriptHex);
+      const now = clock.now();
+      const row: PsbtRow = {
+        id: this.#o.newId(),
+        state: 'signing',
+        txid: built.txid,
+        psbt: built.base64,
+        payout_ids: JSON.stringify(payouts.map((payout) => payout.id)),
+        inputs: JSON.stringify(
+          built.inputs.map((input) => {
+            const coin = coins.find((candidate) => candidate.txid === input.txid && candidate.vout === input.vout)!;
+            return { ...input, chain: coin.chain, index: coin.index };
+          }),
+        ),
+        outputs: JSON.stringify(outputs),
+        fee_sats: built.feeSats,
+        vsize: built.vsize,
+        fee_rate: feeRate,
+        threshold: descriptor.threshold ?? 1,
+        raw_tx: null,
+        created_at: now,
+        created_by: by,
+        broadcast_at: null,
+        block_height: null,
+        confirmations: 0,
+        fee_ledger_entry_id: null,
+        last_error: null,
+        updated_at: now,
+      };
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.insertInto('payout_mgr_psbts').values(row).execute();
+        await trx
+          .updateTable('payout_mgr_payouts')
+          .set({ psbt_id: row.id })
+          .where(
+            'id',
+            'in',
+            payouts.map((payout) => payout.id),
+          )
+          .execute();
+        await this.#setState(
+          trx,
+          payouts.map((payout) => payout.id),
+          'signing',
+          now,
+        );
+      });
+      this.#o.log.info(
+        { psbtId: row.id, txid: row.txid, payouts: payouts.length, feeSats: row.fee_sats, feeRate },
+        'PSBT built for the co-signers',
+      );
+      for (const payout of payouts) await this.#announce(payout.id);
+      return this.#summary(row);
+    });
+  }
+
+  async psbts(psbtId?: string): Promise<PsbtSummary[]> {
+    if (psbtId !== undefined) return [this.#summary(await this.#psbt(psbtId))];
+    const rows = await this.#db
+      .selectFrom('payout_mgr_psbts')
+      .selectAll()
+      .where('state', 'in', ['signing', 'signed', 'broadcast'])
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => this.#summary(row));
+  }
+
+  import(input: { psbtId?: string; psbt: string }, by: string, carriedBy: string) {
+    return this.inTurn(async () => {
+      const { descriptor, clock } = this.#o;
+      const theirs = decodePsbtText(input.psbt);
+      const row = input.psbtId !== undefined ? await this.#psbt(input.psbtId) : await this.#psbtFor(theirs);
+      if (row.state !== 'signing' && row.state !== 'signed') {
+        fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id} is ${row.state}; signatures are taken only before it is sent`);
+      }
+      const ours = Buffer.from(row.psbt, 'base64');
+      const found = checkSignedPsbt(ours, theirs, descriptor);
+      const before = new Set(psbtSigners(ours).flatMap((keys, index) => keys.map((key) => `${index}:${key}`)));
+      const added = found.filter((signature) => !before.has(`${signature.inputIndex}:${signature.pubkeyHex}`));
+      const combined = combineSignatures(ours, [theirs], descriptor);
+      let finalized: { rawTxHex: string; txid: string } | undefined;
+      try {
+        finalized = finalizePsbt(combined, row.threshold);
+      } catch (error) {
+        if (!(error instanceof PayoutMgrError && error.code === 'PAYOUT_PSBT_NOT_ENOUGH_SIGNATURES')) throw error;
+      }
+      const now = clock.now();
+      await this.#db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('payout_mgr_psbts')
+          .set({
+            psbt: Buffer.from(combined).toString('base64'),
+            state: finalized ? 'signed' : row.state,
+            raw_tx: finalized?.rawTxHex ?? row.raw_tx,
+            updated_at: now,
+          })
+          .where('id', '=', row.id)
+          .execute();
+        await trx
+          .insertInto('payout_mgr_psbt_imports')
+          .values({
+            id: this.#o.newId(),
+            psbt_id: row.id,
+            at: now,
+            by,
+            carried_by: carriedBy,
+            added: JSON.stringify(
+              added.map(({ inputIndex, fingerprint, pubkeyHex }) => ({ inputIndex, fingerprint, pubkey: pubkeyHex })),
+            ),
+          })
+          .execute();
+        if (finalized && row.state === 'signing')
+          await this.#setState(trx, JSON.parse(row.payout_ids) as string[], 'signed', now);
+      });
+      this.#o.log.info({ psbtId: row.id, by, added: added.length, complete: finalized !== undefined }, 'signed PSBT taken in');
+      if (finalized && row.state === 'signing') for (const id of JSON.parse(row.payout_ids) as string[]) await this.#announce(id);
+      return {
+        psbt: this.#summary(await this.#psbt(row.id)),
+        added: added.map(({ inputIndex, fingerprint, pubkeyHex }) => ({ inputIndex, fingerprint, pubkey: pubkeyHex })),
+        alreadyHad: found.length - added.length,
+      };
+    });
+  }
+
+  broadcast(psbtId: string, by: string): Promise<PsbtSummary> {
+    return this.inTurn(async () => {
+      const { adaptor, wallet, clock, log } = this.#o;
+      const row = await this.#psbt(psbtId);
+      if (row.state === 'signing') {
+        const counts = psbtSigners(Buffer.from(row.psbt, 'base64')).map((keys) => keys.length);
+        fail(
+          'PAYOUT_PSBT_NOT_ENOUGH_SIGNATURES',
+          `PSBT ${row.id} has ${counts.join('/')} signatures on its inputs; each needs ${row.threshold}`,
+        );
+      }
+      if (row.state !== 'signed') fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id} is ${row.state}; only a signed one is sent`);
+      const payoutIds = JSON.parse(row.payout_ids) as string[];
+      try {
+        const txid = await adaptor.broadcast(row.raw_tx!);
+        if (txid !== row.txid) log.warn({ psbtId: row.id, txid, expected: row.txid }, 'the node named another txid');
+        await this.#takenByNode(row.txid);
+      } catch (error) {
+        const problem = {
+          code: 'PAYOUT_BROADCAST_FAILED',
+          message:
+            error instanceof PayoutMgrError ? error.message : `the node refused the transaction: ${problemOf(error).message}`,
+        };
+        await this.#db.transaction().execute(async (trx) => {
+          await trx
+            .updateTable('payout_mgr_psbts')
+            .set({ last_error: JSON.stringify(problem), updated_at: clock.now() })
+            .where('id', '=', row.id)
+            .execute();
+          await trx
+            .updateTable('payout_mgr_payouts')
+            .set({ last_error: JSON.stringify(problem), updated_at: clock.now() })
+            .where('id', 'in', payoutIds)
+            .execute();
+        });
+        log.error({ psbtId: row.id, by, err: problem.message }, 'broadcast refused; the payouts stay signed and unpaid');
+        throw new PayoutMgrError('PAYOUT_BROADCAST_FAILED', problem.message);
+      }
+      await wallet.noteSent(this.#sentTx(row));
+      await this.#markBroadcast(row, clock.now());
+      log.info({ psbtId: row.id, txid: row.txid, by }, 'payout transaction sent');
+      return this.#summary(await this.#psbt(row.id));
+    });
+  }
+
+  discard(psbtId: string, reason: string, by: string): Promise<PsbtSummary> {
+    return this.inTurn(async () => {
+      const row = await this.#psbt(psbtId);
+      if (row.state !== 'signing' && row.state !== 'signed') {
+        fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id} is ${row.state}; only one not yet sent can be discarded`);
+      }
+      const payoutIds = JSON.parse(row.payout_ids) as string[];
+      const now = this.#o.clock.now();
+      await this.#db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('payout_mgr_psbts')
+          .set({
+            state: 'discarded',
+            last_error: JSON.stringify({ code: 'DISCARDED', message: `${by}: ${reason}` }),
+            updated_at: now,
+          })
+          .where('id', '=', row.id)
+          .execute();
+        await trx.updateTable('payout_mgr_payouts').set({ psbt_id: null }).where('id', 'in', payoutIds).execute();
+        await this.#setState(trx, payoutIds, 'approved', now);
+      });
+      this.#o.log.warn({ psbtId: row.id, by, reason }, 'PSBT discarded; its payouts are approved again');
+      for (const id of payoutIds) await this.#announce(id);
+      return this.#summary(await this.#psbt(row.id));
+    });
+  }
+
+  async reservedSats(): Promise<number> {
+    const rows = await this.#db
+      .selectFrom('payout_mgr_psbts')
+      .select('inputs')
+      .where('state', 'in', ['signing', 'signed'])
+      .execute();
+    return rows.flatMap((row) => JSON.parse(row.inputs) as { value: number }[]).reduce((sum, input) => sum + input.value, 0);
+  }
+
+  // ---- following the chain -------------------------------------------------------------------------------
+
+  /** Expires what is due, follows the chain, and moves sent payouts on: confirmed (and in the ledger), or back. */
+  follow(): Promise<void> {
+    return this.inTurn(async () => {
+      await this.#expireDue();
+      await this.#o.wallet.sync();
+      const rows = await this.#db
+        .selectFrom('payout_mgr_psbts')
+        .selectAll()
+        .where('state', 'in', ['signed', 'broadcast', 'confirmed'])
+        .where((eb) =>
+          eb.or([eb('state', '!=', 'confirmed'), eb('fee_ledger_entry_id', 'is', null), eb('confirmations', '<', 100)]),
+        )
+        .execute();
+      for (const row of rows) await this.#followOne(row);
+    });
+  }
+
+  async #followOne(row: PsbtRow): Promise<void> {
+    const { wallet, clock, settings, log, adaptor } = this.#o;
+    const status = await wallet.status(row.txid);
+    const now = clock.now();
+    if (row.state === 'signed') {
+      // Sent by a co-signer's own wallet, or our broadcast's answer was lost: the chain says it went.
+      if (status.state !== 'unknown') await this.#markBroadcast(row, now);
+      return;
+    }
+    if (status.state === 'unknown') {
+      // Dropped by a reorg and forgotten by the node's mempool: send the same signed transaction again.
+      try {
+        await adaptor.broadcast(row.raw_tx!);
+        log.warn({ psbtId: row.id, txid: row.txid }, 'payout transaction sent again: the chain had lost it');
+      } catch (error) {
+        log.error(
+          { psbtId: row.id, txid: row.txid, err: problemOf(error).message },
+          'payout transaction lost and not taken again',
+        );
+      }
+    }
+    const confirmed = status.state === 'mined' && status.confirmations >= settings.confirmations;
+    await this.#db
+      .updateTable('payout_mgr_psbts')
+      .set({
+        confirmations: status.confirmations,
+        block_height: status.height,
+        state: confirmed ? 'confirmed' : 'broadcast',
+        updated_at: now,
+      })
+      .where('id', '=', row.id)
+      .execute();
+    const payoutIds = JSON.parse(row.payout_ids) as string[];
+    if (confirmed && row.state !== 'confirmed') {
+      await this.#db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('payout_mgr_payouts')
+          .set({ paid_at: now })
+          .where('id', 'in', payoutIds)
+          .where('paid_at', 'is', null)
+          .execute();
+        await this.#setState(trx, payoutIds, 'confirmed', now);
+      });
+      log.info({ psbtId: row.id, txid: row.txid, confirmations: status.confirmations }, 'payout confirmed');
+      for (const id of payoutIds) await this.#announce(id);
+    } else if (!confirmed && row.state === 'confirmed') {
+      await this.#db.transaction().execute((trx) => this.#setState(trx, payoutIds, 'broadcast', now));
+      log.warn({ psbtId: row.id, txid: row.txid }, 'a reorg took a confirmed payout back; following it again');
+      for (const id of payoutIds) await this.#announce(id);
+    }
+    if (confirmed) await this.#recordInLedger(row, payoutIds);
+  }
+
+  /** One ledger entry per payout and one for the fee, each by its own cause: asked again, the Reporter keeps one. */
+  async #recordInLedger(row: PsbtRow, payoutIds: string[]): Promise<void> {
+    const { upstream, settings, log } = this.#o;
+    let fresh: Rate | undefined;
+    const rateNow = async (): Promise<Rate> => (fresh ??= await upstream.quote(settings.rateMaxAgeMs));
+    for (const id of payoutIds) {
+      const payout = await this.#payout(id);
+      if (payout.ledger_entry_id !== null) continue;
+      try {
+        const rate: Rate =
+          payout.rate_cents_per_btc !== null
+            ? { centsPerBtc: payout.rate_cents_per_btc, source: payout.rate_source!, at: payout.rate_at! }
+            : await rateNow();
+        const cents = payout.cents ?? centsFor(payout.sats, rate.centsPerBtc);
+        if (!ledgerAccepts(cents, payout.sats, rate.centsPerBtc)) {
+          throw new PayoutMgrError(
+            'PAYOUT_AMOUNT_INVALID',
+            `${payout.sats} sats is ${cents} cents at ${rate.centsPerBtc} cents per bitcoin: too small to book to the cent; record it by hand`,
+          );
+        }
+        const entryId = await upstream.recordPayout({
+          cents,
+          sats: payout.sats,
+          rate,
+          causedBy: `payout:${payout.id}`,
+          note: `${payout.reason} (to ${payout.requester}, tx ${row.txid})`.slice(0, 500),
+        });
+        await this.#db
+          .updateTable('payout_mgr_payouts')
+          .set({ ledger_entry_id: entryId, last_error: null })
+          .where('id', '=', payout.id)
+          .execute();
+      } catch (error) {
+        const problem = problemOf(error);
+        await this.#db
+          .updateTable('payout_mgr_payouts')
+          .set({ last_error: JSON.stringify(problem) })
+          .where('id', '=', payout.id)
+          .execute();
+        log.error({ payoutId: payout.id, ...problem }, 'the paid payout is not in the ledger yet; tried again at the next pass');
+      }
+    }
+    if (row.fee_ledger_entry_id !== null || row.fee_sats === 0) return;
+    try {
+      const rate = await rateNow();
+      const cents = centsFor(row.fee_sats, rate.centsPerBtc);
+      let entryId = 'none';
+      if (ledgerAccepts(cents, row.fee_sats, rate.centsPerBtc)) {
+        entryId = await upstream.recordPayout({
+          cents,
+          sats: row.fee_sats,
+          rate,
+          causedBy: `payout-fee:${row.txid}`,
+          note: `network fee of payout transaction ${row.txid}`,
+        });
+      } else {
+        log.warn(
+          { psbtId: row.id, feeSats: row.fee_sats },
+          'the network fee is too small to book to the cent; not in the ledger',
+        );
+      }
+      await this.#db.updateTable('payout_mgr_psbts').set({ fee_ledger_entry_id: entryId }).where('id', '=', row.id).execute();
+    } catch (error) {
+      log.error(
+        { psbtId: row.id, ...problemOf(error) },
+        'the network fee is not in the ledger yet; tried again at the next pass',
+      );
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------------
+
+  get #db(): Db {
+    return this.#o.db;
+  }
+
+  async #expireDue(): Promise<void> {
+    const now = this.#o.clock.now();
+    const due = await this.#db
+      .selectFrom('payout_mgr_payouts')
+      .select('id')
+      .where('state', 'in', [...OPEN_STATES])
+      .where('expires_at', '<=', now)
+      .execute();
+    if (due.length === 0) return;
+    await this.#db.transaction().execute((trx) =>
+      this.#setState(
+        trx,
+        due.map((row) => row.id),
+        'expired',
+        now,
+      ),
+    );
+    for (const { id } of due) await this.#announce(id);
+  }
+
+  async #setState(trx: Trx, ids: string[], state: PayoutState, now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await trx.updateTable('payout_mgr_payouts').set({ state, updated_at: now }).where('id', 'in', ids).execute();
+  }
+
+  async #markBroadcast(row: PsbtRow, now: number): Promise<void> {
+    const payoutIds = JSON.parse(row.payout_ids) as string[];
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('payout_mgr_psbts')
+        .set({ state: 'broadcast', broadcast_at: row.broadcast_at ?? now, last_error: null, updated_at: now })
+        .where('id', '=', row.id)
+        .execute();
+      await trx.updateTable('payout_mgr_payouts').set({ last_error: null }).where('id', 'in', payoutIds).execute();
+      await this.#setState(trx, payoutIds, 'broadcast', now);
+    });
+    for (const id of payoutIds) await this.#announce(id);
+  }
+
+  /**
+   * Some nodes answer a broadcast before deciding on it (bcoin relays and judges later): the transaction counts as
+   * sent only once the node shows it, in its mempool or a block.
+   */
+  async #takenByNode(txid: string): Promise<void> {
+    const deadline = Date.now() + BROADCAST_CHECK_MS;
+    for (;;) {
+      if ((await this.#o.adaptor.transaction(txid)) !== undefined) return;
+      if (Date.now() >= deadline) {
+        throw new PayoutMgrError(
+          'PAYOUT_BROADCAST_FAILED',
+          `the node answered but did not take ${txid} into its mempool within ${BROADCAST_CHECK_MS / 1000} s (its inputs may be spent, or its fee too low)`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, BROADCAST_CHECK_POLL_MS));
+    }
+  }
+
+  #sentTx(row: PsbtRow) {
+    return parseTransaction(Buffer.from(row.raw_tx!, 'hex'));
+  }
+
+  async #feeRate(asked: number | undefined): Promise<number> {
+    const { fee } = this.#o.settings;
+    if (asked !== undefined) {
+      if (asked < fee.floorSatPerVb || asked > fee.ceilingSatPerVb) {
+        fail(
+          'PAYOUT_FEE_RATE_INVALID',
+          `${asked} sat/vB is outside payoutMgr.fee's floor ${fee.floorSatPerVb} and ceiling ${fee.ceilingSatPerVb}`,
+        );
+      }
+      return asked;
+    }
+    let estimate: number | undefined;
+    try {
+      estimate = await this.#o.adaptor.estimateFee(fee.targetBlocks);
+    } catch (error) {
+      this.#o.log.warn({ err: problemOf(error).message }, 'no fee estimate from the node');
+    }
+    const rate = estimate ?? fee.fallbackSatPerVb;
+    if (rate === undefined) {
+      fail(
+        'PAYOUT_FEE_UNAVAILABLE',
+        `the node has no fee estimate for ${fee.targetBlocks} blocks and payoutMgr.fee.fallbackSatPerVb is not set`,
+      );
+    }
+    return Math.min(fee.ceilingSatPerVb, Math.max(fee.floorSatPerVb, rate));
+  }
+
+  async #reservedOutpoints(): Promise<Set<string>> {
+    const rows = await this.#db
+      .selectFrom('payout_mgr_psbts')
+      .select('inputs')
+      .where('state', 'in', ['signing', 'signed'])
+      .execute();
+    return new Set(
+      rows.flatMap((row) => (JSON.parse(row.inputs) as { txid: string; vout: number }[]).map((i) => `${i.txid}:${i.vout}`)),
+    );
+  }
+
+  #confirmations(height: number | null): number {
+    const tip = this.#o.wallet.processedTip();
+    return height === null || tip === undefined ? 0 : tip.height - height + 1;
+  }
+
+  /** The transaction's outputs for people: which payout each pays, and which is the change. */
+  #describeOutputs(psbt: Uint8Array, payouts: PayoutRow[], changeScriptHex: string) {
+    const unclaimed = [...payouts];
+    return unsignedOutputs(psbt, this.#o.network).map((output) => {
+      const index = unclaimed.findIndex((payout) => payout.script_hex === output.scriptHex && payout.sats === output.sats);
+      const payout = index >= 0 ? unclaimed.splice(index, 1)[0]! : undefined;
+      return {
+        address: payout?.address ?? output.address,
+        sats: output.sats,
+        change: payout === undefined && output.scriptHex === changeScriptHex,
+        payoutId: payout?.id ?? null,
+      };
+    });
+  }
+
+  async #payout(id: string): Promise<PayoutRow> {
+    const row = await this.#db.selectFrom('payout_mgr_payouts').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) fail('PAYOUT_NOT_FOUND', `no payout ${id}`);
+    return row;
+  }
+
+  async #psbt(id: string): Promise<PsbtRow> {
+    const row = await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) fail('PAYOUT_NOT_FOUND', `no PSBT ${id}`);
+    return row;
+  }
+
+  /** The PSBT that a co-signer's file signs, found by its unsigned transaction. */
+  async #psbtFor(theirs: Uint8Array): Promise<PsbtRow> {
+    const open = await this.#db
+      .selectFrom('payout_mgr_psbts')
+      .selectAll()
+      .where('state', 'in', ['signing', 'signed'])
+      .orderBy('id', 'desc')
+      .execute();
+    const theirTxid = unsignedTxid(theirs);
+    const match = open.find((row) => row.txid === theirTxid);
+    if (match) return match;
+    if (open.length === 1) return open[0]!;
+    fail(
+      'PAYOUT_PSBT_DIFFERENT_TX',
+      open.length === 0
+        ? 'no PSBT is waiting for signatures'
+        : `the PSBT signs transaction ${theirTxid}, which none of the ${open.length} PSBTs waiting for signatures is; name the PSBT to see what differs`,
+    );
+  }
+
+  async #record(row: PayoutRow): Promise<PayoutRecord> {
+    const decisions: DecisionRow[] = await this.#db
+      .selectFrom('payout_mgr_decisions')
+      .selectAll()
+      .where('payout_id', '=', row.id)
+      .orderBy('at')
+      .execute();
+    const psbt = row.psbt_id
+      ? await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('id', '=', row.psbt_id).executeTakeFirst()
+      : undefined;
+    const decisionOf = (decision: DecisionRow) => ({ approver: decision.approver, at: decision.at, reason: decision.reason });
+    const rejection = decisions.find((decision) => decision.decision === 'reject');
+    return {
+      id: row.id,
+      state: row.state,
+      address: row.address,
+      sats: row.sats,
+      cents: row.cents,
+      currency: row.currency,
+      rate:
+        row.rate_cents_per_btc === null
+          ? null
+          : { centsPerBtc: row.rate_cents_per_btc, source: row.rate_source!, at: row.rate_at! },
+      reason: row.reason,
+      requester: row.requester,
+      memberId: row.member_id,
+      requestedBy: row.requested_by,
+      requestedAt: row.requested_at,
+      expiresAt: row.expires_at,
+      approvals: decisions.filter((decision) => decision.decision === 'approve').map(decisionOf),
+      approvalsRequired: this.#o.settings.approvalsRequired,
+      rejection: rejection ? decisionOf(rejection) : null,
+      psbtId: row.psbt_id,
+      txid: psbt && psbt.state !== 'discarded' ? psbt.txid : null,
+      confirmations: psbt && psbt.state !== 'discarded' ? psbt.confirmations : 0,
+      paidAt: row.paid_at,
+      ledgerEntryId: row.ledger_entry_id,
+      lastError: row.last_error === null ? null : (JSON.parse(row.last_error) as { code: string; message: string }),
+    };
+  }
+
+  #summary(row: PsbtRow): PsbtSummary {
+    const bytes = Buffer.from(row.psbt, 'base64');
+    const signers = psbtSigners(bytes);
+    const fingerprints = signers.map((keys, index) => new Set(keys.map((key) => this.#fingerprintOf(index, key, row))));
+    const signedBy = [...(fingerprints[0] ?? new Set<string>())].filter((fp) => fingerprints.every((set) => set.has(fp))).sort();
+    return {
+      id: row.id,
+      state: row.state,
+      txid: row.txid,
+      payoutIds: JSON.parse(row.payout_ids) as string[],
+      inputs: (JSON.parse(row.inputs) as { txid: string; vout: number; value: number }[]).map(({ txid, vout, value }) => ({
+        txid,
+        vout,
+        sats: value,
+      })),
+      outputs: JSON.parse(row.outputs) as PsbtSummary['outputs'],
+      feeSats: row.fee_sats,
+      vsize: row.vsize,
+      feeRateSatPerVb: row.fee_rate,
+      signatures: signers.map((keys) => keys.length),
+      threshold: row.threshold,
+      signedBy,
+      createdAt: row.created_at,
+      createdBy: row.created_by,
+      broadcastAt: row.broadcast_at,
+      blockHeight: row.block_height,
+      confirmations: row.confirmations,
+      lastError: row.last_error === null ? null : (JSON.parse(row.last_error) as { code: string; message: string }),
+      base64: row.psbt,
+    };
+  }
+
+  /** A co-signer's fingerprint for a signing key of an input, from the wallet's derivation of that input. */
+  #fingerprintOf(inputIndex: number, pubkeyHex: string, row: PsbtRow): string {
+    const input = (JSON.parse(row.inputs) as { chain?: number; index?: number }[])[inputIndex];
+    if (input?.chain !== undefined && input.index !== undefined) {
+      const origin = this.#o.descriptor
+        .derive(input.chain, input.index)
+        .keyOrigins.find((key) => Buffer.from(key.pubkey).toString('hex') === pubkeyHex);
+      if (origin) return origin.fingerprint.toString(16).padStart(8, '0');
+    }
+    return pubkeyHex.slice(0, 8);
+  }
+
+  async #announce(id: string): Promise<PayoutRecord> {
+    const record = await this.#record(await this.#payout(id));
+    this.#o.changed(record);
+    return record;
+  }
+}

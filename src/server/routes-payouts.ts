@@ -1,0 +1,313 @@
+// Payouts: a member asks to be reimbursed (to their own record), staff ask for any payout, approvers approve or
+// reject as themselves, the treasurer builds the PSBT, downloads it for the co-signers, uploads their signed files
+// and sends the transaction. Asked of PayoutMgr over the bus; the approver is always the logged-in name.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  PAYOUT_STATES,
+  PayoutDecide,
+  PayoutGet,
+  PayoutList,
+  PayoutRequest,
+  PayoutWallet,
+  PsbtBroadcast,
+  PsbtBuild,
+  PsbtDiscard,
+  PsbtGet,
+  PsbtImport,
+  payoutRecord,
+  psbtSummary,
+  type PsbtSummary,
+} from '../core/messages-payout.js';
+import { limitValue, memberIdValue, okReply, ulidValue } from './api-shapes.js';
+import type { AppDeps } from './deps.js';
+import { ServerError } from './errors.js';
+import { jsonSchema } from './schema.js';
+
+const STAFF = ['admin', 'treasurer'] as const;
+
+export const payoutsQuery = z.strictObject({
+  state: z.enum(PAYOUT_STATES).optional(),
+  memberId: memberIdValue.optional(),
+  before: ulidValue.optional(),
+  limit: limitValue(200),
+});
+const payoutParams = z.strictObject({ payoutId: ulidValue });
+const psbtParams = z.strictObject({ psbtId: ulidValue });
+const reason = z.string().trim().min(1).max(500);
+
+export const payoutBody = z.strictObject({
+  address: z.string().trim().min(14).max(100),
+  sats: z.int().min(1).max(2_100_000_000_000_000).optional(),
+  /** In the space's currency, integer cents. */
+  cents: z.int().min(1).max(1_000_000_000).optional(),
+  reason,
+  /** Staff only: the member it pays (a member's own request always names them). */
+  memberId: memberIdValue.optional(),
+  idempotencyKey: z.string().min(1).max(100).optional(),
+});
+const rejectBody = z.strictObject({ reason });
+const approveBody = z.strictObject({ reason: reason.optional() });
+const buildBody = z.strictObject({
+  payoutIds: z.array(ulidValue).min(1).max(100).optional(),
+  feeRateSatPerVb: z.number().min(1).max(10_000).optional(),
+});
+const importBody = z.strictObject({
+  psbt: z
+    .string()
+    .max(4_000_000)
+    .regex(/^[A-Za-z0-9+/=\s]+$/, 'a PSBT as base64 text'),
+});
+const discardBody = z.strictObject({ reason });
+
+const payoutsReply = z.object({ payouts: z.array(payoutRecord), next: z.string().nullable() });
+const payoutReply = z.object({ payout: payoutRecord, psbt: psbtSummary.nullable() });
+const psbtsReply = z.object({ psbts: z.array(psbtSummary) });
+const importReply = z.object({
+  psbt: psbtSummary,
+  added: z.array(z.object({ inputIndex: z.int(), fingerprint: z.string(), pubkey: z.string() })),
+  alreadyHad: z.int(),
+});
+const walletReply = z.object({
+  descriptor: z.string(),
+  threshold: z.int(),
+  cosigners: z.array(z.object({ fingerprint: z.string(), path: z.string(), xpub: z.string() })),
+  confirmedSats: z.int(),
+  unconfirmedSats: z.int(),
+  reservedSats: z.int(),
+  coins: z.int(),
+  processedHeight: z.int().nullable(),
+  receiveAddress: z.string().nullable(),
+});
+
+function who(request: FastifyRequest): { name: string; role: string; memberId: string | null } {
+  const principal = request.principal;
+  if (!principal) throw new ServerError('SERVER_NOT_LOGGED_IN', 'log in first');
+  return principal;
+}
+
+export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): void {
+  app.get(
+    '/api/v1/payouts',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'Payouts, newest first, a page at a time; by state or member',
+        querystring: jsonSchema(payoutsQuery),
+        response: okReply('Payouts and the id to ask the next page before', payoutsReply),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => ask(PayoutList, request.query as z.infer<typeof payoutsQuery>),
+  );
+  app.get(
+    '/api/v1/payouts/:payoutId',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'One payout with its approvals and, once built, its PSBT',
+        params: jsonSchema(payoutParams),
+        response: okReply('The payout', payoutReply),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => ask(PayoutGet, request.params as z.infer<typeof payoutParams>),
+  );
+  app.post(
+    '/api/v1/payouts',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary:
+          'Ask for a payout (in sats, or cents of the space’s currency converted at a fresh rate); a member asks for themselves',
+        body: jsonSchema(payoutBody),
+        response: okReply('The payout, requested', payoutRecord),
+      },
+      config: { access: [...STAFF, 'member'] },
+    },
+    async (request) => {
+      const body = request.body as z.infer<typeof payoutBody>;
+      const caller = who(request);
+      if ((body.sats === undefined) === (body.cents === undefined)) {
+        throw new ServerError('SERVER_BAD_REQUEST', 'body: give the amount either as sats or as cents, exactly one');
+      }
+      if (caller.role === 'member' && body.memberId !== undefined && body.memberId !== caller.memberId) {
+        throw new ServerError('SERVER_FORBIDDEN', 'a member asks for payouts to themselves only');
+      }
+      const memberId = caller.role === 'member' ? (caller.memberId ?? undefined) : body.memberId;
+      return ask(PayoutRequest, {
+        address: body.address,
+        reason: body.reason,
+        requester: caller.name,
+        ...(body.sats !== undefined ? { sats: body.sats } : { cents: body.cents! }),
+        ...(memberId !== undefined ? { memberId } : {}),
+        ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+      });
+    },
+  );
+  for (const decision of ['approve', 'reject'] as const) {
+    app.post(
+      `/api/v1/payouts/:payoutId/${decision}`,
+      {
+        schema: {
+          tags: ['payouts'],
+          summary:
+            decision === 'approve'
+              ? 'Approve a requested payout as the logged-in approver (each approver counts once)'
+              : 'Reject a requested payout as the logged-in approver, with a reason',
+          params: jsonSchema(payoutParams),
+          body: jsonSchema(decision === 'approve' ? approveBody : rejectBody),
+          response: okReply('The payout after the decision', payoutRecord),
+        },
+        config: { access: [...STAFF] },
+      },
+      async (request) => {
+        const { payoutId } = request.params as z.infer<typeof payoutParams>;
+        const { reason: why } = request.body as { reason?: string };
+        return ask(PayoutDecide, {
+          payoutId,
+          approver: who(request).name,
+          decision,
+          ...(why !== undefined ? { reason: why } : {}),
+        });
+      },
+    );
+  }
+  app.post(
+    '/api/v1/psbts',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'Build a PSBT for approved payouts (those named, or all), for the co-signers to sign',
+        body: jsonSchema(buildBody),
+        response: okReply('The PSBT, unsigned', psbtSummary),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => ask(PsbtBuild, { ...(request.body as z.infer<typeof buildBody>), by: who(request).name }),
+  );
+  app.get(
+    '/api/v1/psbts',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'The PSBTs not yet confirmed, with the signatures taken in so far',
+        response: okReply('PSBTs', psbtsReply),
+      },
+      config: { access: [...STAFF] },
+    },
+    async () => ask(PsbtGet, {}),
+  );
+  app.get(
+    '/api/v1/psbts/:psbtId',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'One PSBT as it stands (base64), for the next co-signer',
+        params: jsonSchema(psbtParams),
+        response: okReply('The PSBT', psbtSummary),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => ((await ask(PsbtGet, request.params as z.infer<typeof psbtParams>)) as { psbts: PsbtSummary[] }).psbts[0],
+  );
+  app.get(
+    '/api/v1/psbts/:psbtId/file',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'One PSBT as a binary .psbt file (Sparrow, Electrum and hardware wallets open it)',
+        params: jsonSchema(psbtParams),
+        response: {
+          200: {
+            description: 'The .psbt file',
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+        },
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request, reply: FastifyReply) => {
+      const { psbts } = (await ask(PsbtGet, request.params as z.infer<typeof psbtParams>)) as { psbts: PsbtSummary[] };
+      const psbt = psbts[0]!;
+      return reply
+        .type('application/octet-stream')
+        .header('content-disposition', `attachment; filename="payout-${psbt.id}.psbt"`)
+        .send(Buffer.from(psbt.base64, 'base64'));
+    },
+  );
+  app.post(
+    '/api/v1/psbts/:psbtId/signatures',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary:
+          'Upload a co-signer’s signed PSBT (base64): refused whole if it signs another transaction or carries a key outside the wallet; combined in, finalized at the quorum',
+        params: jsonSchema(psbtParams),
+        body: jsonSchema(importBody),
+        response: okReply('The PSBT with the signatures combined in', importReply),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => {
+      const { psbtId } = request.params as z.infer<typeof psbtParams>;
+      const { psbt } = request.body as z.infer<typeof importBody>;
+      return ask(PsbtImport, { psbtId, psbt, by: who(request).name });
+    },
+  );
+  app.post(
+    '/api/v1/psbts/:psbtId/broadcast',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'Send the transaction of a PSBT the quorum has signed (a refusal by the node leaves the payouts unpaid)',
+        params: jsonSchema(psbtParams),
+        response: okReply('The PSBT, sent', psbtSummary),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => ask(PsbtBroadcast, { ...(request.params as z.infer<typeof psbtParams>), by: who(request).name }),
+  );
+  app.post(
+    '/api/v1/psbts/:psbtId/discard',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'Give up a PSBT not yet sent: its coins are free and its payouts approved again',
+        params: jsonSchema(psbtParams),
+        body: jsonSchema(discardBody),
+        response: okReply('The PSBT, discarded', psbtSummary),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => {
+      const { psbtId } = request.params as z.infer<typeof psbtParams>;
+      const { reason: why } = request.body as z.infer<typeof discardBody>;
+      return ask(PsbtDiscard, { psbtId, reason: why, by: who(request).name });
+    },
+  );
+  app.get(
+    '/api/v1/payout-wallet',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'The multisig wallet: balance, coins, co-signers and descriptor',
+        response: okReply('The wallet', walletReply),
+      },
+      config: { access: [...STAFF] },
+    },
+    async () => ask(PayoutWallet, {}),
+  );
+  app.post(
+    '/api/v1/payout-wallet/address',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'Hand out a fresh receive address of the multisig wallet, to fund it',
+        response: okReply('The wallet, with receiveAddress', walletReply),
+      },
+      config: { access: [...STAFF] },
+    },
+    async () => ask(PayoutWallet, { newAddress: true }),
+  );
+}
