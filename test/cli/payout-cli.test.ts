@@ -110,7 +110,7 @@ test('the demo wallet is funded, and a payout goes from request to paid through 
   assert.match(ok(['payout', 'list', '--state', 'confirmed']), new RegExp(`${id} .* confirmed`));
 });
 
-test('the demo co-signers can sign from the command line too', async () => {
+test('the demo co-signers can sign from the command line too', () => {
   const requested = ok(['payout', 'request', '--to', PAYEE, '--sats', '25000', '--reason', 'bounty', '--requester', 'bo']);
   const id = /^payout (\w{26})/.exec(requested)![1]!;
   ok(['payout', 'approve', id, '--as', 'treasurer']);
