@@ -34,10 +34,17 @@ export const payoutsQuery = z.strictObject({
 });
 const payoutParams = z.strictObject({ payoutId: ulidValue });
 const psbtParams = z.strictObject({ psbtId: ulidValue });
-const reason = z.string().trim().min(1).max(500);
+// JSON Schema cannot trim: the patterns refuse blank values here (400), which the bus contract would refuse after
+// trimming as an invalid payload (503, as if PayoutMgr were at fault).
+const reason = z.string().trim().min(1).max(500).regex(/\S/, 'a reason, not only spaces');
 
 export const payoutBody = z.strictObject({
-  address: z.string().trim().min(14).max(100),
+  address: z
+    .string()
+    .trim()
+    .min(14)
+    .max(100)
+    .regex(/^\s*[A-Za-z0-9]{14,100}\s*$/, 'a bitcoin address'),
   sats: z.int().min(1).max(2_100_000_000_000_000).optional(),
   /** In the space's currency, integer cents. */
   cents: z.int().min(1).max(1_000_000_000).optional(),
