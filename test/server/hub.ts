@@ -1,6 +1,6 @@
 // The Server on a real bus with the real services it reads from (BusinessData, MemberData, the Reporter, the
-// ChainNotifier on the simulated chain, BusinessMgr), listening on a free loopback port, and helpers to call it
-// over HTTP as a logged-in user.
+// ChainNotifier on the simulated chain, BusinessMgr; when asked, the PriceNotifier and PayoutMgr on a given simulated
+// chain), listening on a free loopback port, and helpers to call it over HTTP as a logged-in user.
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { createBusinessData } from '../../src/business-data/index.js';
 import { createBusinessMgr } from '../../src/business-mgr/index.js';
@@ -12,6 +12,8 @@ import { MemberCommand } from '../../src/core/messages.js';
 import type { Service } from '../../src/core/service.js';
 import { openDatabase, type DatabaseHandle } from '../../src/core/storage/index.js';
 import { createMemberData } from '../../src/member-data/index.js';
+import { createPayoutMgr } from '../../src/payout-mgr/index.js';
+import { createPriceNotifier } from '../../src/price-notifier/index.js';
 import { createReporter } from '../../src/reporter/index.js';
 import { createServer, ServerStore, type Role, type Server } from '../../src/server/index.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
@@ -24,6 +26,8 @@ export interface ServerHub {
   base: string;
   cli: BusClient;
   store: ServerStore;
+  /** PayoutMgr, when the hub was started with `payouts`: `follow()` makes it catch up with the chain now. */
+  payouts?: ReturnType<typeof createPayoutMgr>;
   /** A member who joined through MemberData; returns the id. */
   join(name: string, email: string): Promise<string>;
   /** A dashboard user; the password is the name repeated to 12 characters and more. */
@@ -40,13 +44,25 @@ export interface ServerHub {
 
 export const passwordOf = (name: string) => `${name}-password-123`;
 
-export async function startServerHub(options: { clock?: Clock; config?: ConfigInput } = {}): Promise<ServerHub> {
+export interface ServerHubOptions {
+  clock?: Clock;
+  config?: ConfigInput;
+  /** Also start the PriceNotifier and PayoutMgr, the latter on this chain with this payoutMgr config. */
+  payouts?: { chain: SimulatedChain; config: NonNullable<ConfigInput['payoutMgr']> };
+}
+
+export async function startServerHub(options: ServerHubOptions = {}): Promise<ServerHub> {
   const h = await startHarness({
     ...(options.clock ? { clock: options.clock } : {}),
-    config: { server: { port: 0 }, ...options.config },
+    config: {
+      server: { port: 0 },
+      ...options.config,
+      ...(options.payouts ? { payoutMgr: options.payouts.config } : {}),
+    },
   });
   const database = await openDatabase({ sqliteFile: `${h.dataDir}/dctrl.db` });
-  for (const client of ['business-data', 'member-data', 'reporter', 'chain-notifier', 'business-mgr', 'server'])
+  const payoutClients = options.payouts ? ['price-notifier', 'payout-mgr'] : [];
+  for (const client of ['business-data', 'member-data', 'reporter', 'chain-notifier', 'business-mgr', 'server', ...payoutClients])
     h.keeper.ensureClient(client);
   await h.vault.publishChanges();
   const services: Service[] = [
@@ -56,6 +72,11 @@ export async function startServerHub(options: { clock?: Clock; config?: ConfigIn
     createChainNotifier(await h.context('chain-notifier'), database, { adaptor: new SimulatedChain('regtest') }),
     createBusinessMgr(await h.context('business-mgr'), database),
   ];
+  let payouts: ServerHub['payouts'];
+  if (options.payouts) {
+    payouts = createPayoutMgr(await h.context('payout-mgr'), database, { adaptor: options.payouts.chain });
+    services.push(createPriceNotifier(await h.context('price-notifier')), payouts);
+  }
   for (const service of services) await service.start();
   const server = createServer(await h.context('server'), database);
   await server.start();
@@ -80,6 +101,7 @@ export async function startServerHub(options: { clock?: Clock; config?: ConfigIn
     base,
     cli,
     store,
+    ...(payouts ? { payouts } : {}),
     async join(name, email) {
       const reply = (await cli.request(MemberCommand, { action: 'join', name, email, tier: 'member' })) as {
         member: { memberId: string };
