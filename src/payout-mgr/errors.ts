@@ -29,6 +29,8 @@ export const PayoutMgrErrorCodes = {
   PAYOUT_PSBT_NOT_ENOUGH_SIGNATURES: 'Not every input has the quorum of co-signer signatures yet; import more signed PSBTs.',
   PAYOUT_BROADCAST_FAILED:
     'The node refused the transaction (its reason is in the message); the payout stays signed and unpaid, nothing was recorded.',
+  PAYOUT_SENT_AFTER_DISCARD:
+    'A discarded PSBT was signed and sent by co-signers anyway: it paid its payouts, which are followed as sent; a PSBT rebuilt for them was discarded.',
   PAYOUT_WALLET_DEEP_REORG:
     'The chain reorganised deeper than payoutMgr.reorgLimit: the wallet stops following the chain until an operator checks the node.',
   PAYOUT_UPSTREAM_UNAVAILABLE: 'The PriceNotifier or the Reporter did not answer; nothing was changed: try again when they run.',

@@ -499,6 +499,7 @@ export class PayoutDesk {
     return this.inTurn(async () => {
       await this.#expireDue();
       await this.#o.wallet.sync();
+      await this.#reviveSentDiscarded();
       const rows = await this.#db
         .selectFrom('payout_mgr_psbts')
         .selectAll()
@@ -509,6 +510,81 @@ export class PayoutDesk {
         .execute();
       for (const row of rows) await this.#followOne(row);
     });
+  }
+
+  /**
+   * A discarded PSBT whose transaction shows up on the chain was signed and sent by co-signers anyway: it paid its
+   * payouts. It is followed like any sent one, its payouts move to it, and an unsent PSBT rebuilt for them is
+   * discarded (its coins are spent, or would pay them twice). A payout already sent in another transaction too was
+   * paid twice: that is only logged, for the treasurer.
+   */
+  async #reviveSentDiscarded(): Promise<void> {
+    const { wallet, clock, log } = this.#o;
+    const discarded = await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('state', '=', 'discarded').execute();
+    for (const row of discarded) {
+      if ((await wallet.status(row.txid)).state === 'unknown') continue;
+      const payoutIds = JSON.parse(row.payout_ids) as string[];
+      const now = clock.now();
+      const touched = new Set(payoutIds);
+      await this.#db.transaction().execute(async (trx) => {
+        const holders = await trx
+          .selectFrom('payout_mgr_payouts')
+          .select(['id', 'psbt_id'])
+          .where('id', 'in', payoutIds)
+          .execute();
+        const moved: string[] = [];
+        for (const holder of holders) {
+          const other =
+            holder.psbt_id === null
+              ? undefined
+              : await trx.selectFrom('payout_mgr_psbts').selectAll().where('id', '=', holder.psbt_id).executeTakeFirst();
+          if (other && (other.state === 'broadcast' || other.state === 'confirmed')) {
+            log.error(
+              { payoutId: holder.id, txids: [row.txid, other.txid] },
+              'payout sent twice: a discarded PSBT was sent as well',
+            );
+            continue;
+          }
+          if (other && (other.state === 'signing' || other.state === 'signed')) {
+            const problem = {
+              code: 'PAYOUT_SENT_AFTER_DISCARD',
+              message: `its payouts were paid by discarded PSBT ${row.id} (tx ${row.txid}), sent by co-signers`,
+            };
+            await trx
+              .updateTable('payout_mgr_psbts')
+              .set({ state: 'discarded', last_error: JSON.stringify(problem), updated_at: now })
+              .where('id', '=', other.id)
+              .execute();
+            const others = (JSON.parse(other.payout_ids) as string[]).filter((id) => !payoutIds.includes(id));
+            if (others.length > 0) {
+              await trx.updateTable('payout_mgr_payouts').set({ psbt_id: null }).where('id', 'in', others).execute();
+              await this.#setState(trx, others, 'approved', now);
+              for (const id of others) touched.add(id);
+            }
+          }
+          moved.push(holder.id);
+        }
+        const problem = {
+          code: 'PAYOUT_SENT_AFTER_DISCARD',
+          message: 'discarded, then signed and sent by co-signers: followed as sent',
+        };
+        await trx
+          .updateTable('payout_mgr_psbts')
+          .set({ state: 'broadcast', broadcast_at: now, last_error: JSON.stringify(problem), updated_at: now })
+          .where('id', '=', row.id)
+          .execute();
+        if (moved.length > 0) {
+          await trx
+            .updateTable('payout_mgr_payouts')
+            .set({ psbt_id: row.id, last_error: null })
+            .where('id', 'in', moved)
+            .execute();
+          await this.#setState(trx, moved, 'broadcast', now);
+        }
+      });
+      log.warn({ psbtId: row.id, txid: row.txid }, 'a discarded PSBT was sent by co-signers; its payouts are followed as sent');
+      for (const id of touched) await this.#announce(id);
+    }
   }
 
   async #followOne(row: PsbtRow): Promise<void> {

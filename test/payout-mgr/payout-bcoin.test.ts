@@ -1,7 +1,8 @@
 // A payout end to end on a real regtest full node (bcoin, through the Bitcoin Core RPC adaptor), through PayoutMgr
 // on the bus: the multisig funded, a payout requested and approved, the PSBT built, signed by two co-signers in two
 // libraries, combined, finalized, sent, mined and confirmed, booked once, followed through a reorg; and a
-// transaction the node refuses, which leaves the payout signed and unpaid.
+// transaction the node refuses (its coins spent by a discarded PSBT the co-signers sent anyway), which leaves the
+// payout unpaid until the chain shows the discarded one paid it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { base64 } from '@scure/base';
@@ -18,6 +19,7 @@ import {
   PsbtBroadcast,
   PsbtBuild,
   PsbtDiscard,
+  PsbtGet,
   PsbtImport,
   type PayoutRecord,
   type PsbtSummary,
@@ -125,7 +127,7 @@ test('funded, requested, approved, built, signed by two co-signers, sent, mined,
   assert.equal((await payoutEntries()).length, 2);
 });
 
-test('a transaction the node refuses is reported; the payout stays signed and unpaid, nothing is booked', async () => {
+test('a transaction the node refuses is reported and nothing is booked; a discarded PSBT sent anyway is found paying', async () => {
   const asked = await approvedPayout(500_000, 'bounty: the new website');
   // The first PSBT is signed, then given up, and a second one built for the same payout at another fee.
   const first = (await cli.request(PsbtBuild, { payoutIds: [asked.id], feeRateSatPerVb: 2 })) as PsbtSummary;
@@ -152,7 +154,17 @@ test('a transaction the node refuses is reported; the payout stays signed and un
   assert.equal(unpaid.lastError?.code, 'PAYOUT_BROADCAST_FAILED');
   assert.equal(unpaid.paidAt, null);
   assert.equal(unpaid.ledgerEntryId, null);
+  // Following the chain finds what happened: the discarded PSBT paid the payout. It is followed as sent, the second
+  // PSBT is discarded (its coins are spent), and the payout is confirmed and booked once.
   await hub.payouts.follow();
-  assert.equal((await payout(asked.id)).state, 'signed');
-  assert.equal((await payoutEntries()).length, entriesBefore);
+  const found = await payout(asked.id);
+  assert.equal(found.state, 'broadcast');
+  assert.equal(found.psbtId, first.id);
+  const replaced = ((await cli.request(PsbtGet, { psbtId: second.id })) as { psbts: PsbtSummary[] }).psbts[0]!;
+  assert.equal(replaced.state, 'discarded');
+  assert.equal(replaced.lastError?.code, 'PAYOUT_SENT_AFTER_DISCARD');
+  await node.mine(1);
+  await hub.payouts.follow();
+  assert.equal((await payout(asked.id)).state, 'confirmed');
+  assert.equal((await payoutEntries()).length, entriesBefore + 2, 'the payout and its fee, once');
 });
