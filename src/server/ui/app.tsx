@@ -11,6 +11,7 @@ import { LiveView } from './live-view.js';
 import { Login } from './login.js';
 import { MemberPage } from './member.js';
 import { Members } from './members.js';
+import { Payouts, ReimbursementForm } from './payouts.js';
 import { Link, match, navigate, usePath } from './router.js';
 import { Today } from './today.js';
 import type { Session } from './types.js';
@@ -87,6 +88,7 @@ function Shell(props: { session: Session; spaceName: string; onLogout: () => voi
               <Link href="/">Overview</Link>
               <Link href="/members">Members</Link>
               <Link href="/invoices">Invoices</Link>
+              <Link href="/payouts">Payouts</Link>
               <Link href="/live">Live</Link>
             </>
           ) : (
@@ -102,12 +104,14 @@ function Shell(props: { session: Session; spaceName: string; onLogout: () => voi
           </button>
         </span>
       </header>
-      <main>{staff ? <StaffRoutes path={path} /> : <MemberRoutes path={path} memberId={session.memberId} />}</main>
+      <main>
+        {staff ? <StaffRoutes path={path} name={session.name} /> : <MemberRoutes path={path} memberId={session.memberId} />}
+      </main>
     </LiveContext.Provider>
   );
 }
 
-function StaffRoutes(props: { path: string }) {
+function StaffRoutes(props: { path: string; name: string }) {
   const { path } = props;
   if (match('/', path)) {
     return (
@@ -132,6 +136,7 @@ function StaffRoutes(props: { path: string }) {
     );
   }
   if (match('/invoices', path)) return <Invoices />;
+  if (match('/payouts', path)) return <Payouts name={props.name} />;
   if (match('/live', path)) return <LiveView />;
   return <NotFound />;
 }
@@ -140,7 +145,14 @@ function MemberRoutes(props: { path: string; memberId: string | null }) {
   if (props.memberId === null) {
     return <p class="error">This login is not linked to a member; ask an operator.</p>;
   }
-  if (match('/', props.path)) return <MemberPage memberId={props.memberId} self />;
+  if (match('/', props.path)) {
+    return (
+      <>
+        <MemberPage memberId={props.memberId} self />
+        <ReimbursementForm />
+      </>
+    );
+  }
   // Any other member's page is the Server's to refuse: the 403 it answers is shown as it is.
   const member = match('/members/:id', props.path);
   if (member) return <MemberPage memberId={member.id!} self={member.id === props.memberId} />;

@@ -139,3 +139,67 @@ export interface LiveEvent {
   issuer: string;
   summary: Record<string, string | number | boolean | null>;
 }
+
+export type PayoutState = 'requested' | 'approved' | 'rejected' | 'expired' | 'signing' | 'signed' | 'broadcast' | 'confirmed';
+
+/** An approver's yes, or the one no that ended a request. */
+export interface PayoutDecision {
+  approver: string;
+  at: number;
+  reason: string | null;
+}
+
+/** A payout request and where it stands; `cents` is null when it was asked in sats. */
+export interface Payout {
+  id: string;
+  state: PayoutState;
+  address: string;
+  sats: number;
+  cents: number | null;
+  currency: string | null;
+  reason: string;
+  requester: string;
+  memberId: string | null;
+  requestedAt: number;
+  expiresAt: number;
+  approvals: PayoutDecision[];
+  approvalsRequired: number;
+  rejection: PayoutDecision | null;
+  psbtId: string | null;
+  txid: string | null;
+  confirmations: number;
+  lastError: { code: string; message: string } | null;
+}
+
+/** A PSBT the co-signers sign: signatures per input against the threshold, and who (key fingerprints) signed. */
+export interface Psbt {
+  id: string;
+  state: 'signing' | 'signed' | 'broadcast' | 'confirmed' | 'discarded';
+  txid: string;
+  payoutIds: string[];
+  inputs: { txid: string; vout: number; sats: number }[];
+  outputs: { address: string; sats: number; change: boolean; payoutId: string | null }[];
+  feeSats: number;
+  vsize: number;
+  feeRateSatPerVb: number;
+  signatures: number[];
+  threshold: number;
+  signedBy: string[];
+  createdAt: number;
+  createdBy: string;
+  broadcastAt: number | null;
+  confirmations: number;
+  lastError: { code: string; message: string } | null;
+  base64: string;
+}
+
+export interface PayoutWallet {
+  threshold: number;
+  cosigners: { fingerprint: string; path: string; xpub: string }[];
+  confirmedSats: number;
+  unconfirmedSats: number;
+  reservedSats: number;
+  coins: number;
+  processedHeight: number | null;
+  receiveAddress: string | null;
+}
