@@ -83,13 +83,14 @@ const SERVICE_GRANTS: Record<string, Grants> = {
       `${Topics.root}/reporter/balance`,
     ],
   },
-  /** Prices payouts, records them in the ledger once paid, reads the space's currency; answers its own requests. */
+  /** Prices payouts, records them in the ledger once paid, reads the space's currency and checks a payee member. */
   'payout-mgr': {
     pub: [
       `${Topics.root}/+/reply/#`,
       `${Topics.root}/reporter/rpc/record`,
       `${Topics.root}/price-notifier/rpc/quote`,
       `${Topics.root}/business-data/rpc/get`,
+      `${Topics.root}/member-data/rpc/query`,
     ],
     sub: [`${Topics.root}/payout-mgr/rpc/#`],
   },

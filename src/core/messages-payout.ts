@@ -114,7 +114,7 @@ export const PayoutRequest = defineMessage({
       reason: z.string().trim().min(1).max(500),
       requester: personName,
       memberId: z.string().min(1).max(40).optional(),
-      idempotencyKey: z.string().min(1).max(100).optional(),
+      idempotencyKey: z.string().min(1).max(200).optional(),
     })
     .refine((value) => (value.sats === undefined) !== (value.cents === undefined), {
       message: 'give the amount either in sats or in cents, exactly one of them',

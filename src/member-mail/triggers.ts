@@ -7,6 +7,7 @@ import type { Config } from '../core/config.js';
 import type { IdFactory } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { OutboxMail } from '../core/messages-mail.js';
+import { MemberMailError } from './errors.js';
 import { mailKeys, type MarkRow, type NewMail, type OutboxStore } from './outbox.js';
 import { latestStatementPeriod, monthEnd, reminderDueAt } from './schedule.js';
 import type { MemberLine, Upstream } from './upstream.js';
@@ -102,13 +103,9 @@ export class Triggers {
         if (entry.kind === 'payment' && entry.memberId !== null) {
           if (await this.#add(await writer.receipt({ ...entry, memberId: entry.memberId }), advance)) made += 1;
         } else if (payoutId !== undefined) {
-          const payout = await upstream.payout(payoutId);
-          if (payout.memberId !== null && payout.txid !== null) {
-            const mail = await writer.payout({ ...payout, memberId: payout.memberId, txid: payout.txid }, entry.cents);
-            if (await this.#add(mail, advance)) made += 1;
-          } else {
-            await store.setMark(advance.key, advance.value);
-          }
+          const mail = await this.#payoutNotice(payoutId, entry.cents);
+          if (mail && (await this.#add(mail, advance))) made += 1;
+          else if (!mail) await store.setMark(advance.key, advance.value);
         } else {
           await store.setMark(advance.key, advance.value);
         }
@@ -201,6 +198,25 @@ export class Triggers {
       yield* page.members;
       after = page.next ?? undefined;
     } while (after !== undefined);
+  }
+
+  /**
+   * The notice for a booked payout to a member; undefined when it names no member, or one (or a payout) the other
+   * services do not know: that entry brings no mail, and the receipts after it are not held up by it.
+   */
+  async #payoutNotice(payoutId: string, cents: number): Promise<NewMail | undefined> {
+    const { upstream, writer, logger } = this.#options;
+    try {
+      const payout = await upstream.payout(payoutId);
+      if (payout.memberId === null || payout.txid === null) return undefined;
+      return await writer.payout({ ...payout, memberId: payout.memberId, txid: payout.txid }, cents);
+    } catch (error) {
+      if (error instanceof MemberMailError && error.code === 'MEMBER_MAIL_UNKNOWN_MEMBER') {
+        logger.warn({ payoutId, err: error.message }, 'no payout notice: the payout or its member is unknown');
+        return undefined;
+      }
+      throw error;
+    }
   }
 
   async #add(mail: NewMail, mark?: MarkRow): Promise<boolean> {

@@ -114,6 +114,8 @@ export interface SelectionRequest {
   outputSats: number;
   changeScript: Uint8Array;
   feeRateSatPerVb: number;
+  /** Coins that must be spent whatever else is chosen (to conflict with an earlier transaction); taken first. */
+  required?: readonly SpendableCoin[];
 }
 
 /**
@@ -127,7 +129,11 @@ export function selectCoins(request: SelectionRequest): Selection {
   const fee = (vsize: number) => Math.ceil(feeRateSatPerVb * vsize);
   const withChange = [...outputScripts, changeScript];
   const changeDust = dustThreshold(changeScript);
-  const ordered = [...request.coins].sort(candidateOrder);
+  const required = new Set((request.required ?? []).map((coin) => `${coin.txid}:${coin.vout}`));
+  const ordered = [
+    ...(request.required ?? []),
+    ...[...request.coins].filter((coin) => !required.has(`${coin.txid}:${coin.vout}`)).sort(candidateOrder),
+  ];
   const chosen: SpendableCoin[] = [];
   let total = 0;
   for (const coin of ordered) {

@@ -5,6 +5,11 @@ export const PayoutMgrErrorCodes = {
   PAYOUT_CONFIG_INVALID: 'The wallet descriptor, approvers or fee settings are missing or wrong; the message names the key.',
   PAYOUT_NOT_ALLOWED:
     'Only payoutMgr.requesters may ask for a payout and only payoutMgr.approvers may approve or reject one; the message names who asked.',
+  PAYOUT_NOT_RUNNING: 'PayoutMgr is starting or stopping; try again in a moment.',
+  PAYOUT_REQUEST_INVALID:
+    'The request is incomplete or contradicts itself (a rejection without a reason, an idempotency key used again for another payout, a member MemberData does not know).',
+  PAYOUT_TX_REPLACED:
+    'Another transaction spends the coins of a sent payout: taken as the payout when it pays the same (a fee bump), else flagged for the treasurer, who may discard the PSBT to pay again.',
   PAYOUT_NOT_FOUND: 'No payout or PSBT has this id.',
   PAYOUT_ADDRESS_INVALID: 'The destination is no bitcoin address, or one for another network than chain.network.',
   PAYOUT_AMOUNT_INVALID: 'Give the amount in satoshis or in the space’s currency (integer cents), not both and not neither.',

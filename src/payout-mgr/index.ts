@@ -5,9 +5,16 @@ import { join } from 'node:path';
 import { HDKey } from '@scure/bip32';
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
 import { createChainAdaptor, SimulatedChain, type ChainAdaptor } from '../chain-adaptor/index.js';
-import { HARDENED_OFFSET, networkByName, parseDescriptor, type OutputDescriptor } from '../core/bitcoin/index.js';
+import {
+  HARDENED_OFFSET,
+  networkByName,
+  parseDescriptor,
+  verifyDescriptorChecksum,
+  type OutputDescriptor,
+} from '../core/bitcoin/index.js';
 import { createIdFactory } from '../core/ids.js';
-import { LedgerRecord, SettingsGet } from '../core/messages.js';
+import { DctrlError } from '../core/errors.js';
+import { LedgerRecord, MemberQuery, SettingsGet } from '../core/messages.js';
 import {
   PayoutChanged,
   PayoutDecide,
@@ -53,7 +60,8 @@ interface DemoCosigner {
  * one multipath descriptor, `/<0;1>/*`.
  */
 export function withChangeChain(text: string): string {
-  const body = text.trim().replace(/#[a-z0-9]{8}$/, '');
+  // The checksum covers the text as exported: checked before the text is rewritten.
+  const body = verifyDescriptorChecksum(text.trim());
   if (body.includes('<')) return body;
   return body.replaceAll('/0/*', '/<0;1>/*');
 }
@@ -149,11 +157,11 @@ export function createPayoutMgr(
   let following: Promise<void> = Promise.resolve();
 
   const client = (): BusClient => {
-    if (!bus) throw new PayoutMgrError('PAYOUT_CONFIG_INVALID', 'PayoutMgr is not running');
+    if (!bus) throw new PayoutMgrError('PAYOUT_NOT_RUNNING', 'PayoutMgr is not running');
     return bus;
   };
   const running = (): PayoutDesk => {
-    if (!desk) throw new PayoutMgrError('PAYOUT_CONFIG_INVALID', 'PayoutMgr is not running');
+    if (!desk) throw new PayoutMgrError('PAYOUT_NOT_RUNNING', 'PayoutMgr is not running');
     return desk;
   };
 
@@ -167,6 +175,15 @@ export function createPayoutMgr(
         currency: string;
       };
       return { centsPerBtc: rate.centsPerBtc, source: rate.source, at: rate.at, currency: rate.currency };
+    },
+    async memberKnown(memberId) {
+      try {
+        await client().request(MemberQuery, { memberId, includeLeft: true });
+        return true;
+      } catch (error) {
+        if (error instanceof DctrlError && /_NOT_FOUND$/.test(error.code)) return false;
+        throw error;
+      }
     },
     async recordPayout({ cents, sats, rate, causedBy, note }) {
       const { centsPerBtc, source, at } = rate;

@@ -13,7 +13,7 @@ import { PayoutMgrError, type PayoutMgrErrorCode } from './errors.js';
 import { buildPayoutPsbt, checkSignedPsbt, combineSignatures, decodePsbtText, finalizePsbt } from './psbt.js';
 import { psbtSigners, unsignedOutputs, unsignedTxid } from './psbt-signers.js';
 import type { DecisionRow, PayoutRow, PayoutTables, PsbtRow } from './store.js';
-import type { MultisigWallet } from './wallet.js';
+import type { MultisigWallet, SpendableCoin } from './wallet.js';
 
 type Db = Kysely<PayoutTables>;
 type Trx = Transaction<PayoutTables>;
@@ -38,6 +38,8 @@ export interface Rate {
 export interface Upstream {
   /** A fresh rate in the space's currency. @throws DctrlError with the PriceNotifier's code when there is none. */
   quote(maxAgeMs: number): Promise<Rate & { currency: string }>;
+  /** Whether MemberData knows this member (who has left too). */
+  memberKnown(memberId: string): Promise<boolean>;
   /** Records a payout in the ledger, once per cause; returns the entry id. */
   recordPayout(entry: { cents: number; sats: number; rate: Rate; causedBy: string; note: string }): Promise<string>;
 }
@@ -120,13 +122,29 @@ export class PayoutDesk {
           .where('requested_by', '=', issuer)
           .where('idempotency_key', '=', input.idempotencyKey)
           .executeTakeFirst();
-        if (earlier) return this.#record(earlier);
+        if (earlier) {
+          const same =
+            earlier.address === input.address &&
+            earlier.reason === input.reason &&
+            earlier.member_id === (input.memberId ?? null) &&
+            (input.sats !== undefined ? earlier.cents === null && earlier.sats === input.sats : earlier.cents === input.cents);
+          if (!same) {
+            fail(
+              'PAYOUT_REQUEST_INVALID',
+              `idempotency key "${input.idempotencyKey}" was used before for another payout (${earlier.id})`,
+            );
+          }
+          return this.#record(earlier);
+        }
+      }
+      if (input.memberId !== undefined && !(await this.#o.upstream.memberKnown(input.memberId))) {
+        fail('PAYOUT_REQUEST_INVALID', `MemberData knows no member ${input.memberId}: the payout notice would go nowhere`);
       }
       let rate: (Rate & { currency: string }) | undefined;
       try {
         rate = await this.#o.upstream.quote(settings.rateMaxAgeMs);
       } catch (error) {
-        // A payout in sats needs no rate now: it is priced for the ledger when paid.
+        // A payout in sats needs no rate now: when none is fresh, it is priced when it is booked.
         if (input.cents !== undefined) {
           const { code, message } = problemOf(error);
           fail('PAYOUT_NO_RATE', `no fresh rate to convert ${input.cents} cents (${code}: ${message})`);
@@ -173,7 +191,7 @@ export class PayoutDesk {
       fail('PAYOUT_NOT_ALLOWED', `"${input.approver}" is not in payoutMgr.approvers`);
     }
     if (input.decision === 'reject' && input.reason === undefined) {
-      fail('PAYOUT_STATE_CONFLICT', 'a rejection needs a reason, for the requester');
+      fail('PAYOUT_REQUEST_INVALID', 'a rejection needs a reason, for the requester');
     }
     return this.inTurn(async () => {
       await this.#expireDue();
@@ -181,6 +199,9 @@ export class PayoutDesk {
       if (payout.state === 'expired') fail('PAYOUT_EXPIRED', `payout ${payout.id} expired unapproved`);
       if (payout.state !== 'requested') {
         fail('PAYOUT_STATE_CONFLICT', `payout ${payout.id} is ${payout.state}; only a requested payout is approved or rejected`);
+      }
+      if (input.decision === 'approve' && input.approver === payout.requester) {
+        fail('PAYOUT_NOT_ALLOWED', `"${input.approver}" asked for payout ${payout.id} and cannot also approve it`);
       }
       const now = clock.now();
       await this.#db.transaction().execute(async (trx) => {
@@ -271,11 +292,15 @@ export class PayoutDesk {
       }
       const feeRate = await this.#feeRate(input.feeRateSatPerVb);
       const reserved = await this.#reservedOutpoints();
-      const coins = (await wallet.coins({ minConfirmations: 0 }))
-        .filter((coin) => !reserved.has(`${coin.txid}:${coin.vout}`))
-        .map((coin) => ({ ...coin, confirmations: this.#confirmations(coin.height) }));
+      const unspent = (await wallet.coins({ minConfirmations: 0 })).map((coin) => ({
+        ...coin,
+        confirmations: this.#confirmations(coin.height),
+      }));
+      const coins = unspent.filter((coin) => !reserved.has(`${coin.txid}:${coin.vout}`));
+      const required = await this.#conflictWithDiscarded(payouts, coins, unspent);
       const change = await wallet.nextChange();
       const built = buildPayoutPsbt({
+        required,
         descriptor,
         coins,
         outputs: payouts.map((payout) => ({
@@ -317,7 +342,19 @@ export class PayoutDesk {
         updated_at: now,
       };
       await this.#db.transaction().execute(async (trx) => {
-        await trx.insertInto('payout_mgr_psbts').values(row).execute();
+        // The same transaction as a discarded PSBT (same coins, outputs, fee and tip): that one is taken up again,
+        // with whatever signatures it had gathered.
+        const same = await trx.selectFrom('payout_mgr_psbts').selectAll().where('txid', '=', row.txid).executeTakeFirst();
+        if (same) {
+          row.id = same.id;
+          row.psbt = same.psbt;
+          row.raw_tx = same.raw_tx;
+          row.state = same.raw_tx === null ? 'signing' : 'signed';
+          row.created_at = same.created_at;
+          await trx.updateTable('payout_mgr_psbts').set(row).where('id', '=', same.id).execute();
+        } else {
+          await trx.insertInto('payout_mgr_psbts').values(row).execute();
+        }
         await trx
           .updateTable('payout_mgr_payouts')
           .set({ psbt_id: row.id })
@@ -330,7 +367,7 @@ export class PayoutDesk {
         await this.#setState(
           trx,
           payouts.map((payout) => payout.id),
-          'signing',
+          row.state === 'signed' ? 'signed' : 'signing',
           now,
         );
       });
@@ -425,7 +462,11 @@ export class PayoutDesk {
       if (row.state !== 'signed') fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id} is ${row.state}; only a signed one is sent`);
       const payoutIds = JSON.parse(row.payout_ids) as string[];
       try {
-        const txid = await adaptor.broadcast(row.raw_tx!);
+        const txid = await adaptor.broadcast(row.raw_tx!).catch(async (error: unknown) => {
+          // Sent before (a lost answer, or a co-signer's wallet): the node refuses it again as known.
+          if ((await adaptor.transaction(row.txid).catch(() => undefined)) !== undefined) return row.txid;
+          throw error;
+        });
         if (txid !== row.txid) log.warn({ psbtId: row.id, txid, expected: row.txid }, 'the node named another txid');
         await this.#takenByNode(row.txid);
       } catch (error) {
@@ -459,9 +500,16 @@ export class PayoutDesk {
   discard(psbtId: string, reason: string, by: string): Promise<PsbtSummary> {
     return this.inTurn(async () => {
       const row = await this.#psbt(psbtId);
-      if (row.state !== 'signing' && row.state !== 'signed') {
-        fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id} is ${row.state}; only one not yet sent can be discarded`);
+      const onChain = (await this.#o.wallet.status(row.txid)).state !== 'unknown';
+      const conflicted = row.state === 'broadcast' && !onChain && (await this.#spentElsewhere(row)) !== undefined;
+      if (!(row.state === 'signing' || row.state === 'signed' || conflicted)) {
+        fail(
+          'PAYOUT_STATE_CONFLICT',
+          `PSBT ${row.id} is ${row.state}; only one not yet sent, or sent and then spent away by another transaction, can be discarded`,
+        );
       }
+      if (onChain)
+        fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id}'s transaction ${row.txid} is already on the chain; it cannot be discarded`);
       const payoutIds = JSON.parse(row.payout_ids) as string[];
       const now = this.#o.clock.now();
       await this.#db.transaction().execute(async (trx) => {
@@ -495,10 +543,11 @@ export class PayoutDesk {
   // ---- following the chain -------------------------------------------------------------------------------
 
   /** Expires what is due, follows the chain, and moves sent payouts on: confirmed (and in the ledger), or back. */
-  follow(): Promise<void> {
+  async follow(): Promise<void> {
+    // The wallet keeps its own turn: catching up many blocks holds up no request, approval or build.
+    await this.#o.wallet.sync();
     return this.inTurn(async () => {
       await this.#expireDue();
-      await this.#o.wallet.sync();
       await this.#reviveSentDiscarded();
       const rows = await this.#db
         .selectFrom('payout_mgr_psbts')
@@ -596,10 +645,11 @@ export class PayoutDesk {
       if (status.state !== 'unknown') await this.#markBroadcast(row, now);
       return;
     }
-    if (status.state === 'unknown') {
+    if (status.state === 'unknown' && (await this.#adoptReplacement(row))) return;
+    if (status.state === 'unknown' && row.raw_tx !== null) {
       // Dropped by a reorg and forgotten by the node's mempool: send the same signed transaction again.
       try {
-        await adaptor.broadcast(row.raw_tx!);
+        await adaptor.broadcast(row.raw_tx);
         log.warn({ psbtId: row.id, txid: row.txid }, 'payout transaction sent again: the chain had lost it');
       } catch (error) {
         log.error(
@@ -640,6 +690,79 @@ export class PayoutDesk {
     if (confirmed) await this.#recordInLedger(row, payoutIds);
   }
 
+  /** The transaction, other than this PSBT's, that spends one of its coins, if the wallet knows one. */
+  async #spentElsewhere(row: PsbtRow): Promise<string | undefined> {
+    for (const input of JSON.parse(row.inputs) as { txid: string; vout: number }[]) {
+      const spender = await this.#o.wallet.spenderOf(input);
+      if (spender !== undefined && spender !== row.txid) return spender;
+    }
+    return undefined;
+  }
+
+  /**
+   * A sent transaction whose coins another one spends: a co-signer bumped its fee in their wallet (it is replaceable).
+   * When the other one pays every payout of the PSBT, to the same scripts and amounts, it is taken as this PSBT's
+   * transaction from now on. Otherwise the payouts are flagged for the treasurer (PAYOUT_TX_REPLACED); discarding
+   * the PSBT then puts them back to approved.
+   * @returns whether the PSBT now follows another transaction.
+   */
+  async #adoptReplacement(row: PsbtRow): Promise<boolean> {
+    const { adaptor, clock, log } = this.#o;
+    const spender = await this.#spentElsewhere(row);
+    if (spender === undefined) return false;
+    const payoutIds = JSON.parse(row.payout_ids) as string[];
+    const tx = await adaptor.transaction(spender);
+    const payouts = await this.#db.selectFrom('payout_mgr_payouts').selectAll().where('id', 'in', payoutIds).execute();
+    const unpaid = tx ? [...tx.outputs] : [];
+    const paysAll = payouts.every((payout) => {
+      const index = unpaid.findIndex(
+        (output) => Buffer.from(output.script).toString('hex') === payout.script_hex && output.value === payout.sats,
+      );
+      if (index >= 0) unpaid.splice(index, 1);
+      return index >= 0;
+    });
+    const now = clock.now();
+    if (!tx || !paysAll) {
+      const problem = {
+        code: 'PAYOUT_TX_REPLACED',
+        message: `transaction ${spender} spends this payout's coins and does not pay it as built: ask the co-signers; discard the PSBT to pay it again`,
+      };
+      await this.#db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('payout_mgr_psbts')
+          .set({ last_error: JSON.stringify(problem), updated_at: now })
+          .where('id', '=', row.id)
+          .execute();
+        await trx
+          .updateTable('payout_mgr_payouts')
+          .set({ last_error: JSON.stringify(problem) })
+          .where('id', 'in', payoutIds)
+          .execute();
+      });
+      log.error({ psbtId: row.id, txid: row.txid, spender }, 'a payout transaction was replaced by one that does not pay it');
+      return false;
+    }
+    const inputs = JSON.parse(row.inputs) as { txid: string; vout: number; value: number }[];
+    const ours = new Map(inputs.map((input) => [`${input.txid}:${input.vout}`, input.value]));
+    const allOurs = tx.inputs.every((input) => ours.has(`${input.prevTxid}:${input.prevVout}`));
+    const inSats = tx.inputs.reduce((sum, input) => sum + (ours.get(`${input.prevTxid}:${input.prevVout}`) ?? 0), 0);
+    const feeSats = allOurs ? inSats - tx.outputs.reduce((sum, output) => sum + output.value, 0) : row.fee_sats;
+    const problem = {
+      code: 'PAYOUT_TX_REPLACED',
+      message: `replaced by ${spender} (fee bumped by a co-signer), which pays the same`,
+    };
+    await this.#db
+      .updateTable('payout_mgr_psbts')
+      .set({ txid: spender, raw_tx: null, fee_sats: feeSats, last_error: JSON.stringify(problem), updated_at: now })
+      .where('id', '=', row.id)
+      .execute();
+    log.warn(
+      { psbtId: row.id, txid: row.txid, replacement: spender, feeSats },
+      'payout transaction replaced; following the replacement',
+    );
+    return true;
+  }
+
   /** One ledger entry per payout and one for the fee, each by its own cause: asked again, the Reporter keeps one. */
   async #recordInLedger(row: PsbtRow, payoutIds: string[]): Promise<void> {
     const { upstream, settings, log } = this.#o;
@@ -649,10 +772,18 @@ export class PayoutDesk {
       const payout = await this.#payout(id);
       if (payout.ledger_entry_id !== null) continue;
       try {
-        const rate: Rate =
-          payout.rate_cents_per_btc !== null
-            ? { centsPerBtc: payout.rate_cents_per_btc, source: payout.rate_source!, at: payout.rate_at! }
-            : await rateNow();
+        let rate: Rate;
+        if (payout.rate_cents_per_btc !== null) {
+          rate = { centsPerBtc: payout.rate_cents_per_btc, source: payout.rate_source!, at: payout.rate_at! };
+        } else {
+          // Kept before it is booked: a retry books the same cents, which the Reporter then recognises.
+          rate = await rateNow();
+          await this.#db
+            .updateTable('payout_mgr_payouts')
+            .set({ rate_cents_per_btc: rate.centsPerBtc, rate_source: rate.source, rate_at: rate.at })
+            .where('id', '=', payout.id)
+            .execute();
+        }
         const cents = payout.cents ?? centsFor(payout.sats, rate.centsPerBtc);
         if (!ledgerAccepts(cents, payout.sats, rate.centsPerBtc)) {
           throw new PayoutMgrError(
@@ -684,7 +815,10 @@ export class PayoutDesk {
     }
     if (row.fee_ledger_entry_id !== null || row.fee_sats === 0) return;
     try {
-      const rate = await rateNow();
+      // At the rate its first payout was booked at: the same on every retry.
+      const first = await this.#payout(payoutIds[0]!);
+      if (first.rate_cents_per_btc === null) return;
+      const rate: Rate = { centsPerBtc: first.rate_cents_per_btc, source: first.rate_source!, at: first.rate_at! };
       const cents = centsFor(row.fee_sats, rate.centsPerBtc);
       let entryId = 'none';
       if (ledgerAccepts(cents, row.fee_sats, rate.centsPerBtc)) {
@@ -802,6 +936,39 @@ export class PayoutDesk {
       );
     }
     return Math.min(fee.ceilingSatPerVb, Math.max(fee.floorSatPerVb, rate));
+  }
+
+  /**
+   * A PSBT once handed to the co-signers may still be signed and sent after it was discarded. A new one for any of
+   * its payouts must spend one of its coins, so at most one of the two can ever confirm: the coins it must take.
+   * @throws PayoutMgrError PAYOUT_STATE_CONFLICT when a discarded PSBT's coins are all held by another unsent PSBT.
+   */
+  async #conflictWithDiscarded(
+    payouts: PayoutRow[],
+    available: SpendableCoin[],
+    unspent: SpendableCoin[],
+  ): Promise<SpendableCoin[]> {
+    const ids = new Set(payouts.map((payout) => payout.id));
+    const discarded = await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('state', '=', 'discarded').execute();
+    const required: SpendableCoin[] = [];
+    const key = (coin: { txid: string; vout: number }) => `${coin.txid}:${coin.vout}`;
+    for (const old of discarded) {
+      if (!(JSON.parse(old.payout_ids) as string[]).some((id) => ids.has(id))) continue;
+      const inputs = new Set((JSON.parse(old.inputs) as { txid: string; vout: number }[]).map(key));
+      if (required.some((coin) => inputs.has(key(coin)))) continue;
+      const free = available.find((coin) => inputs.has(key(coin)));
+      if (free) {
+        required.push(free);
+        continue;
+      }
+      // None of its coins is unspent any more: it can never confirm.
+      if (!unspent.some((coin) => inputs.has(key(coin)))) continue;
+      fail(
+        'PAYOUT_STATE_CONFLICT',
+        `discarded PSBT ${old.id} could still be signed and sent, and every coin it spends is held by another unsent PSBT: send or discard that one first`,
+      );
+    }
+    return required;
   }
 
   async #reservedOutpoints(): Promise<Set<string>> {

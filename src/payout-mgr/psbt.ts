@@ -34,6 +34,8 @@ export interface BuildRequest {
   change: DerivedOutput;
   /** Anti fee sniping: the current tip height (the caller gives it). */
   locktime?: number;
+  /** Coins the transaction must spend whatever else it spends: one of a discarded PSBT's, so both cannot confirm. */
+  required?: SpendableCoin[];
 }
 
 export interface BuiltPsbt {
@@ -228,6 +230,7 @@ export function buildPayoutPsbt(request: BuildRequest): BuiltPsbt {
     outputSats: outputs.reduce((sum, output) => sum + output.sats, 0),
     changeScript: change.script,
     feeRateSatPerVb,
+    ...(request.required ? { required: request.required } : {}),
   });
 
   const tx = new Transaction({ ...TX_OPTS, version: TX_VERSION, lockTime: request.locktime ?? 0 });

@@ -209,6 +209,18 @@ export class MultisigWallet {
     return { state: 'mempool', height: null, confirmations: 0 };
   }
 
+  /** The transaction the wallet knows (in a block, the mempool, or noted as sent) that spends this coin, if any. */
+  async spenderOf(outpoint: Outpoint): Promise<string | undefined> {
+    const row = await this.#db
+      .selectFrom('payout_wallet_spends')
+      .innerJoin('payout_wallet_txs', 'payout_wallet_txs.txid', 'payout_wallet_spends.spender_txid')
+      .select('payout_wallet_spends.spender_txid')
+      .where('payout_wallet_spends.outpoint', '=', `${outpoint.txid}:${outpoint.vout}`)
+      .where('payout_wallet_txs.state', 'in', [...LIVE_TX_STATES])
+      .executeTakeFirst();
+    return row?.spender_txid;
+  }
+
   /** Remembers a transaction we broadcast, so its spends (and its change) count before a block or the mempool shows it. */
   noteSent(tx: ChainTx): Promise<void> {
     return this.#exclusive(() => this.#write((trx) => this.#record(trx, tx, { state: 'sent' }, new Set())));

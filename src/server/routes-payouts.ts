@@ -148,7 +148,8 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
         requester: caller.name,
         ...(body.sats !== undefined ? { sats: body.sats } : { cents: body.cents! }),
         ...(memberId !== undefined ? { memberId } : {}),
-        ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+        // Every dashboard user asks as the client `server`: each login has its own keys.
+        ...(body.idempotencyKey !== undefined ? { idempotencyKey: `${caller.name}:${body.idempotencyKey}` } : {}),
       });
     },
   );

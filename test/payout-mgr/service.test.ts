@@ -190,7 +190,7 @@ test('M of N approvers, each once: the same approver twice is refused; an unknow
 
 test('one rejection ends a request, with its reason; it can no longer be approved or paid', async () => {
   const asked = await request({ address: payee(6).address, sats: 30_000, reason: 'a yacht', requester: 'bo' });
-  await refused(decide(asked.id, 'carol', 'reject'), 'PAYOUT_STATE_CONFLICT', /reason/);
+  await refused(decide(asked.id, 'carol', 'reject'), 'PAYOUT_REQUEST_INVALID', /reason/);
   const rejected = await decide(asked.id, 'carol', 'reject', 'not a space expense');
   assert.equal(rejected.state, 'rejected');
   assert.equal(rejected.rejection?.reason, 'not a space expense');
@@ -326,4 +326,83 @@ test('a PSBT not yet sent can be discarded: its coins are free and its payouts a
   const second = await build([again.id]);
   assert.equal(second.state, 'signing');
   await refused(importSigned(first, signed(first, 1)), 'PAYOUT_STATE_CONFLICT', /discarded/);
+});
+
+test('a PSBT rebuilt after a discard spends a coin of the discarded one, so both can never confirm', async () => {
+  const held = ((await cli.request(PsbtGet, {})) as { psbts: PsbtSummary[] }).psbts.find((p) => p.state === 'signing')!;
+  // Fully signed, then discarded: the co-signers still hold a transaction that would pay the payout.
+  await importSigned(held, signed(held, 0));
+  await importSigned(held, signed(held, 1));
+  await cli.request(PsbtDiscard, { psbtId: held.id, reason: 'to be rebuilt' });
+  // A big new coin, which coin selection alone would prefer.
+  const { receiveAddress } = (await cli.request(PayoutWallet, { newAddress: true })) as { receiveAddress: string };
+  chain.send([{ script: parseAddress(receiveAddress, NETWORKS.regtest).script, value: 9_000_000 }]);
+  chain.mine(1);
+  await hub.payouts.follow();
+  const rebuilt = await build(held.payoutIds);
+  const before = new Set(held.inputs.map((input) => `${input.txid}:${input.vout}`));
+  assert.ok(
+    rebuilt.inputs.some((input) => before.has(`${input.txid}:${input.vout}`)),
+    'the rebuilt PSBT spends a coin of the discarded one',
+  );
+});
+
+test('a sent payout cannot be discarded; a fee bump by a co-signer is followed as the payout', async () => {
+  const open = ((await cli.request(PsbtGet, {})) as { psbts: PsbtSummary[] }).psbts.find((p) => p.state === 'signing')!;
+  await importSigned(open, signed(open, 0));
+  await importSigned(open, signed(open, 2));
+  await cli.request(PsbtBroadcast, { psbtId: open.id });
+  await refused(cli.request(PsbtDiscard, { psbtId: open.id, reason: 'too late' }), 'PAYOUT_STATE_CONFLICT', /broadcast/);
+  // The same payouts, less change: a higher fee, as a wallet's "bump fee" makes it.
+  const tx = Transaction.fromPSBT(base64.decode(open.base64));
+  const outputs = Array.from({ length: tx.outputsLength }, (_, index) => {
+    const output = tx.getOutput(index);
+    const change = open.outputs[index]!.change;
+    return { script: output.script!, value: Number(output.amount!) - (change ? 5_000 : 0) };
+  });
+  const bump = chain.replace(open.txid, outputs);
+  await hub.payouts.follow();
+  await hub.payouts.follow();
+  const followed = ((await cli.request(PsbtGet, { psbtId: open.id })) as { psbts: PsbtSummary[] }).psbts[0]!;
+  assert.equal(followed.txid, bump);
+  assert.equal(followed.lastError?.code, 'PAYOUT_TX_REPLACED');
+  assert.equal(followed.feeSats, open.feeSats + 5_000);
+  chain.mine(2);
+  await hub.payouts.follow();
+  const paidOut = await payout(open.payoutIds[0]!);
+  assert.equal(paidOut.state, 'confirmed');
+  assert.equal(paidOut.txid, bump);
+  assert.equal((await ledger()).filter((entry) => entry.causedBy === `payout:${paidOut.id}`).length, 1);
+});
+
+test('a replacement that does not pay the payout is flagged; discarding it approves the payout again', async () => {
+  const asked = await approved(33_000, 'a new soldering iron');
+  const psbt = await build([asked.id]);
+  await importSigned(psbt, signed(psbt, 1));
+  await importSigned(psbt, signed(psbt, 2));
+  await cli.request(PsbtBroadcast, { psbtId: psbt.id });
+  chain.replace(psbt.txid, [{ script: payee(90).script, value: 10_000 }]);
+  await hub.payouts.follow();
+  await hub.payouts.follow();
+  const flagged = await payout(asked.id);
+  assert.equal(flagged.state, 'broadcast');
+  assert.equal(flagged.lastError?.code, 'PAYOUT_TX_REPLACED');
+  await cli.request(PsbtDiscard, { psbtId: psbt.id, reason: 'replaced by a co-signer' });
+  assert.equal((await payout(asked.id)).state, 'approved');
+});
+
+test('an approver cannot approve their own request; an idempotency key used for another payout is refused; a member must exist', async () => {
+  const own = await request({ address: payee(11).address, sats: 12_000, reason: 'my own bounty', requester: 'carol' });
+  await refused(decide(own.id, 'carol'), 'PAYOUT_NOT_ALLOWED', /asked for/);
+  await request({ address: payee(12).address, sats: 12_000, reason: 'cable', requester: 'ada', idempotencyKey: 'k-2' });
+  await refused(
+    request({ address: payee(12).address, sats: 99_000, reason: 'cable', requester: 'ada', idempotencyKey: 'k-2' }),
+    'PAYOUT_REQUEST_INVALID',
+    /k-2/,
+  );
+  await refused(
+    request({ address: payee(13).address, sats: 12_000, reason: 'x', requester: 'ada', memberId: 'NOSUCHMEMBER' }),
+    'PAYOUT_REQUEST_INVALID',
+    /NOSUCHMEMBER/,
+  );
 });
