@@ -7,7 +7,7 @@ import type { BusClient } from '../../src/auth-proxy/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
 import { createChainNotifier } from '../../src/chain-notifier/index.js';
 import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
-import { MemberCommand } from '../../src/core/messages.js';
+import { LedgerRecord, MemberCommand } from '../../src/core/messages.js';
 import {
   PayoutDecide,
   PayoutRequest,
@@ -48,6 +48,8 @@ before(async () => {
         smtp: { host: '127.0.0.1', port: smtp.port, requireTls: false, timeoutMs: 2_000, maxPerMinute: 1_000 },
         checkIntervalMs: 3_600_000,
       },
+      // The command line may book a payout here, to make an entry PayoutMgr does not know.
+      reporter: { checkIntervalMs: 3_600_000, ledgerWriters: { cli: ['payment', 'payout'], 'payout-mgr': ['payout'] } },
     },
   });
   hub = await startPayoutHub(h, chain);
@@ -122,4 +124,25 @@ test('a confirmed payout to a member brings them one notice with the amount, the
   assert.equal(notices.length, 1);
   assert.equal(notices[0]!.memberId, ada);
   assert.equal(smtp.received.filter((received) => /42\.50/.test(received.parsed.subject ?? '')).length, 1);
+});
+
+test('a booked payout PayoutMgr does not know brings no notice and holds up no receipt after it', async () => {
+  const rate = { centsPerBtc: 13_500_000, source: 'test', at: Date.now() };
+  await cli.request(LedgerRecord, {
+    kind: 'payout',
+    cents: 1_350,
+    sats: 10_000,
+    rate,
+    causedBy: `payout:${'0'.repeat(10)}ZZZZZZZZZZZZZZZZ`,
+  });
+  await cli.request(LedgerRecord, { kind: 'payment', memberId: ada, cents: 2_000, method: 'cash', causedBy: 'receipt-after' });
+  await mail.runOnce();
+  await eventually(
+    () =>
+      smtp.received.some(
+        (received) => /receipt|20\.00/i.test(received.parsed.subject ?? '') && received.envelope.to.includes('ada@example.org'),
+      ),
+    'the receipt after the unknown payout',
+  );
+  assert.equal((await outbox()).length, 1, 'still only the one payout notice');
 });
