@@ -10,7 +10,7 @@ import type { Logger } from '../core/logger.js';
 import type { PayoutDecide, PayoutRecord, PayoutRequest, PayoutState, PsbtBuild, PsbtSummary } from '../core/messages-payout.js';
 import type { Config } from '../core/config.js';
 import { PayoutMgrError, type PayoutMgrErrorCode } from './errors.js';
-import { buildPayoutPsbt, checkSignedPsbt, combineSignatures, decodePsbtText, finalizePsbt } from './psbt.js';
+import { buildPayoutPsbt, checkSignedPsbt, combineSignatures, decodePsbtText, dustThreshold, finalizePsbt } from './psbt.js';
 import { psbtSigners, unsignedOutputs, unsignedTxid } from './psbt-signers.js';
 import type { DecisionRow, PayoutRow, PayoutTables, PsbtRow } from './store.js';
 import type { MultisigWallet, SpendableCoin } from './wallet.js';
@@ -151,6 +151,12 @@ export class PayoutDesk {
         }
       }
       const sats = input.sats ?? satsFor(input.cents!, rate!.centsPerBtc);
+      if (sats < dustThreshold(script)) {
+        fail(
+          'PAYOUT_DUST_OUTPUT',
+          `${sats} sats to ${input.address} is below its dust limit of ${dustThreshold(script)} sats: the network would not relay it`,
+        );
+      }
       const now = clock.now();
       const row: PayoutRow = {
         id: this.#o.newId(),

@@ -33,6 +33,8 @@ export const payoutsQuery = z.strictObject({
   limit: limitValue(200),
 });
 const payoutParams = z.strictObject({ payoutId: ulidValue });
+const memberPayoutParams = z.strictObject({ memberId: memberIdValue });
+const memberPayoutsQuery = payoutsQuery.omit({ memberId: true });
 const psbtParams = z.strictObject({ psbtId: ulidValue });
 // JSON Schema cannot trim: the patterns refuse blank values here (400), which the bus contract would refuse after
 // trimming as an invalid payload (503, as if PayoutMgr were at fault).
@@ -106,6 +108,23 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
       config: { access: [...STAFF] },
     },
     async (request) => ask(PayoutList, request.query as z.infer<typeof payoutsQuery>),
+  );
+  app.get(
+    '/api/v1/members/:memberId/payouts',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'The payouts to one member (a member sees their own reimbursements), newest first',
+        params: jsonSchema(memberPayoutParams),
+        querystring: jsonSchema(memberPayoutsQuery),
+        response: okReply('Payouts and the id to ask the next page before', payoutsReply),
+      },
+      config: { access: [...STAFF, 'member-self'] },
+    },
+    async (request) => {
+      const { memberId } = request.params as z.infer<typeof memberPayoutParams>;
+      return ask(PayoutList, { ...(request.query as z.infer<typeof memberPayoutsQuery>), memberId });
+    },
   );
   app.get(
     '/api/v1/payouts/:payoutId',

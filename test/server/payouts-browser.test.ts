@@ -1,5 +1,6 @@
 // The dashboard's Payouts view in real headless Chromium against the Server and PayoutMgr on a real bus: a treasurer
-// sees a requested payout and approves it, and the page shows the approval.
+// sees a requested payout and approves it, and the page shows the approval; a member asks to be reimbursed and sees
+// the request listed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -72,6 +73,28 @@ describe('server: the Payouts view in a real browser', { skip: browserSkip }, ()
     await payout.getByTestId('approvals').getByText('1 of 2 approvals (tess)').waitFor();
     assert.equal(await payout.getByRole('button', { name: 'You approved' }).isDisabled(), true);
     assert.equal((await payout.getByTestId('payout-state').textContent())?.trim(), 'requested', 'one of two approvals');
+    await context.close();
+  });
+
+  test('a member asks for a reimbursement and sees it listed with its state', async () => {
+    const memberId = await hub.join('Ada Lovelace', 'ada@example.org');
+    await hub.user('ada', 'member', memberId);
+    const context = await browser.newContext({ locale: 'en-US' });
+    context.setDefaultTimeout(WAIT_MS);
+    const page = await context.newPage();
+    await page.goto(`${hub.base}/`);
+    await page.fill('input[name=name]', 'ada');
+    await page.fill('input[name=password]', passwordOf('ada'));
+    await page.click('button[type=submit]');
+    const key = COSIGNERS[0]!.master.deriveChild(3001);
+    await page.fill('input[name=address]', addressFromScript(new Uint8Array([0x00, 0x14, ...key.identifier!]), NETWORKS.regtest));
+    await page.fill('input[name=amount]', '12.50');
+    await page.fill('input[name=reason]', 'filament for the club printer');
+    await page.getByRole('button', { name: 'Ask', exact: true }).click();
+    await page.getByTestId('reimbursement-asked').waitFor();
+    const mine = page.getByTestId('my-payouts').getByText(/filament for the club printer: requested/);
+    await mine.waitFor();
+    assert.match((await mine.textContent()) ?? '', /0 of 2 approvals/);
     await context.close();
   });
 });

@@ -194,8 +194,18 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
       { address: mainnet, sats: 1_000, reason: 'wrong network' },
       'PAYOUT_ADDRESS_INVALID',
     );
-    // The member's requests are for staff to list, not for members.
+    // Every payout is for staff to list; a member lists their own, and nobody else's.
     await call(member, 'GET', '/payouts', 403, undefined, 'SERVER_FORBIDDEN');
+    const mine = await call<{ payouts: PayoutRecord[] }>(member, 'GET', `/members/${ada}/payouts`, 200);
+    assert.deepEqual(mine.payouts.map((payout) => payout.id).sort(), [reimbursement.id, own.id].sort());
+    await call(
+      member,
+      'GET',
+      `/members/${ada.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'))}/payouts`,
+      403,
+      undefined,
+      'SERVER_FORBIDDEN',
+    );
     const listed = await call<{ payouts: PayoutRecord[] }>(treasurer, 'GET', `/payouts?memberId=${ada}&state=requested`, 200);
     assert.deepEqual(listed.payouts.map((payout) => payout.id).sort(), [reimbursement.id, own.id].sort());
     // Rejected later, so that only the reimbursement is approved and built.
@@ -352,11 +362,14 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
       ['POST', `/psbts/${psbt.id}/discard`, { reason: 'anonymous' }],
       ['GET', '/payout-wallet'],
       ['POST', '/payout-wallet/address'],
+      ['GET', `/members/${ada}/payouts`],
     ];
     const documented = Object.entries(document.paths).flatMap(([path, item]) =>
       Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
     );
-    const payoutRoutes = documented.filter((route) => /\/api\/v1\/(payouts|psbts|payout-wallet)/.test(route));
+    const payoutRoutes = documented.filter((route) =>
+      /\/api\/v1\/(payouts|psbts|payout-wallet|members\/\{memberId\}\/payouts)/.test(route),
+    );
     assert.equal(routes.length, payoutRoutes.length, `every documented payout route is tried: ${payoutRoutes.join(', ')}`);
     for (const [method, path, body] of routes) await call(undefined, method, path, 401, body, 'SERVER_NOT_LOGGED_IN');
   });

@@ -149,7 +149,7 @@ function MemberRoutes(props: { path: string; memberId: string | null }) {
     return (
       <>
         <MemberPage memberId={props.memberId} self />
-        <ReimbursementForm />
+        <ReimbursementForm memberId={props.memberId} />
       </>
     );
   }

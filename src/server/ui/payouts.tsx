@@ -347,7 +347,8 @@ function PsbtView(props: { psbt: Psbt; onChange: () => void }) {
 }
 
 /** A member asks to be paid back: the amount in the space's currency, converted by the Server at a fresh rate. */
-export function ReimbursementForm() {
+export function ReimbursementForm(props: { memberId: string }) {
+  const mine = useResource<{ payouts: Payout[] }>(`/members/${encodeURIComponent(props.memberId)}/payouts`);
   const [address, setAddress] = useState('');
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
@@ -376,6 +377,7 @@ export function ReimbursementForm() {
       setAddress('');
       setAmount('');
       setReason('');
+      mine.reload();
     });
   };
 
@@ -427,6 +429,18 @@ export function ReimbursementForm() {
         <p class="notice" data-testid="reimbursement-asked">
           Asked for {amountText(asked)}: {asked.approvalsRequired} approvals are needed before it is paid.
         </p>
+      )}
+      {mine.error && <ErrorBox error={mine.error} />}
+      {mine.data && mine.data.payouts.length > 0 && (
+        <ul class="my-payouts" data-testid="my-payouts">
+          {mine.data.payouts.map((payout) => (
+            <li key={payout.id}>
+              <strong>{amountText(payout)}</strong> {payout.reason}: {payout.state}
+              {payout.state === 'requested' && ` (${payout.approvals.length} of ${payout.approvalsRequired} approvals)`}
+              {payout.rejection && ` (${payout.rejection.reason ?? ''})`}
+            </li>
+          ))}
+        </ul>
       )}
     </Section>
   );
