@@ -1,4 +1,6 @@
-// Bitcoin amounts in integers: sats and cents at a rate, BTC text for a URI, and confirmations by amount.
+// Bitcoin amounts for the ChainNotifier: BTC text for a URI and confirmations by amount; sats and cents at a rate
+// are shared (src/core/bitcoin-amounts.ts).
+export { centsFor, ledgerAcceptsBitcoin, satsFor } from '../core/bitcoin-amounts.js';
 
 const SATS_PER_BTC = 100_000_000n;
 
@@ -13,30 +15,9 @@ export function requiredConfirmations(sats: number, rules: readonly Confirmation
   return rule?.confirmations ?? rules.at(-1)?.confirmations ?? 1;
 }
 
-/** The integer cents a number of sats is worth at a rate, rounded to the nearest cent. */
-export function centsFor(sats: number, centsPerBtc: number): number {
-  return Number((BigInt(sats) * BigInt(centsPerBtc) + SATS_PER_BTC / 2n) / SATS_PER_BTC);
-}
-
-/** The sats that pay `cents` at a rate, rounded up: an invoice never asks for less than its amount. */
-export function satsFor(cents: number, centsPerBtc: number): number {
-  const rate = BigInt(centsPerBtc);
-  return Number((BigInt(cents) * SATS_PER_BTC + rate - 1n) / rate);
-}
-
 /** Sats as a BIP21 amount: decimal BTC with at most 8 places and no trailing zeros ("0.00074075", "1"). */
 export function btcAmountText(sats: number): string {
   const whole = BigInt(sats) / SATS_PER_BTC;
   const fraction = (BigInt(sats) % SATS_PER_BTC).toString().padStart(8, '0').replace(/0+$/, '');
   return fraction === '' ? whole.toString() : `${whole}.${fraction}`;
-}
-
-/**
- * Whether the Reporter takes `sats` as `cents` at this rate: it allows 1% (at least one sat) between them, so an
- * amount worth only a few cents, where rounding to the cent is more than 1%, is refused.
- */
-export function ledgerAcceptsBitcoin(cents: number, sats: number, centsPerBtc: number): boolean {
-  if (cents < 1) return false;
-  const expectedSats = Math.round((cents * 100_000_000) / centsPerBtc);
-  return Math.abs(expectedSats - sats) <= Math.max(1, Math.ceil(expectedSats / 100));
 }

@@ -1,18 +1,8 @@
 // Coin selection for the multisig wallet: size estimates for wsh M-of-N spends, dust limits, and which coins to spend.
 import { PayoutMgrError } from './errors.js';
+import type { SpendableCoin } from './wallet.js';
 
-/** A coin the wallet may spend, as the wallet hands it over (WalletCoin plus its confirmation count). */
-export interface SpendableCoin {
-  txid: string;
-  vout: number;
-  /** Satoshis. */
-  value: number;
-  chain: number;
-  index: number;
-  scriptHex: string;
-  height: number | null;
-  confirmations: number;
-}
+export type { SpendableCoin } from './wallet.js';
 
 /** The shape of the wallet's inputs: wsh(multi) with `threshold` signatures out of `keyCount` keys. */
 export interface MultisigShape {

@@ -5,6 +5,7 @@ import { parseTransaction, type ChainAdaptor } from '../chain-adaptor/index.js';
 import { parseAddress, type BitcoinNetwork, type OutputDescriptor } from '../core/bitcoin/index.js';
 import type { Clock } from '../core/clock.js';
 import type { PayloadOf } from '../core/contract.js';
+import { centsFor, ledgerAcceptsBitcoin, satsFor } from '../core/bitcoin-amounts.js';
 import { DctrlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { PayoutDecide, PayoutRecord, PayoutRequest, PayoutState, PsbtBuild, PsbtSummary } from '../core/messages-payout.js';
@@ -19,7 +20,6 @@ type Db = Kysely<PayoutTables>;
 type Trx = Transaction<PayoutTables>;
 export type PayoutSettings = Config['payoutMgr'];
 
-const SATS_PER_BTC = 100_000_000n;
 const HOUR_MS = 3_600_000;
 const LIST_PAGE = 50;
 /** How long a node may take to show a transaction it was sent, and how often it is asked meanwhile. */
@@ -66,23 +66,6 @@ function problemOf(error: unknown): { code: string; message: string } {
 
 function fail(code: PayoutMgrErrorCode, message: string): never {
   throw new PayoutMgrError(code, message);
-}
-
-export function centsFor(sats: number, centsPerBtc: number): number {
-  return Number((BigInt(sats) * BigInt(centsPerBtc) + SATS_PER_BTC / 2n) / SATS_PER_BTC);
-}
-
-/** The sats that pay `cents` at a rate, rounded up: the payee is never paid less than asked. */
-export function satsFor(cents: number, centsPerBtc: number): number {
-  const rate = BigInt(centsPerBtc);
-  return Number((BigInt(cents) * SATS_PER_BTC + rate - 1n) / rate);
-}
-
-/** Whether the Reporter takes `sats` as `cents` at this rate (it allows 1%, at least one sat, between them). */
-function ledgerAccepts(cents: number, sats: number, centsPerBtc: number): boolean {
-  if (cents < 1) return false;
-  const expected = Math.round((cents * 100_000_000) / centsPerBtc);
-  return Math.abs(expected - sats) <= Math.max(1, Math.ceil(expected / 100));
 }
 
 export class PayoutDesk {
@@ -791,7 +774,7 @@ export class PayoutDesk {
             .execute();
         }
         const cents = payout.cents ?? centsFor(payout.sats, rate.centsPerBtc);
-        if (!ledgerAccepts(cents, payout.sats, rate.centsPerBtc)) {
+        if (!ledgerAcceptsBitcoin(cents, payout.sats, rate.centsPerBtc)) {
           throw new PayoutMgrError(
             'PAYOUT_AMOUNT_INVALID',
             `${payout.sats} sats is ${cents} cents at ${rate.centsPerBtc} cents per bitcoin: too small to book to the cent; record it by hand`,
@@ -827,7 +810,7 @@ export class PayoutDesk {
       const rate: Rate = { centsPerBtc: first.rate_cents_per_btc, source: first.rate_source!, at: first.rate_at! };
       const cents = centsFor(row.fee_sats, rate.centsPerBtc);
       let entryId = 'none';
-      if (ledgerAccepts(cents, row.fee_sats, rate.centsPerBtc)) {
+      if (ledgerAcceptsBitcoin(cents, row.fee_sats, rate.centsPerBtc)) {
         entryId = await upstream.recordPayout({
           cents,
           sats: row.fee_sats,
