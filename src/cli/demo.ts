@@ -61,11 +61,15 @@ export function demoLoginsFile(config: Config): string {
   return join(config.dataDir, 'dashboard-logins.txt');
 }
 
-/** An operator (admin) and a member (Ada) who can log in to the dashboard, with passwords made here. */
+/**
+ * Two operators (admin, and a treasurer: together the two approvals a demo payout needs) and a member (Ada) who can
+ * log in to the dashboard, with passwords made here.
+ */
 async function createDemoLogins(database: DatabaseHandle, config: Config, adaId: string, at: number): Promise<void> {
   const store = await ServerStore.open(database);
   const logins = [
     { name: 'admin', role: 'admin' as const, memberId: null },
+    { name: 'treasurer', role: 'treasurer' as const, memberId: null },
     { name: 'ada', role: 'member' as const, memberId: adaId },
   ].map((login) => ({ ...login, password: randomBytes(12).toString('base64url') }));
   for (const login of logins) await store.setUser(login, at);
