@@ -647,8 +647,10 @@ export const configSchema = z
           ),
         requesters: z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
-          .default(['cli', 'server', 'business-mgr'])
-          .describe('Clients that may ask for payouts.'),
+          .default(['cli', 'server'])
+          .describe(
+            'Clients that may ask for payouts (a client added here also needs the grant to dctrl/v1/payout-mgr/rpc/request).',
+          ),
         delegates: z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
           .default(['cli', 'server'])
