@@ -127,7 +127,7 @@ function readTx(reader: Reader): ChainTx {
   }
   const lockTime = reader.slice(4);
   const txid = hashId(reader.bytes.subarray(start, start + 4), reader.bytes.subarray(bodyStart, bodyEnd), lockTime);
-  return { txid, inputs, outputs };
+  return { txid, inputs, outputs, raw: reader.bytes.subarray(start, reader.offset) };
 }
 
 /** @throws ChainAdaptorError CHAIN_ADAPTOR_MALFORMED naming where the bytes stop making sense. */

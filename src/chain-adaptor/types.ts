@@ -18,6 +18,8 @@ export interface ChainTx {
   txid: string;
   inputs: TxInput[];
   outputs: TxOutput[];
+  /** The transaction's bytes as the provider sent them (with witness), when it was read from bytes. */
+  raw?: Uint8Array;
 }
 
 export interface ChainBlock {

@@ -36,6 +36,8 @@ export const PayoutMgrErrorCodes = {
     'The node refused the transaction (its reason is in the message); the payout stays signed and unpaid, nothing was recorded.',
   PAYOUT_SENT_AFTER_DISCARD:
     'A discarded PSBT was signed and sent by co-signers anyway: it paid its payouts, which are followed as sent; a PSBT rebuilt for them was discarded.',
+  PAYOUT_PAID_TWICE:
+    'A payout was paid by two transactions that do not conflict (a discarded PSBT sent by co-signers beside the one that replaced it): ask the payee to pay one back.',
   PAYOUT_WALLET_DEEP_REORG:
     'The chain reorganised deeper than payoutMgr.reorgLimit: the wallet stops following the chain until an operator checks the node.',
   PAYOUT_UPSTREAM_UNAVAILABLE: 'The PriceNotifier or the Reporter did not answer; nothing was changed: try again when they run.',

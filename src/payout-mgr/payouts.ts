@@ -11,10 +11,18 @@ import type { Logger } from '../core/logger.js';
 import type { PayoutDecide, PayoutRecord, PayoutRequest, PayoutState, PsbtBuild, PsbtSummary } from '../core/messages-payout.js';
 import type { Config } from '../core/config.js';
 import { PayoutMgrError, type PayoutMgrErrorCode } from './errors.js';
-import { buildPayoutPsbt, checkSignedPsbt, combineSignatures, decodePsbtText, dustThreshold, finalizePsbt } from './psbt.js';
+import {
+  buildPayoutPsbt,
+  checkSignedPsbt,
+  combineSignatures,
+  decodePsbtText,
+  dustThreshold,
+  finalizePsbt,
+  withPreviousTransactions,
+} from './psbt.js';
 import { psbtSigners, unsignedOutputs, unsignedTxid } from './psbt-signers.js';
 import type { DecisionRow, PayoutRow, PayoutTables, PsbtRow } from './store.js';
-import type { MultisigWallet, SpendableCoin } from './wallet.js';
+import type { MultisigWallet, Outpoint, SpendableCoin } from './wallet.js';
 
 type Db = Kysely<PayoutTables>;
 type Trx = Transaction<PayoutTables>;
@@ -67,6 +75,8 @@ function problemOf(error: unknown): { code: string; message: string } {
 function fail(code: PayoutMgrErrorCode, message: string): never {
   throw new PayoutMgrError(code, message);
 }
+
+const outpointKey = (outpoint: Outpoint): string => `${outpoint.txid}:${outpoint.vout}`;
 
 export class PayoutDesk {
   readonly #o: DeskOptions;
@@ -189,7 +199,7 @@ export class PayoutDesk {
       if (payout.state !== 'requested') {
         fail('PAYOUT_STATE_CONFLICT', `payout ${payout.id} is ${payout.state}; only a requested payout is approved or rejected`);
       }
-      if (input.decision === 'approve' && input.approver === payout.requester) {
+      if (input.decision === 'approve' && (input.approver === payout.requester || input.approver === payout.requested_by)) {
         fail('PAYOUT_NOT_ALLOWED', `"${input.approver}" asked for payout ${payout.id} and cannot also approve it`);
       }
       const now = clock.now();
@@ -256,9 +266,13 @@ export class PayoutDesk {
 
   // ---- PSBTs ---------------------------------------------------------------------------------------------
 
-  build(input: PayloadOf<typeof PsbtBuild>, by: string): Promise<PsbtSummary> {
+  async build(input: PayloadOf<typeof PsbtBuild>, by: string): Promise<PsbtSummary> {
+    // Handed out before the turn: the wallet's own queue may be busy catching up, and the desk's turn is not held.
+    const change = await this.#o.wallet.nextChange();
     return this.inTurn(async () => {
       await this.#expireDue();
+      // A discarded PSBT the chain shows sent pays its payouts: not built again.
+      await this.#reviveSentDiscarded();
       const { wallet, descriptor, clock } = this.#o;
       let payouts: PayoutRow[];
       if (input.payoutIds) {
@@ -281,13 +295,10 @@ export class PayoutDesk {
       }
       const feeRate = await this.#feeRate(input.feeRateSatPerVb);
       const reserved = await this.#reservedOutpoints();
-      const unspent = (await wallet.coins({ minConfirmations: 0 })).map((coin) => ({
-        ...coin,
-        confirmations: this.#confirmations(coin.height),
-      }));
-      const coins = unspent.filter((coin) => !reserved.has(`${coin.txid}:${coin.vout}`));
-      const required = await this.#conflictWithDiscarded(payouts, coins, unspent);
-      const change = await wallet.nextChange();
+      const coins = (await wallet.coins({ minConfirmations: 0 }))
+        .map((coin) => ({ ...coin, confirmations: this.#confirmations(coin.height) }))
+        .filter((coin) => !reserved.has(outpointKey(coin)));
+      const required = await this.#conflictWithDiscarded(payouts, coins);
       const built = buildPayoutPsbt({
         required,
         descriptor,
@@ -301,13 +312,22 @@ export class PayoutDesk {
         change,
         locktime: wallet.processedTip()?.height ?? 0,
       });
+      const previous = new Map<string, Uint8Array>();
+      for (const input of built.inputs) {
+        const raw = previous.has(input.txid) ? undefined : await wallet.previousTransaction(input.txid);
+        if (raw) previous.set(input.txid, raw);
+      }
+      if (previous.size < new Set(built.inputs.map((input) => input.txid)).size) {
+        this.#o.log.warn({ txid: built.txid }, 'not every input carries its previous transaction: the node did not have it');
+      }
+      const psbtBytes = withPreviousTransactions(built.psbt, previous, descriptor);
       const outputs = this.#describeOutputs(built.psbt, payouts, change.scriptHex);
       const now = clock.now();
       const row: PsbtRow = {
         id: this.#o.newId(),
         state: 'signing',
         txid: built.txid,
-        psbt: built.base64,
+        psbt: Buffer.from(psbtBytes).toString('base64'),
         payout_ids: JSON.stringify(payouts.map((payout) => payout.id)),
         inputs: JSON.stringify(
           built.inputs.map((input) => {
@@ -437,9 +457,9 @@ export class PayoutDesk {
     });
   }
 
-  broadcast(psbtId: string, by: string): Promise<PsbtSummary> {
-    return this.inTurn(async () => {
-      const { adaptor, wallet, clock, log } = this.#o;
+  async broadcast(psbtId: string, by: string): Promise<PsbtSummary> {
+    const sent = await this.inTurn(async () => {
+      const { adaptor, clock, log } = this.#o;
       const row = await this.#psbt(psbtId);
       if (row.state === 'signing') {
         const counts = psbtSigners(Buffer.from(row.psbt, 'base64')).map((keys) => keys.length);
@@ -479,11 +499,13 @@ export class PayoutDesk {
         log.error({ psbtId: row.id, by, err: problem.message }, 'broadcast refused; the payouts stay signed and unpaid');
         throw new PayoutMgrError('PAYOUT_BROADCAST_FAILED', problem.message);
       }
-      await wallet.noteSent(this.#sentTx(row));
       await this.#markBroadcast(row, clock.now());
       log.info({ psbtId: row.id, txid: row.txid, by }, 'payout transaction sent');
-      return this.#summary(await this.#psbt(row.id));
+      return { summary: this.#summary(await this.#psbt(row.id)), raw: row.raw_tx! };
     });
+    // Outside the turn (the wallet may be catching up): its spends count before a block or the mempool shows it.
+    await this.#o.wallet.noteSent(parseTransaction(Buffer.from(sent.raw, 'hex')));
+    return sent.summary;
   }
 
   discard(psbtId: string, reason: string, by: string): Promise<PsbtSummary> {
@@ -499,7 +521,15 @@ export class PayoutDesk {
       }
       if (onChain)
         fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id}'s transaction ${row.txid} is already on the chain; it cannot be discarded`);
-      const payoutIds = JSON.parse(row.payout_ids) as string[];
+      // Only the payouts it still holds go back: one that moved to another transaction stays where it is.
+      const payoutIds = (
+        await this.#db
+          .selectFrom('payout_mgr_payouts')
+          .select('id')
+          .where('psbt_id', '=', row.id)
+          .where('state', 'in', ['signing', 'signed', 'broadcast'])
+          .execute()
+      ).map((payout) => payout.id);
       const now = this.#o.clock.now();
       await this.#db.transaction().execute(async (trx) => {
         await trx
@@ -533,9 +563,13 @@ export class PayoutDesk {
 
   /** Expires what is due, follows the chain, and moves sent payouts on: confirmed (and in the ledger), or back. */
   async follow(): Promise<void> {
-    // The wallet keeps its own turn: catching up many blocks holds up no request, approval or build.
-    await this.#o.wallet.sync();
-    return this.inTurn(async () => {
+    // The wallet keeps its own turn: catching up many blocks holds up no request, approval or build. A failed sync
+    // (the node away, a deep reorg) still lets requests expire; it is reported after.
+    const synced = await this.#o.wallet.sync().then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    await this.inTurn(async () => {
       await this.#expireDue();
       await this.#reviveSentDiscarded();
       const rows = await this.#db
@@ -546,72 +580,95 @@ export class PayoutDesk {
           eb.or([eb('state', '!=', 'confirmed'), eb('fee_ledger_entry_id', 'is', null), eb('confirmations', '<', 100)]),
         )
         .execute();
-      for (const row of rows) await this.#followOne(row);
+      for (const row of rows) {
+        // One PSBT that cannot be followed now holds up none of the others.
+        await this.#followOne(row).catch((error: unknown) =>
+          this.#o.log.error(
+            { psbtId: row.id, ...problemOf(error) },
+            'could not follow a payout transaction; tried again at the next pass',
+          ),
+        );
+      }
     });
+    if (synced !== undefined) throw synced;
   }
 
   /**
-   * A discarded PSBT whose transaction shows up on the chain was signed and sent by co-signers anyway: it paid its
-   * payouts. It is followed like any sent one, its payouts move to it, and an unsent PSBT rebuilt for them is
-   * discarded (its coins are spent, or would pay them twice). A payout already sent in another transaction too was
-   * paid twice: that is only logged, for the treasurer.
+   * A discarded PSBT whose transaction shows up on the chain was signed and sent by co-signers anyway: it pays its
+   * payouts. Each payout moves to it unless another PSBT holds it: one that spends a coin of the same (every rebuild
+   * does) can only confirm instead of it, so the one the chain mines wins, and while neither is mined nothing moves;
+   * an unsent one that does not conflict is retired. A payout sent by both in two transactions that do not conflict was
+   * paid twice: it is flagged (PAYOUT_PAID_TWICE) for the treasurer.
    */
   async #reviveSentDiscarded(): Promise<void> {
     const { wallet, clock, log } = this.#o;
     const discarded = await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('state', '=', 'discarded').execute();
     for (const row of discarded) {
-      if ((await wallet.status(row.txid)).state === 'unknown') continue;
+      const seen = await wallet.status(row.txid);
+      if (seen.state === 'unknown') continue;
       const payoutIds = JSON.parse(row.payout_ids) as string[];
+      const ownInputs = new Set((JSON.parse(row.inputs) as Outpoint[]).map(outpointKey));
       const now = clock.now();
-      const touched = new Set(payoutIds);
-      await this.#db.transaction().execute(async (trx) => {
-        const holders = await trx
-          .selectFrom('payout_mgr_payouts')
-          .select(['id', 'psbt_id'])
-          .where('id', 'in', payoutIds)
-          .execute();
-        const moved: string[] = [];
-        for (const holder of holders) {
-          const other =
-            holder.psbt_id === null
-              ? undefined
-              : await trx.selectFrom('payout_mgr_psbts').selectAll().where('id', '=', holder.psbt_id).executeTakeFirst();
-          if (other && (other.state === 'broadcast' || other.state === 'confirmed')) {
-            log.error(
-              { payoutId: holder.id, txids: [row.txid, other.txid] },
-              'payout sent twice: a discarded PSBT was sent as well',
-            );
-            continue;
-          }
-          if (other && (other.state === 'signing' || other.state === 'signed')) {
-            const problem = {
-              code: 'PAYOUT_SENT_AFTER_DISCARD',
-              message: `its payouts were paid by discarded PSBT ${row.id} (tx ${row.txid}), sent by co-signers`,
-            };
-            await trx
-              .updateTable('payout_mgr_psbts')
-              .set({ state: 'discarded', last_error: JSON.stringify(problem), updated_at: now })
-              .where('id', '=', other.id)
-              .execute();
-            const others = (JSON.parse(other.payout_ids) as string[]).filter((id) => !payoutIds.includes(id));
-            if (others.length > 0) {
-              await trx.updateTable('payout_mgr_payouts').set({ psbt_id: null }).where('id', 'in', others).execute();
-              await this.#setState(trx, others, 'approved', now);
-              for (const id of others) touched.add(id);
-            }
-          }
-          moved.push(holder.id);
+      const moved: string[] = [];
+      const retired: PsbtRow[] = [];
+      const paidTwice: string[] = [];
+      for (const payout of await this.#db.selectFrom('payout_mgr_payouts').selectAll().where('id', 'in', payoutIds).execute()) {
+        const holder =
+          payout.psbt_id === null || payout.psbt_id === row.id
+            ? undefined
+            : await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('id', '=', payout.psbt_id).executeTakeFirst();
+        if (!holder || holder.state === 'discarded' || retired.some((other) => other.id === holder.id)) {
+          moved.push(payout.id);
+          continue;
         }
-        const problem = {
-          code: 'PAYOUT_SENT_AFTER_DISCARD',
-          message: 'discarded, then signed and sent by co-signers: followed as sent',
-        };
-        await trx
-          .updateTable('payout_mgr_psbts')
-          .set({ state: 'broadcast', broadcast_at: now, last_error: JSON.stringify(problem), updated_at: now })
-          .where('id', '=', row.id)
-          .execute();
+        const holderSeen = await wallet.status(holder.txid);
+        const conflicting = (JSON.parse(holder.inputs) as Outpoint[]).some((input) => ownInputs.has(outpointKey(input)));
+        if (conflicting) {
+          // Only one of the two can confirm: the mined one pays; while both wait, nothing moves yet.
+          if (holderSeen.state === 'mined' || (seen.state !== 'mined' && holderSeen.state !== 'unknown')) continue;
+          retired.push(holder);
+          moved.push(payout.id);
+        } else if (holderSeen.state === 'unknown' && (holder.state === 'signing' || holder.state === 'signed')) {
+          retired.push(holder);
+          moved.push(payout.id);
+        } else {
+          paidTwice.push(payout.id);
+        }
+      }
+      if (moved.length === 0 && paidTwice.length === 0) continue;
+      await this.#db.transaction().execute(async (trx) => {
+        for (const holder of retired) {
+          const problem = {
+            code: 'PAYOUT_SENT_AFTER_DISCARD',
+            message: `discarded PSBT ${row.id} (tx ${row.txid}) was sent instead`,
+          };
+          await trx
+            .updateTable('payout_mgr_psbts')
+            .set({ state: 'discarded', last_error: JSON.stringify(problem), updated_at: now })
+            .where('id', '=', holder.id)
+            .execute();
+          // Its other payouts are free again: a rebuild conflicts with it, as with any discarded PSBT.
+          const others = (JSON.parse(holder.payout_ids) as string[]).filter((id) => !moved.includes(id));
+          if (others.length > 0) {
+            await trx
+              .updateTable('payout_mgr_payouts')
+              .set({ psbt_id: null })
+              .where('psbt_id', '=', holder.id)
+              .where('id', 'in', others)
+              .execute();
+            await this.#setState(trx, others, 'approved', now);
+          }
+        }
         if (moved.length > 0) {
+          const problem = {
+            code: 'PAYOUT_SENT_AFTER_DISCARD',
+            message: 'discarded, then signed and sent by co-signers: followed as sent',
+          };
+          await trx
+            .updateTable('payout_mgr_psbts')
+            .set({ state: 'broadcast', broadcast_at: now, last_error: JSON.stringify(problem), updated_at: now })
+            .where('id', '=', row.id)
+            .execute();
           await trx
             .updateTable('payout_mgr_payouts')
             .set({ psbt_id: row.id, last_error: null })
@@ -619,8 +676,26 @@ export class PayoutDesk {
             .execute();
           await this.#setState(trx, moved, 'broadcast', now);
         }
+        if (paidTwice.length > 0) {
+          const problem = {
+            code: 'PAYOUT_PAID_TWICE',
+            message: `also paid by discarded PSBT ${row.id} (tx ${row.txid}), sent by co-signers: ask the payee to pay it back`,
+          };
+          await trx
+            .updateTable('payout_mgr_payouts')
+            .set({ last_error: JSON.stringify(problem) })
+            .where('id', 'in', paidTwice)
+            .execute();
+        }
       });
-      log.warn({ psbtId: row.id, txid: row.txid }, 'a discarded PSBT was sent by co-signers; its payouts are followed as sent');
+      if (paidTwice.length > 0) log.error({ psbtId: row.id, txid: row.txid, payouts: paidTwice }, 'payouts paid twice');
+      if (moved.length > 0)
+        log.warn({ psbtId: row.id, txid: row.txid }, 'a discarded PSBT was sent by co-signers; its payouts are followed as sent');
+      const touched = new Set([
+        ...moved,
+        ...paidTwice,
+        ...retired.flatMap((holder) => JSON.parse(holder.payout_ids) as string[]),
+      ]);
       for (const id of touched) await this.#announce(id);
     }
   }
@@ -690,24 +765,28 @@ export class PayoutDesk {
 
   /**
    * A sent transaction whose coins another one spends: a co-signer bumped its fee in their wallet (it is replaceable).
-   * When the other one pays every payout of the PSBT, to the same scripts and amounts, it is taken as this PSBT's
-   * transaction from now on. Otherwise the payouts are flagged for the treasurer (PAYOUT_TX_REPLACED); discarding
-   * the PSBT then puts them back to approved.
+   * The other one is taken as this PSBT's transaction from now on when it pays every payout of the PSBT to the same
+   * scripts and amounts (they are paid by it); its fee is what it really pays, and whatever else it does (sats sent
+   * outside the wallet, coins not the wallet's) is flagged for the treasurer. One that does not pay them is flagged
+   * (PAYOUT_TX_REPLACED); discarding the PSBT then puts them back to approved. Another PSBT's transaction is left to
+   * the discarded-PSBT rule.
    * @returns whether the PSBT now follows another transaction.
    */
   async #adoptReplacement(row: PsbtRow): Promise<boolean> {
-    const { adaptor, clock, log } = this.#o;
+    const { adaptor, wallet, clock, log } = this.#o;
     const spender = await this.#spentElsewhere(row);
     if (spender === undefined) return false;
+    const known = await this.#db.selectFrom('payout_mgr_psbts').select('id').where('txid', '=', spender).executeTakeFirst();
+    if (known) return false;
     const payoutIds = JSON.parse(row.payout_ids) as string[];
-    const tx = await adaptor.transaction(spender);
+    const tx = await adaptor.transaction(spender).catch(() => undefined);
     const payouts = await this.#db.selectFrom('payout_mgr_payouts').selectAll().where('id', 'in', payoutIds).execute();
-    const unpaid = tx ? [...tx.outputs] : [];
+    const rest = tx ? [...tx.outputs] : [];
     const paysAll = payouts.every((payout) => {
-      const index = unpaid.findIndex(
+      const index = rest.findIndex(
         (output) => Buffer.from(output.script).toString('hex') === payout.script_hex && output.value === payout.sats,
       );
-      if (index >= 0) unpaid.splice(index, 1);
+      if (index >= 0) rest.splice(index, 1);
       return index >= 0;
     });
     const now = clock.now();
@@ -731,24 +810,43 @@ export class PayoutDesk {
       log.error({ psbtId: row.id, txid: row.txid, spender }, 'a payout transaction was replaced by one that does not pay it');
       return false;
     }
-    const inputs = JSON.parse(row.inputs) as { txid: string; vout: number; value: number }[];
-    const ours = new Map(inputs.map((input) => [`${input.txid}:${input.vout}`, input.value]));
-    const allOurs = tx.inputs.every((input) => ours.has(`${input.prevTxid}:${input.prevVout}`));
-    const inSats = tx.inputs.reduce((sum, input) => sum + (ours.get(`${input.prevTxid}:${input.prevVout}`) ?? 0), 0);
-    const feeSats = allOurs ? inSats - tx.outputs.reduce((sum, output) => sum + output.value, 0) : row.fee_sats;
+    // It pays the payouts: they are paid by it, whatever else it does. What else it does is for the treasurer to see.
+    const inputValues = await Promise.all(
+      tx.inputs.map((input) => wallet.coinValue({ txid: input.prevTxid, vout: input.prevVout })),
+    );
+    const foreignInputs = inputValues.filter((value) => value === undefined).length;
+    const elsewhereSats = rest
+      .filter((output) => !wallet.ownsScript(Buffer.from(output.script).toString('hex')))
+      .reduce((sum, output) => sum + output.value, 0);
+    const feeSats =
+      foreignInputs === 0
+        ? inputValues.reduce<number>((sum, value) => sum + (value ?? 0), 0) -
+          tx.outputs.reduce((sum, output) => sum + output.value, 0)
+        : row.fee_sats;
+    const extra = [
+      elsewhereSats > 0 ? `it also sends ${elsewhereSats} sats outside the wallet, which is not booked` : '',
+      foreignInputs > 0
+        ? `it spends ${foreignInputs} coin(s) that are not the wallet's, so its fee is unknown (the built fee is booked)`
+        : '',
+    ].filter((part) => part !== '');
     const problem = {
       code: 'PAYOUT_TX_REPLACED',
-      message: `replaced by ${spender} (fee bumped by a co-signer), which pays the same`,
+      message: `replaced by ${spender} (fee bumped by a co-signer), which pays the same${extra.length > 0 ? `; ${extra.join('; ')}: check with the co-signers` : ''}`,
     };
     await this.#db
       .updateTable('payout_mgr_psbts')
-      .set({ txid: spender, raw_tx: null, fee_sats: feeSats, last_error: JSON.stringify(problem), updated_at: now })
+      .set({
+        txid: spender,
+        raw_tx: tx.raw ? Buffer.from(tx.raw).toString('hex') : null,
+        fee_sats: feeSats,
+        last_error: JSON.stringify(problem),
+        updated_at: now,
+      })
       .where('id', '=', row.id)
       .execute();
-    log.warn(
-      { psbtId: row.id, txid: row.txid, replacement: spender, feeSats },
-      'payout transaction replaced; following the replacement',
-    );
+    const fields = { psbtId: row.id, txid: row.txid, replacement: spender, feeSats, elsewhereSats };
+    if (extra.length > 0) log.error(fields, 'payout transaction replaced by one that does more; following it');
+    else log.warn(fields, 'payout transaction replaced; following the replacement');
     return true;
   }
 
@@ -896,10 +994,6 @@ export class PayoutDesk {
     }
   }
 
-  #sentTx(row: PsbtRow) {
-    return parseTransaction(Buffer.from(row.raw_tx!, 'hex'));
-  }
-
   async #feeRate(asked: number | undefined): Promise<number> {
     const { fee } = this.#o.settings;
     if (asked !== undefined) {
@@ -929,32 +1023,43 @@ export class PayoutDesk {
 
   /**
    * A PSBT once handed to the co-signers may still be signed and sent after it was discarded. A new one for any of
-   * its payouts must spend one of its coins, so at most one of the two can ever confirm: the coins it must take.
-   * @throws PayoutMgrError PAYOUT_STATE_CONFLICT when a discarded PSBT's coins are all held by another unsent PSBT.
+   * its payouts must spend one of its coins, so at most one of the two can ever confirm: the coins it must take. A
+   * discarded PSBT needs none when one of its coins is spent by another transaction mined deeply enough.
+   * @throws PayoutMgrError PAYOUT_STATE_CONFLICT when the discarded one is on the chain (it is followed as sent), or
+   *   its coins are held by another unsent PSBT, or spent only by transactions not yet confirmed.
    */
-  async #conflictWithDiscarded(
-    payouts: PayoutRow[],
-    available: SpendableCoin[],
-    unspent: SpendableCoin[],
-  ): Promise<SpendableCoin[]> {
+  async #conflictWithDiscarded(payouts: PayoutRow[], available: SpendableCoin[]): Promise<SpendableCoin[]> {
+    const { wallet, settings } = this.#o;
     const ids = new Set(payouts.map((payout) => payout.id));
     const discarded = await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('state', '=', 'discarded').execute();
     const required: SpendableCoin[] = [];
-    const key = (coin: { txid: string; vout: number }) => `${coin.txid}:${coin.vout}`;
     for (const old of discarded) {
       if (!(JSON.parse(old.payout_ids) as string[]).some((id) => ids.has(id))) continue;
-      const inputs = new Set((JSON.parse(old.inputs) as { txid: string; vout: number }[]).map(key));
-      if (required.some((coin) => inputs.has(key(coin)))) continue;
-      const free = available.find((coin) => inputs.has(key(coin)));
+      if ((await wallet.status(old.txid)).state !== 'unknown') {
+        fail(
+          'PAYOUT_STATE_CONFLICT',
+          `discarded PSBT ${old.id} was sent by co-signers (tx ${old.txid}): it is followed as paying its payouts`,
+        );
+      }
+      const inputs = JSON.parse(old.inputs) as Outpoint[];
+      const keys = new Set(inputs.map(outpointKey));
+      if (required.some((coin) => keys.has(outpointKey(coin)))) continue;
+      const free = available.find((coin) => keys.has(outpointKey(coin)));
       if (free) {
         required.push(free);
         continue;
       }
-      // None of its coins is unspent any more: it can never confirm.
-      if (!unspent.some((coin) => inputs.has(key(coin)))) continue;
+      let dead = false;
+      for (const input of inputs) {
+        const spender = await wallet.spenderOf(input);
+        if (spender === undefined || spender === old.txid) continue;
+        const seen = await wallet.status(spender);
+        if (seen.state === 'mined' && seen.confirmations >= settings.confirmations) dead = true;
+      }
+      if (dead) continue;
       fail(
         'PAYOUT_STATE_CONFLICT',
-        `discarded PSBT ${old.id} could still be signed and sent, and every coin it spends is held by another unsent PSBT: send or discard that one first`,
+        `discarded PSBT ${old.id} could still be signed and sent, and none of its coins is free to conflict with it (held by another unsent PSBT, or spent by a transaction not yet confirmed): send or discard that one first, or wait for the confirmations`,
       );
     }
     return required;

@@ -567,3 +567,29 @@ export function finalizePsbt(psbt: Uint8Array, threshold: number): { rawTxHex: s
     throw malformed(`it cannot be finalized: ${errorText(cause)}`, cause);
   }
 }
+
+/**
+ * Our PSBT with each input's whole previous transaction (non-witness UTXO) where it is known: hardware wallets that
+ * guard against the segwit v0 fee attack (amounts misstated across two signing rounds) ask for it. The unsigned
+ * transaction, and so the txid, is unchanged; a previous transaction that is not the one the input spends is refused.
+ */
+export function withPreviousTransactions(
+  psbt: Uint8Array,
+  previous: ReadonlyMap<string, Uint8Array>,
+  descriptor: OutputDescriptor,
+): Uint8Array {
+  const tx = Transaction.fromPSBT(psbt, TX_OPTS);
+  for (let index = 0; index < tx.inputsLength; index++) {
+    const input = tx.getInput(index);
+    const raw = previous.get(hex.encode(input.txid!));
+    if (raw === undefined) continue;
+    if (
+      Transaction.fromRaw(raw, { allowUnknownOutputs: true, allowUnknownInputs: true, disableScriptCheck: true }).id !==
+      hex.encode(input.txid!)
+    ) {
+      throw new Error(`the previous transaction given for input ${index} is not ${hex.encode(input.txid!)}`);
+    }
+    tx.updateInput(index, { nonWitnessUtxo: raw }, true);
+  }
+  return withGlobalXpubs(tx.toPSBT(0), descriptor.keys);
+}

@@ -34,6 +34,8 @@ export interface WalletTxRow {
   /** 1 when it spends a coin of the wallet (or we noted it as sent): its change can be trusted unconfirmed. */
   own: number;
   first_seen_at: number;
+  /** The transaction's bytes (hex) when it pays the wallet: a PSBT spending its coins carries it (non-witness UTXO). */
+  raw: string | null;
 }
 
 export interface WalletOutputRow {
@@ -134,6 +136,14 @@ export const WALLET_MIGRATIONS: MigrationList = [
           .on('payout_wallet_reservations')
           .columns(['holder'])
           .execute();
+      },
+    },
+  ],
+  [
+    '0002-raw-transactions',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('payout_wallet_txs').addColumn('raw', 'text').execute();
       },
     },
   ],

@@ -209,6 +209,32 @@ export class MultisigWallet {
     return { state: 'mempool', height: null, confirmations: 0 };
   }
 
+  /**
+   * The whole transaction that paid a coin of the wallet (what a PSBT carries as its non-witness UTXO): as the wallet
+   * kept it, else asked of the node; undefined when neither has it (Bitcoin Core without txindex, for a coin found
+   * before the wallet kept transactions).
+   */
+  async previousTransaction(txid: string): Promise<Uint8Array | undefined> {
+    const row = await this.#db.selectFrom('payout_wallet_txs').select('raw').where('txid', '=', txid).executeTakeFirst();
+    if (row?.raw) return Buffer.from(row.raw, 'hex');
+    return (await this.options.adaptor.transaction(txid).catch(() => undefined))?.raw;
+  }
+
+  /** Whether a script is one of the wallet's own (receive or change) within the watched range. */
+  ownsScript(scriptHex: string): boolean {
+    return this.#watched.has(scriptHex);
+  }
+
+  /** The sats of a coin the wallet received (spent or not); undefined for a coin that is not the wallet's. */
+  async coinValue(outpoint: Outpoint): Promise<number | undefined> {
+    const row = await this.#db
+      .selectFrom('payout_wallet_outputs')
+      .select('sats')
+      .where('outpoint', '=', `${outpoint.txid}:${outpoint.vout}`)
+      .executeTakeFirst();
+    return row?.sats;
+  }
+
   /** The transaction the wallet knows (in a block, the mempool, or noted as sent) that spends this coin, if any. */
   async spenderOf(outpoint: Outpoint): Promise<string | undefined> {
     const row = await this.#db
@@ -444,7 +470,13 @@ export class MultisigWallet {
     if (!row) {
       await trx
         .insertInto('payout_wallet_txs')
-        .values({ txid: tx.txid, own, first_seen_at: this.clock.now(), ...(next ?? placed(placement)) })
+        .values({
+          txid: tx.txid,
+          own,
+          first_seen_at: this.clock.now(),
+          raw: paid.length > 0 && tx.raw ? toHex(tx.raw) : null,
+          ...(next ?? placed(placement)),
+        })
         .execute();
       this.#knownTxids.add(tx.txid);
       if (placement.state !== 'sent') changed.add(tx.txid);
