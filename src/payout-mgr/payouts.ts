@@ -266,9 +266,7 @@ export class PayoutDesk {
 
   // ---- PSBTs ---------------------------------------------------------------------------------------------
 
-  async build(input: PayloadOf<typeof PsbtBuild>, by: string): Promise<PsbtSummary> {
-    // Handed out before the turn: the wallet's own queue may be busy catching up, and the desk's turn is not held.
-    const change = await this.#o.wallet.nextChange();
+  build(input: PayloadOf<typeof PsbtBuild>, by: string): Promise<PsbtSummary> {
     return this.inTurn(async () => {
       await this.#expireDue();
       // A discarded PSBT the chain shows sent pays its payouts: not built again.
@@ -299,6 +297,9 @@ export class PayoutDesk {
         .map((coin) => ({ ...coin, confirmations: this.#confirmations(coin.height) }))
         .filter((coin) => !reserved.has(outpointKey(coin)));
       const required = await this.#conflictWithDiscarded(payouts, coins);
+      // Handed out only now, when nothing else refuses the build: each one handed out and never used widens the gap
+      // a co-signer's wallet must look across to find its change.
+      const change = await wallet.nextChange();
       const built = buildPayoutPsbt({
         required,
         descriptor,
