@@ -1,14 +1,14 @@
-// The BIP 174 test vectors (test/payout-mgr/vectors/bip174.json, copied from the BIP): invalid PSBTs refused by our
-// parser, valid ones read, and the BIP's worked example (creator → updater → signer → combiner → finalizer →
-// extractor) reproduced with @scure/btc-signer, the library psbt.ts builds on.
+// The BIP 174 test vectors (test/payout-mgr/vectors/bip174.json, all of the BIP's): invalid PSBTs refused by our
+// parser, valid ones read, the "Fails Signer checks" PSBTs refused on import, and the BIP's worked example (creator →
+// updater → signer → combiner → finalizer → extractor) reproduced with @scure/btc-signer, the library psbt.ts builds on.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { base64, hex } from '@scure/base';
 import { HDKey } from '@scure/bip32';
 import { bip32Path, PSBTCombine, TEST_NETWORK, Transaction, WIF } from '@scure/btc-signer';
-import { decodePsbtText, signatureCounts } from '../../src/payout-mgr/psbt.js';
-import { TEST_VERSIONS } from './keys.js';
+import { buildPayoutPsbt, checkSignedPsbt, decodePsbtText, signatureCounts } from '../../src/payout-mgr/psbt.js';
+import { signWithScure, TEST_VERSIONS, testWallet } from './keys.js';
 
 interface Vector {
   name: string;
@@ -36,6 +36,7 @@ interface Vectors {
   source: string;
   invalid: Vector[];
   valid: Vector[];
+  failsSignerChecks: Vector[];
   workedExample: WorkedExample;
   unknownKeysCombine: { first: string; second: string; combined: string; combinedBase64: string };
 }
@@ -45,11 +46,19 @@ const example = vectors.workedExample;
 const code = (expected: string) => (error: Error & { code?: string }) => error.code === expected && error.message.length > 20;
 
 test('every copied vector: its hex and its base64 are the same bytes (a copying error would show here)', () => {
-  for (const vector of [...vectors.invalid, ...vectors.valid]) {
+  for (const vector of [...vectors.invalid, ...vectors.valid, ...vectors.failsSignerChecks]) {
     assert.equal(hex.encode(base64.decode(vector.base64)), vector.hex, vector.name);
   }
   assert.equal(hex.encode(base64.decode(example.creatorBase64)), example.creator);
   assert.equal(hex.encode(base64.decode(vectors.unknownKeysCombine.combinedBase64)), vectors.unknownKeysCombine.combined);
+});
+
+test('every case of the BIP is copied: 19 invalid, 10 valid, 4 that fail signer checks', () => {
+  assert.equal(vectors.invalid.length, 19);
+  assert.equal(vectors.valid.length, 10);
+  assert.equal(vectors.failsSignerChecks.length, 4);
+  const names = [...vectors.invalid, ...vectors.valid, ...vectors.failsSignerChecks].map((vector) => vector.name);
+  assert.equal(new Set(names).size, names.length, 'no case twice');
 });
 
 for (const vector of vectors.invalid) {
@@ -59,13 +68,104 @@ for (const vector of vectors.invalid) {
   });
 }
 
+/** Signature counts the case titles state; the other valid cases only need one count per input. */
+const STATED_SIGNATURES: Record<string, number[]> = {
+  'PSBT with one P2SH-P2WSH input of a 2-of-2 multisig, redeemScript, witnessScript, and keypaths are available. Contains one signature.':
+    [1],
+  'PSBT with one P2WSH input of a 2-of-2 multisig. witnessScript, keypaths, and global xpubs are available. Contains no signatures. Outputs filled.':
+    [0],
+};
+
 for (const vector of vectors.valid) {
   test(`BIP 174 valid: ${vector.name} is read`, () => {
-    assert.deepEqual(decodePsbtText(vector.base64), hex.decode(vector.hex));
-    assert.deepEqual(decodePsbtText(hex.decode(vector.hex)), hex.decode(vector.hex));
-    assert.deepEqual(signatureCounts(hex.decode(vector.hex)), []);
+    const bytes = hex.decode(vector.hex);
+    assert.deepEqual(decodePsbtText(vector.base64), bytes);
+    assert.deepEqual(decodePsbtText(bytes), bytes);
+    // signatureCounts reads a final scriptSig as a multisig one (between the dummy and the script), as our wallet's
+    // inputs are; the finalized P2PKH input of one valid case (signature, pubkey) therefore counts 0, not 1.
+    const counts = signatureCounts(bytes);
+    assert.equal(counts.length, Transaction.fromPSBT(bytes, { allowUnknownOutputs: true }).inputsLength);
+    const stated = STATED_SIGNATURES[vector.name];
+    if (stated) assert.deepEqual(counts, stated);
   });
 }
+
+// "Fails Signer checks": PSBTs a signer must refuse to sign. Our signers are external (hardware and desktop wallets),
+// so psbt.ts has no signer to refuse; what it has is the import path (decodePsbtText, then checkSignedPsbt against
+// the PSBT we built). Each case below says which of its checks refuses the PSBT.
+const wallet = testWallet();
+const ours = buildPayoutPsbt({
+  descriptor: wallet,
+  coins: [
+    {
+      txid: '11'.repeat(32),
+      vout: 0,
+      value: 150_000,
+      chain: 0,
+      index: 0,
+      scriptHex: wallet.derive(0, 0).scriptHex,
+      height: 100,
+      confirmations: 6,
+    },
+  ],
+  outputs: [{ script: wallet.derive(0, 5).script, sats: 50_000, address: wallet.derive(0, 5).address }],
+  feeRateSatPerVb: 5,
+  change: wallet.derive(1, 0),
+  locktime: 250,
+}).psbt;
+
+const SIGNER_CHECK_REFUSALS: Record<string, { decodes: boolean; onImport: string; why: string }> = {
+  // Input 0 spends P2PKH but carries a witness UTXO. Our parser checks a UTXO only against the input's redeem and
+  // witness scripts, which this input has none of, so it reads the PSBT; the import refuses it as another
+  // transaction than ours. Our own inputs' scripts come from the descriptor, never from a co-signer's UTXO fields.
+  'A Witness UTXO is provided for a non-witness input': {
+    decodes: true,
+    onImport: 'PAYOUT_PSBT_DIFFERENT_TX',
+    why: 'read, then refused by checkSignedPsbt as another transaction',
+  },
+  // The next three: @scure/btc-signer checks redeem and witness script hashes against the spent output while parsing,
+  // so our parser refuses them already (the BIP would read them and leave the refusal to the signer).
+  'redeemScript with non-witness UTXO does not match the scriptPubKey': {
+    decodes: false,
+    onImport: 'PAYOUT_PSBT_MALFORMED',
+    why: 'wrong redeemScript hash, refused on reading',
+  },
+  'redeemScript with witness UTXO does not match the scriptPubKey': {
+    decodes: false,
+    onImport: 'PAYOUT_PSBT_MALFORMED',
+    why: 'wrong redeemScript hash, refused on reading',
+  },
+  'witnessScript with witness UTXO does not match the redeemScript': {
+    decodes: false,
+    onImport: 'PAYOUT_PSBT_MALFORMED',
+    why: 'wrong witnessScript hash, refused on reading',
+  },
+};
+
+test('every "Fails Signer checks" case has an expected refusal (none is skipped)', () => {
+  assert.deepEqual(vectors.failsSignerChecks.map((vector) => vector.name).sort(), Object.keys(SIGNER_CHECK_REFUSALS).sort());
+});
+
+for (const vector of vectors.failsSignerChecks) {
+  const expected = SIGNER_CHECK_REFUSALS[vector.name];
+  test(`BIP 174 fails signer checks: ${vector.name} → ${expected?.onImport ?? '?'} (${expected?.why ?? 'no expectation'})`, () => {
+    if (!expected) throw new Error(`no expected refusal for "${vector.name}"`);
+    const bytes = hex.decode(vector.hex);
+    if (expected.decodes) {
+      assert.deepEqual(decodePsbtText(vector.base64), bytes);
+      assert.deepEqual(decodePsbtText(bytes), bytes);
+    } else {
+      assert.throws(() => decodePsbtText(bytes), code('PAYOUT_PSBT_MALFORMED'), 'as binary');
+      assert.throws(() => decodePsbtText(vector.base64), code('PAYOUT_PSBT_MALFORMED'), 'as base64');
+    }
+    assert.throws(() => checkSignedPsbt(ours, vector.base64, wallet), code(expected.onImport), 'on import');
+    assert.throws(() => checkSignedPsbt(ours, bytes, wallet), code(expected.onImport), 'on import, binary');
+  });
+}
+
+test('our own payout PSBT, signed by a co-signer, passes the same import check (so the refusals above are the vectors’)', () => {
+  assert.equal(checkSignedPsbt(ours, signWithScure(ours, 0), wallet).length, 1);
+});
 
 const master = HDKey.fromExtendedKey(example.masterTprv, TEST_VERSIONS);
 const psbtHex = (tx: Transaction) => hex.encode(tx.toPSBT(0));
