@@ -498,7 +498,7 @@ export const ReporterRun = defineMessage({
 
 export const MemberStatusChanged = defineMessage({
   type: 'reporter.status-changed',
-  topic: 'dctrl/v1/reporter/status',
+  topic: 'dctrl/v1/reporter/member-status',
   kind: 'event',
   issuers: ['reporter'],
   description:
