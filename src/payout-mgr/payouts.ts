@@ -542,8 +542,10 @@ export class PayoutDesk {
           })
           .where('id', '=', row.id)
           .execute();
-        await trx.updateTable('payout_mgr_payouts').set({ psbt_id: null }).where('id', 'in', payoutIds).execute();
-        await this.#setState(trx, payoutIds, 'approved', now);
+        if (payoutIds.length > 0) {
+          await trx.updateTable('payout_mgr_payouts').set({ psbt_id: null }).where('id', 'in', payoutIds).execute();
+          await this.#setState(trx, payoutIds, 'approved', now);
+        }
       });
       this.#o.log.warn({ psbtId: row.id, by, reason }, 'PSBT discarded; its payouts are approved again');
       for (const id of payoutIds) await this.#announce(id);

@@ -43,9 +43,9 @@ export function payoutConfig(overrides: NonNullable<ConfigInput['payoutMgr']> = 
 export async function startPayoutHub(
   h: Harness,
   chain: ChainAdaptor,
-  options: { priceNotifier?: boolean } = {},
+  options: { priceNotifier?: boolean; database?: DatabaseHandle } = {},
 ): Promise<PayoutHub> {
-  const database = await openDatabase({ sqliteFile: join(h.dataDir, 'dctrl.db') });
+  const database = options.database ?? (await openDatabase({ sqliteFile: join(h.dataDir, 'dctrl.db') }));
   for (const name of ['business-data', 'member-data', 'reporter', 'price-notifier', 'payout-mgr']) h.keeper.ensureClient(name);
   await h.vault.publishChanges();
   const payouts = createPayoutMgr(await h.context('payout-mgr'), database, { adaptor: chain });
