@@ -736,7 +736,11 @@ export class PayoutDesk {
       })
       .where('id', '=', row.id)
       .execute();
-    const payoutIds = JSON.parse(row.payout_ids) as string[];
+    // The payouts it still holds: one that moved to another transaction (a discarded PSBT sent instead) is not its.
+    const payoutIds = (await this.#db.selectFrom('payout_mgr_payouts').select('id').where('psbt_id', '=', row.id).execute()).map(
+      (payout) => payout.id,
+    );
+    if (payoutIds.length === 0) return;
     if (confirmed && row.state !== 'confirmed') {
       await this.#db.transaction().execute(async (trx) => {
         await trx
