@@ -99,6 +99,29 @@ export const psbtSummary = z.strictObject({
 });
 export type PsbtSummary = z.infer<typeof psbtSummary>;
 
+export const payoutPage = z.strictObject({ payouts: z.array(payoutRecord), next: payoutId.nullable() });
+export const payoutWithPsbt = z.strictObject({ payout: payoutRecord, psbt: psbtSummary.nullable() });
+export const psbtList = z.strictObject({ psbts: z.array(psbtSummary) });
+export const psbtImported = z.strictObject({
+  psbt: psbtSummary,
+  added: z.array(z.strictObject({ inputIndex: z.int().nonnegative(), fingerprint: z.string(), pubkey: z.string() })),
+  alreadyHad: z.int().nonnegative(),
+});
+export type PsbtImported = z.infer<typeof psbtImported>;
+export const payoutWalletInfo = z.strictObject({
+  descriptor: z.string(),
+  threshold: z.int().positive(),
+  cosigners: z.array(z.strictObject({ fingerprint: z.string(), path: z.string(), xpub: z.string() })),
+  confirmedSats: z.int().nonnegative(),
+  unconfirmedSats: z.int().nonnegative(),
+  /** Sats in coins that an unsent PSBT will spend. */
+  reservedSats: z.int().nonnegative(),
+  coins: z.int().nonnegative(),
+  processedHeight: z.int().nonnegative().nullable(),
+  receiveAddress: z.string().nullable(),
+});
+export type PayoutWalletInfo = z.infer<typeof payoutWalletInfo>;
+
 export const PayoutRequest = defineMessage({
   type: 'payout-mgr.request',
   topic: 'dctrl/v1/payout-mgr/rpc/request',
@@ -151,7 +174,7 @@ export const PayoutList = defineMessage({
     before: payoutId.optional(),
     limit: z.int().positive().max(200).optional(),
   }),
-  reply: z.strictObject({ payouts: z.array(payoutRecord), next: payoutId.nullable() }),
+  reply: payoutPage,
 });
 
 export const PayoutGet = defineMessage({
@@ -161,7 +184,7 @@ export const PayoutGet = defineMessage({
   issuers: 'any',
   description: 'One payout with its approvals and, once in a PSBT, that PSBT. Only payoutMgr.readers may.',
   payload: z.strictObject({ payoutId }),
-  reply: z.strictObject({ payout: payoutRecord, psbt: psbtSummary.nullable() }),
+  reply: payoutWithPsbt,
 });
 
 export const PsbtBuild = defineMessage({
@@ -187,7 +210,7 @@ export const PsbtGet = defineMessage({
   description:
     'A PSBT as it stands, with the co-signers’ signatures so far, to hand to the next co-signer; or every PSBT not yet confirmed. Only payoutMgr.readers may.',
   payload: z.strictObject({ psbtId: psbtId.optional() }),
-  reply: z.strictObject({ psbts: z.array(psbtSummary) }),
+  reply: psbtList,
 });
 
 export const PsbtImport = defineMessage({
@@ -198,11 +221,7 @@ export const PsbtImport = defineMessage({
   description:
     'A co-signer’s signed PSBT: it must sign exactly the transaction built, with keys of the wallet only, each signature valid; its signatures are combined in, and at the quorum the transaction is finalized (not sent). Found by its transaction when no psbtId is given. Only payoutMgr.operators may.',
   payload: z.strictObject({ psbtId: psbtId.optional(), psbt: psbtBase64, by: personName.optional() }),
-  reply: z.strictObject({
-    psbt: psbtSummary,
-    added: z.array(z.strictObject({ inputIndex: z.int().nonnegative(), fingerprint: z.string(), pubkey: z.string() })),
-    alreadyHad: z.int().nonnegative(),
-  }),
+  reply: psbtImported,
 });
 
 export const PsbtBroadcast = defineMessage({
@@ -235,18 +254,7 @@ export const PayoutWallet = defineMessage({
   description:
     'The multisig wallet: its descriptor, balance, coins and how far it has followed the chain; with newAddress, a fresh receive address to fund it. Only payoutMgr.readers may.',
   payload: z.strictObject({ newAddress: z.boolean().optional() }),
-  reply: z.strictObject({
-    descriptor: z.string(),
-    threshold: z.int().positive(),
-    cosigners: z.array(z.strictObject({ fingerprint: z.string(), path: z.string(), xpub: z.string() })),
-    confirmedSats: z.int().nonnegative(),
-    unconfirmedSats: z.int().nonnegative(),
-    /** Sats in coins that an unsent PSBT will spend. */
-    reservedSats: z.int().nonnegative(),
-    coins: z.int().nonnegative(),
-    processedHeight: z.int().nonnegative().nullable(),
-    receiveAddress: z.string().nullable(),
-  }),
+  reply: payoutWalletInfo,
 });
 
 export const PayoutChanged = defineMessage({

@@ -15,7 +15,12 @@ import {
   PsbtDiscard,
   PsbtGet,
   PsbtImport,
+  payoutPage,
   payoutRecord,
+  payoutWalletInfo,
+  payoutWithPsbt,
+  psbtImported,
+  psbtList,
   psbtSummary,
   type PsbtSummary,
 } from '../core/messages-payout.js';
@@ -69,26 +74,6 @@ const importBody = z.strictObject({
 });
 const discardBody = z.strictObject({ reason });
 
-const payoutsReply = z.object({ payouts: z.array(payoutRecord), next: z.string().nullable() });
-const payoutReply = z.object({ payout: payoutRecord, psbt: psbtSummary.nullable() });
-const psbtsReply = z.object({ psbts: z.array(psbtSummary) });
-const importReply = z.object({
-  psbt: psbtSummary,
-  added: z.array(z.object({ inputIndex: z.int(), fingerprint: z.string(), pubkey: z.string() })),
-  alreadyHad: z.int(),
-});
-const walletReply = z.object({
-  descriptor: z.string(),
-  threshold: z.int(),
-  cosigners: z.array(z.object({ fingerprint: z.string(), path: z.string(), xpub: z.string() })),
-  confirmedSats: z.int(),
-  unconfirmedSats: z.int(),
-  reservedSats: z.int(),
-  coins: z.int(),
-  processedHeight: z.int().nullable(),
-  receiveAddress: z.string().nullable(),
-});
-
 function who(request: FastifyRequest): { name: string; role: string; memberId: string | null } {
   const principal = request.principal;
   if (!principal) throw new ServerError('SERVER_NOT_LOGGED_IN', 'log in first');
@@ -103,7 +88,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
         tags: ['payouts'],
         summary: 'Payouts, newest first, a page at a time; by state or member',
         querystring: jsonSchema(payoutsQuery),
-        response: okReply('Payouts and the id to ask the next page before', payoutsReply),
+        response: okReply('Payouts and the id to ask the next page before', payoutPage),
       },
       config: { access: [...STAFF] },
     },
@@ -117,7 +102,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
         summary: 'The payouts to one member (a member sees their own reimbursements), newest first',
         params: jsonSchema(memberPayoutParams),
         querystring: jsonSchema(memberPayoutsQuery),
-        response: okReply('Payouts and the id to ask the next page before', payoutsReply),
+        response: okReply('Payouts and the id to ask the next page before', payoutPage),
       },
       config: { access: [...STAFF, 'member-self'] },
     },
@@ -133,7 +118,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
         tags: ['payouts'],
         summary: 'One payout with its approvals and, once built, its PSBT',
         params: jsonSchema(payoutParams),
-        response: okReply('The payout', payoutReply),
+        response: okReply('The payout', payoutWithPsbt),
       },
       config: { access: [...STAFF] },
     },
@@ -219,7 +204,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
       schema: {
         tags: ['payouts'],
         summary: 'The PSBTs not yet confirmed, with the signatures taken in so far',
-        response: okReply('PSBTs', psbtsReply),
+        response: okReply('PSBTs', psbtList),
       },
       config: { access: [...STAFF] },
     },
@@ -272,7 +257,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
           'Upload a co-signer’s signed PSBT (base64): refused whole if it signs another transaction or carries a key outside the wallet; combined in, finalized at the quorum',
         params: jsonSchema(psbtParams),
         body: jsonSchema(importBody),
-        response: okReply('The PSBT with the signatures combined in', importReply),
+        response: okReply('The PSBT with the signatures combined in', psbtImported),
       },
       config: { access: [...STAFF] },
     },
@@ -319,7 +304,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
       schema: {
         tags: ['payouts'],
         summary: 'The multisig wallet: balance, coins, co-signers and descriptor',
-        response: okReply('The wallet', walletReply),
+        response: okReply('The wallet', payoutWalletInfo),
       },
       config: { access: [...STAFF] },
     },
@@ -331,7 +316,7 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
       schema: {
         tags: ['payouts'],
         summary: 'Hand out a fresh receive address of the multisig wallet, to fund it',
-        response: okReply('The wallet, with receiveAddress', walletReply),
+        response: okReply('The wallet, with receiveAddress', payoutWalletInfo),
       },
       config: { access: [...STAFF] },
     },

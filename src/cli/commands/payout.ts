@@ -20,6 +20,8 @@ import {
   PsbtImport,
   type PayoutRecord,
   type PayoutState,
+  type PayoutWalletInfo,
+  type PsbtImported,
   type PsbtSummary,
 } from '../../core/messages-payout.js';
 import { onBus, oneOf, print } from '../command-kit.js';
@@ -240,11 +242,7 @@ async function importSigned(command: Command, file: string, options: { psbt?: st
     ...(options.as !== undefined ? { by: options.as } : {}),
   };
   await onBus(command, async (bus) => {
-    const reply = (await bus.request(PsbtImport, payload, { timeoutMs: BUILD_TIMEOUT_MS })) as {
-      psbt: PsbtSummary;
-      added: { inputIndex: number; fingerprint: string }[];
-      alreadyHad: number;
-    };
+    const reply = (await bus.request(PsbtImport, payload, { timeoutMs: BUILD_TIMEOUT_MS })) as PsbtImported;
     const signers = [...new Set(reply.added.map((signature) => signature.fingerprint))];
     print(
       `took ${reply.added.length} new signature${reply.added.length === 1 ? '' : 's'}${signers.length > 0 ? ` from ${signers.join(', ')}` : ''}${reply.alreadyHad > 0 ? ` (${reply.alreadyHad} already had)` : ''}`,
@@ -279,17 +277,7 @@ async function discard(command: Command, id: string, options: { reason: string; 
 
 async function wallet(command: Command, options: { newAddress?: boolean; format: Format }) {
   await onBus(command, async (bus) => {
-    const info = (await bus.request(PayoutWallet, options.newAddress ? { newAddress: true } : {})) as {
-      descriptor: string;
-      threshold: number;
-      cosigners: { fingerprint: string; path: string; xpub: string }[];
-      confirmedSats: number;
-      unconfirmedSats: number;
-      reservedSats: number;
-      coins: number;
-      processedHeight: number | null;
-      receiveAddress: string | null;
-    };
+    const info = (await bus.request(PayoutWallet, options.newAddress ? { newAddress: true } : {})) as PayoutWalletInfo;
     if (options.format === 'json') return print(JSON.stringify(info, null, 2));
     print(
       [
