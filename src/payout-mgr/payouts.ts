@@ -13,14 +13,16 @@ import type { Config } from '../core/config.js';
 import { PayoutMgrError, type PayoutMgrErrorCode } from './errors.js';
 import {
   buildPayoutPsbt,
-  checkSignedPsbt,
-  combineSignatures,
   decodePsbtText,
   dustThreshold,
   finalizePsbt,
+  psbtSigners,
+  signatureCounts,
+  takeSignatures,
+  unsignedOutputs,
+  unsignedTxid,
   withPreviousTransactions,
 } from './psbt.js';
-import { psbtSigners, unsignedOutputs, unsignedTxid } from './psbt-signers.js';
 import type { DecisionRow, PayoutRow, PayoutTables, PsbtRow } from './store.js';
 import type { MultisigWallet, Outpoint, SpendableCoin } from './wallet.js';
 
@@ -409,11 +411,7 @@ export class PayoutDesk {
       if (row.state !== 'signing' && row.state !== 'signed') {
         fail('PAYOUT_STATE_CONFLICT', `PSBT ${row.id} is ${row.state}; signatures are taken only before it is sent`);
       }
-      const ours = Buffer.from(row.psbt, 'base64');
-      const found = checkSignedPsbt(ours, theirs, descriptor);
-      const before = new Set(psbtSigners(ours).flatMap((keys, index) => keys.map((key) => `${index}:${key}`)));
-      const added = found.filter((signature) => !before.has(`${signature.inputIndex}:${signature.pubkeyHex}`));
-      const combined = combineSignatures(ours, [theirs], descriptor);
+      const { psbt: combined, added, alreadyHad } = takeSignatures(Buffer.from(row.psbt, 'base64'), theirs, descriptor);
       let finalized: { rawTxHex: string; txid: string } | undefined;
       try {
         finalized = finalizePsbt(combined, row.threshold);
@@ -453,7 +451,7 @@ export class PayoutDesk {
       return {
         psbt: this.#summary(await this.#psbt(row.id)),
         added: added.map(({ inputIndex, fingerprint, pubkeyHex }) => ({ inputIndex, fingerprint, pubkey: pubkeyHex })),
-        alreadyHad: found.length - added.length,
+        alreadyHad,
       };
     });
   }
@@ -463,7 +461,7 @@ export class PayoutDesk {
       const { adaptor, clock, log } = this.#o;
       const row = await this.#psbt(psbtId);
       if (row.state === 'signing') {
-        const counts = psbtSigners(Buffer.from(row.psbt, 'base64')).map((keys) => keys.length);
+        const counts = signatureCounts(Buffer.from(row.psbt, 'base64'));
         fail(
           'PAYOUT_PSBT_NOT_ENOUGH_SIGNATURES',
           `PSBT ${row.id} has ${counts.join('/')} signatures on its inputs; each needs ${row.threshold}`,

@@ -472,11 +472,27 @@ function checkAgainst(ours: Transaction, theirsText: Uint8Array | string, descri
  * @throws PayoutMgrError PAYOUT_PSBT_MALFORMED, PAYOUT_PSBT_DIFFERENT_TX, PAYOUT_PSBT_FOREIGN_SIGNATURE, PAYOUT_PSBT_BAD_SIGNATURE.
  */
 export function checkSignedPsbt(ours: Uint8Array, theirs: Uint8Array | string, descriptor: OutputDescriptor): SignatureFound[] {
-  return checkAgainst(parseTransaction(ours), theirs, descriptor).map((found) => ({
+  return checkAgainst(parseTransaction(ours), theirs, descriptor).map(foundOf);
+}
+
+function foundOf(found: CheckedSignature): SignatureFound {
+  return {
     inputIndex: found.inputIndex,
     pubkeyHex: hex.encode(found.pubkey),
     fingerprint: found.fingerprint.toString(16).padStart(8, '0'),
-  }));
+  };
+}
+
+/** Adds the checked signatures our PSBT does not have yet; returns those it added. */
+function addSignatures(tx: Transaction, signatures: readonly CheckedSignature[]): CheckedSignature[] {
+  const added: CheckedSignature[] = [];
+  for (const checked of signatures) {
+    const present = tx.getInput(checked.inputIndex).partialSig ?? [];
+    if (present.some(([key]) => equalBytes(key, checked.pubkey))) continue;
+    tx.updateInput(checked.inputIndex, { partialSig: [[checked.pubkey, checked.signature]] });
+    added.push(checked);
+  }
+  return added;
 }
 
 /**
@@ -486,13 +502,27 @@ export function checkSignedPsbt(ours: Uint8Array, theirs: Uint8Array | string, d
  */
 export function combineSignatures(ours: Uint8Array, signed: (Uint8Array | string)[], descriptor: OutputDescriptor): Uint8Array {
   const tx = parseTransaction(ours);
-  const signatures = signed.flatMap((theirs) => checkAgainst(tx, theirs, descriptor));
-  for (const { inputIndex, pubkey, signature } of signatures) {
-    const present = tx.getInput(inputIndex).partialSig ?? [];
-    if (present.some(([key]) => equalBytes(key, pubkey))) continue;
-    tx.updateInput(inputIndex, { partialSig: [[pubkey, signature]] });
-  }
+  addSignatures(
+    tx,
+    signed.flatMap((theirs) => checkAgainst(tx, theirs, descriptor)),
+  );
   return tx.toPSBT();
+}
+
+/**
+ * One co-signer's PSBT taken into ours, checked once: the combined PSBT, the signatures it added, and how many it
+ * carried that ours already had.
+ * @throws PayoutMgrError as checkSignedPsbt.
+ */
+export function takeSignatures(
+  ours: Uint8Array,
+  theirs: Uint8Array | string,
+  descriptor: OutputDescriptor,
+): { psbt: Uint8Array; added: SignatureFound[]; alreadyHad: number } {
+  const tx = parseTransaction(ours);
+  const found = checkAgainst(tx, theirs, descriptor);
+  const added = addSignatures(tx, found);
+  return { psbt: tx.toPSBT(), added: added.map(foundOf), alreadyHad: found.length - added.length };
 }
 
 /** The signatures of a finalized multisig input: the items between the CHECKMULTISIG dummy and the script. */
@@ -592,4 +622,37 @@ export function withPreviousTransactions(
     tx.updateInput(index, { nonWitnessUtxo: raw }, true);
   }
   return withGlobalXpubs(tx.toPSBT(0), descriptor.keys);
+}
+
+/** Per input, the public keys (hex) of the partial signatures it carries. @throws PayoutMgrError PAYOUT_PSBT_MALFORMED. */
+export function psbtSigners(psbt: Uint8Array): string[][] {
+  const tx = parseTransaction(psbt);
+  const signers: string[][] = [];
+  for (let index = 0; index < tx.inputsLength; index++) {
+    signers.push((tx.getInput(index).partialSig ?? []).map(([pubkey]) => hex.encode(pubkey)));
+  }
+  return signers;
+}
+
+/** The unsigned transaction's outputs: script, sats and address. @throws PayoutMgrError PAYOUT_PSBT_MALFORMED. */
+export function unsignedOutputs(
+  psbt: Uint8Array,
+  network: BitcoinNetwork,
+): { scriptHex: string; sats: number; address: string }[] {
+  const tx = parseTransaction(psbt);
+  const outputs: { scriptHex: string; sats: number; address: string }[] = [];
+  for (let index = 0; index < tx.outputsLength; index++) {
+    const output = tx.getOutput(index);
+    outputs.push({
+      scriptHex: hex.encode(output.script!),
+      sats: Number(output.amount!),
+      address: describeScript(output.script!, network),
+    });
+  }
+  return outputs;
+}
+
+/** The unsigned transaction's txid (the final txid: every input of the wallet is segwit). */
+export function unsignedTxid(psbt: Uint8Array): string {
+  return parseTransaction(psbt).id;
 }
