@@ -8,7 +8,15 @@ import type { PayloadOf } from '../core/contract.js';
 import { centsFor, ledgerAcceptsBitcoin, satsFor } from '../core/bitcoin-amounts.js';
 import { DctrlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { PayoutDecide, PayoutRecord, PayoutRequest, PayoutState, PsbtBuild, PsbtSummary } from '../core/messages-payout.js';
+import type {
+  PayoutDecide,
+  PayoutRecord,
+  PayoutRequest,
+  PayoutState,
+  PsbtBuild,
+  PsbtState,
+  PsbtSummary,
+} from '../core/messages-payout.js';
 import type { Config } from '../core/config.js';
 import { PayoutMgrError, type PayoutMgrErrorCode } from './errors.js';
 import {
@@ -551,13 +559,9 @@ export class PayoutDesk {
     });
   }
 
+  /** Sats in coins that an unsent PSBT will spend. */
   async reservedSats(): Promise<number> {
-    const rows = await this.#db
-      .selectFrom('payout_mgr_psbts')
-      .select('inputs')
-      .where('state', 'in', ['signing', 'signed'])
-      .execute();
-    return rows.flatMap((row) => JSON.parse(row.inputs) as { value: number }[]).reduce((sum, input) => sum + input.value, 0);
+    return (await this.#heldInputs(['signing', 'signed'])).reduce((sum, input) => sum + input.value, 0);
   }
 
   // ---- following the chain -------------------------------------------------------------------------------
@@ -1071,14 +1075,13 @@ export class PayoutDesk {
   }
 
   async #reservedOutpoints(): Promise<Set<string>> {
-    const rows = await this.#db
-      .selectFrom('payout_mgr_psbts')
-      .select('inputs')
-      .where('state', 'in', ['signing', 'signed'])
-      .execute();
-    return new Set(
-      rows.flatMap((row) => (JSON.parse(row.inputs) as { txid: string; vout: number }[]).map((i) => `${i.txid}:${i.vout}`)),
-    );
+    return new Set((await this.#heldInputs(['signing', 'signed'])).map(outpointKey));
+  }
+
+  /** The coins the PSBTs in these states spend. */
+  async #heldInputs(states: PsbtState[]): Promise<{ txid: string; vout: number; value: number }[]> {
+    const rows = await this.#db.selectFrom('payout_mgr_psbts').select('inputs').where('state', 'in', states).execute();
+    return rows.flatMap((row) => JSON.parse(row.inputs) as { txid: string; vout: number; value: number }[]);
   }
 
   #confirmations(height: number | null): number {
