@@ -1074,8 +1074,9 @@ export class PayoutDesk {
     return required;
   }
 
+  /** Coins no new PSBT may take: those of unsent PSBTs, and of sent ones until they confirm (the chain may lose one). */
   async #reservedOutpoints(): Promise<Set<string>> {
-    return new Set((await this.#heldInputs(['signing', 'signed'])).map(outpointKey));
+    return new Set((await this.#heldInputs(['signing', 'signed', 'broadcast'])).map(outpointKey));
   }
 
   /** The coins the PSBTs in these states spend. */

@@ -202,3 +202,23 @@ test('a bus refusal reaches the caller as a coded error', () =>
       return true;
     });
   }));
+
+test('the coins of a sent payout stay held while the chain has lost its transaction: a new PSBT does not take them', () =>
+  withSpace(async (space) => {
+    const { chain, cli, hub } = space;
+    const first = await approved(space, 100_000, 5);
+    const sent = (await cli.request(PsbtBuild, { payoutIds: [first.id] })) as PsbtSummary;
+    await signAndSend(space, sent);
+    // The node forgets it; after two passes the wallet does too (and the desk sends it again).
+    chain.evict(sent.txid);
+    await hub.payouts.follow();
+    await hub.payouts.follow();
+    const next = await approved(space, 50_000, 6);
+    const built = (await cli.request(PsbtBuild, { payoutIds: [next.id] })) as PsbtSummary;
+    const held = new Set(sent.inputs.map((input) => `${input.txid}:${input.vout}`));
+    assert.deepEqual(
+      built.inputs.filter((input) => held.has(`${input.txid}:${input.vout}`)),
+      [],
+      'no coin of the sent transaction',
+    );
+  }));
