@@ -5,16 +5,12 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { createServer, type Server } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
-import { closeShared, createBusClient, shareDirectory, type BusClient } from '../src/auth-proxy/index.js';
-import { systemClock } from '../src/core/clock.js';
+import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
+import { benchVault } from './bench-vault.js';
 import { loadConfig, type Config } from '../src/core/config.js';
-import { defaultGrants } from '../src/core/grants.js';
-import { silentLogger } from '../src/core/logger.js';
-import { createRegistry, Ping } from '../src/core/messages.js';
-import type { ServiceContext } from '../src/core/service.js';
+import { Ping } from '../src/core/messages.js';
 import { createEventLogger, eventLogDir, verifyLog } from '../src/event-logger/index.js';
 import { createSubscriptionMgr } from '../src/subscription-mgr/index.js';
-import { VaultKeeper } from '../src/vault/index.js';
 
 const THROUGHPUT_MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const IN_FLIGHT = 500;
@@ -138,24 +134,9 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   let config: Config = loadConfig({
     overrides: { dataDir, broker: { port: 0 }, log: { level: 'silent' }, eventLogger: { fsync: 'interval' } },
   });
-  const keeper = VaultKeeper.open({ dataDir, secret: { demo: true }, clock: systemClock, tokenTtlSeconds: 3_600 });
-  const registry = createRegistry();
-  const shared: Record<string, unknown> = {};
-  for (const client of ['subscription-mgr', 'event-logger', 'sensor', 'consumer']) keeper.ensureClient(client);
-  shareDirectory({ shared }, keeper.directory(), Date.now() + config.vault.directoryTtlSeconds * 1000);
-  const context = async (client: string, sub: string[] = []): Promise<ServiceContext> => ({
-    config,
-    clock: systemClock,
-    logger: silentLogger,
-    registry,
-    shared,
-    credentials: {
-      client,
-      signingKey: keeper.ensureClient(client),
-      token: (await keeper.issueToken(client, defaultGrants(client, { sub }))).token,
-      rootPublicKey: keeper.root.publicKeyB64,
-    },
-  });
+  const vault = benchVault(dataDir, () => config, ['subscription-mgr', 'event-logger', 'sensor', 'consumer'], 3_600);
+  const { keeper, shared } = vault;
+  const context = (client: string, sub: string[] = []) => vault.context(client, { sub });
   const broker = createSubscriptionMgr(await context('subscription-mgr'));
   await broker.start();
   config = Object.freeze({ ...config, broker: Object.freeze({ ...config.broker, url: broker.urls[0]! }) });

@@ -10,23 +10,21 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { sql } from 'kysely';
 import mqtt, { type MqttClient } from 'mqtt';
-import { closeShared, createBusClient, shareDirectory, type BusClient } from '../src/auth-proxy/index.js';
+import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
+import { benchVault } from './bench-vault.js';
 import { createBusinessData } from '../src/business-data/index.js';
 import { createBusinessMgr, type BusinessMgr } from '../src/business-mgr/index.js';
-import { systemClock } from '../src/core/clock.js';
 import { loadConfig, type Config } from '../src/core/config.js';
 import { hashFob } from '../src/core/fob-hash.js';
-import { defaultGrants } from '../src/core/grants.js';
-import { silentLogger } from '../src/core/logger.js';
-import { createRegistry, MemberCommand, SettingSet } from '../src/core/messages.js';
-import type { Service, ServiceContext } from '../src/core/service.js';
+import { MemberCommand, SettingSet } from '../src/core/messages.js';
+import type { Service } from '../src/core/service.js';
 import { openDatabase, type DatabaseHandle } from '../src/core/storage/index.js';
 import { createMachineMgr, type MachineMgr, type OutputDriver, type PulseRequest } from '../src/machine-mgr/index.js';
 import { createMachineNotifier, type MachineNotifier } from '../src/machine-notifier/index.js';
 import { createMemberData } from '../src/member-data/index.js';
 import { createReporter } from '../src/reporter/index.js';
 import { createSubscriptionMgr } from '../src/subscription-mgr/index.js';
-import { createVaultService, VaultKeeper } from '../src/vault/index.js';
+import { createVaultService } from '../src/vault/index.js';
 
 const TAPS = Number(process.env.BENCH_TAPS ?? 10_000);
 const WARM_UP = 500;
@@ -170,30 +168,8 @@ async function startSpace(dataDir: string): Promise<Space> {
       vault: { tokenTtlSeconds: 86_400, directoryTtlSeconds: 7 * 86_400 },
     },
   });
-  const keeper = VaultKeeper.open({
-    dataDir,
-    secret: { demo: true },
-    clock: systemClock,
-    tokenTtlSeconds: config.vault.tokenTtlSeconds,
-  });
-  const registry = createRegistry();
-  const shared: Record<string, unknown> = {};
   const clients = ['subscription-mgr', 'vault', 'business-data', 'member-data', 'reporter', 'business-mgr', DOOR, 'cli'];
-  for (const client of clients) keeper.ensureClient(client);
-  shareDirectory({ shared }, keeper.directory(), Date.now() + config.vault.directoryTtlSeconds * 1000);
-  const context = async (client: string): Promise<ServiceContext> => ({
-    config,
-    clock: systemClock,
-    logger: silentLogger,
-    registry,
-    shared,
-    credentials: {
-      client,
-      signingKey: keeper.ensureClient(client),
-      token: (await keeper.issueToken(client, defaultGrants(client))).token,
-      rootPublicKey: keeper.root.publicKeyB64,
-    },
-  });
+  const { keeper, shared, context } = benchVault(dataDir, () => config, clients);
 
   const stoppers: (() => Promise<void>)[] = [];
   let database: DatabaseHandle | undefined;

@@ -7,15 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { closeShared, createBusClient, shareDirectory } from '../src/auth-proxy/index.js';
+import { closeShared, createBusClient } from '../src/auth-proxy/index.js';
 import { BusinessBook } from '../src/business-data/book.js';
+import { benchVault } from './bench-vault.js';
 import { createBusinessData } from '../src/business-data/index.js';
 import { systemClock } from '../src/core/clock.js';
 import { loadConfig, type Config } from '../src/core/config.js';
-import { defaultGrants } from '../src/core/grants.js';
-import { silentLogger } from '../src/core/logger.js';
-import { createRegistry, ReporterRun } from '../src/core/messages.js';
-import type { Service, ServiceContext } from '../src/core/service.js';
+import { ReporterRun } from '../src/core/messages.js';
+import type { Service } from '../src/core/service.js';
 import { openDatabase, type DatabaseHandle } from '../src/core/storage/index.js';
 import { createMemberData } from '../src/member-data/index.js';
 import { MemberRegister } from '../src/member-data/register.js';
@@ -23,7 +22,7 @@ import { createReporter } from '../src/reporter/index.js';
 import { Reporter } from '../src/reporter/reporter.js';
 import { createServer, ServerStore } from '../src/server/index.js';
 import { createSubscriptionMgr } from '../src/subscription-mgr/index.js';
-import { createVaultService, VaultKeeper } from '../src/vault/index.js';
+import { createVaultService } from '../src/vault/index.js';
 
 const MEMBERS = Number(process.env.BENCH_SERVER_MEMBERS ?? 10_000);
 const STATEMENT_ENTRIES = 48;
@@ -90,30 +89,8 @@ async function startHub(dataDir: string, database: DatabaseHandle): Promise<Hub>
       vault: { tokenTtlSeconds: 86_400, directoryTtlSeconds: 7 * 86_400 },
     },
   });
-  const keeper = VaultKeeper.open({
-    dataDir,
-    secret: { demo: true },
-    clock: systemClock,
-    tokenTtlSeconds: config.vault.tokenTtlSeconds,
-  });
-  const registry = createRegistry();
-  const shared: Record<string, unknown> = {};
   const clients = ['subscription-mgr', 'vault', 'business-data', 'member-data', 'reporter', 'server', 'cli'];
-  for (const client of clients) keeper.ensureClient(client);
-  shareDirectory({ shared }, keeper.directory(), Date.now() + config.vault.directoryTtlSeconds * 1000);
-  const context = async (client: string): Promise<ServiceContext> => ({
-    config,
-    clock: systemClock,
-    logger: silentLogger,
-    registry,
-    shared,
-    credentials: {
-      client,
-      signingKey: keeper.ensureClient(client),
-      token: (await keeper.issueToken(client, defaultGrants(client))).token,
-      rootPublicKey: keeper.root.publicKeyB64,
-    },
-  });
+  const { keeper, shared, context } = benchVault(dataDir, () => config, clients);
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const stopOne of stoppers.reverse()) await stopOne().catch(() => undefined);
