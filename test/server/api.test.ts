@@ -8,6 +8,7 @@ import type { BusClient } from '../../src/auth-proxy/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { InvoiceCreate } from '../../src/core/messages-chain.js';
 import { MachineActuation, MachineStatus, MachineTap } from '../../src/core/messages-machine.js';
+import { doorStatus } from './door-status.js';
 import { LedgerRecord, MemberCommand } from '../../src/core/messages.js';
 import type { Service } from '../../src/core/service.js';
 import { createPriceNotifier } from '../../src/price-notifier/index.js';
@@ -200,20 +201,7 @@ describe('server: reports, ledger, invoices, devices, decisions and events', () 
       ],
     );
     const beatAt = clock.now();
-    await door.publish(
-      MachineStatus,
-      {
-        device: 'front-door',
-        kind: 'door',
-        mode: 'online',
-        allowList: null,
-        queuedVends: 0,
-        offlineLogPending: 0,
-        lastActuationAt: null,
-        heartbeatAt: beatAt,
-      },
-      { expiresInMs: 30_000 },
-    );
+    await door.publish(MachineStatus, doorStatus(beatAt), { expiresInMs: 30_000 });
     let frontDoor: Device | undefined;
     const heard = async () => {
       frontDoor = (await devices()).find((device) => device.device === 'front-door');
@@ -388,16 +376,11 @@ describe('server: reports, ledger, invoices, devices, decisions and events', () 
   test('a Server started after a device’s last heartbeat knows it: retained, or kept by its session', async () => {
     await door.publish(
       MachineStatus,
-      {
-        device: 'front-door',
-        kind: 'door',
+      doorStatus(clock.now(), {
         mode: 'offline',
         allowList: { version: 3, expiresAt: clock.now() + 86_400_000, entries: 2 },
-        queuedVends: 0,
         offlineLogPending: 4,
-        lastActuationAt: null,
-        heartbeatAt: clock.now(),
-      },
+      }),
       { expiresInMs: 30_000 },
     );
     const beatAt = clock.now();

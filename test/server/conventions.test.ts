@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MachineActuation, MachineStatus, MachineTap } from '../../src/core/messages-machine.js';
+import { doorStatus } from './door-status.js';
 import { tempDir } from '../helpers/harness.js';
 import { startServerHub, type ServerHub } from './hub.js';
 
@@ -121,20 +122,7 @@ describe('server: dashboard files, live stream, metrics and SpaceAPI', () => {
   test('Prometheus metrics count what crossed the bus and say which devices are up', async () => {
     const door = await hub.h.client('front-door', { instance: 'status' });
     const now = hub.h.clock.now();
-    await door.publish(
-      MachineStatus,
-      {
-        device: 'front-door',
-        kind: 'door',
-        mode: 'online',
-        allowList: null,
-        queuedVends: 0,
-        offlineLogPending: 0,
-        lastActuationAt: null,
-        heartbeatAt: now,
-      },
-      { expiresInMs: 60_000 },
-    );
+    await door.publish(MachineStatus, doorStatus(now), { expiresInMs: 60_000 });
     let text = '';
     const deadline = Date.now() + 5_000;
     while (!/dctrl_device_up\{device="front-door"\} 1/.test(text) && Date.now() < deadline) {

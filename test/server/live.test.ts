@@ -5,6 +5,7 @@ import { ulid } from 'ulid';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { ChainInvoice, ChainPayment } from '../../src/core/messages-chain.js';
 import { BusinessDecision, MachineInput, MachineStatus, MachineTap } from '../../src/core/messages-machine.js';
+import { doorStatus } from './door-status.js';
 import { MailChanged } from '../../src/core/messages-mail.js';
 import {
   AuditRejected,
@@ -268,16 +269,7 @@ test('a listener that throws is dropped and does not keep the event from the oth
 });
 
 test('a heartbeat that says nothing new is not shown again', async () => {
-  const status = (mode: 'online' | 'offline') => ({
-    device: 'front-door',
-    kind: 'door' as const,
-    mode,
-    allowList: null,
-    queuedVends: 0,
-    offlineLogPending: 0,
-    lastActuationAt: null,
-    heartbeatAt: h.clock.now(),
-  });
+  const status = (mode: 'online' | 'offline') => doorStatus(h.clock.now(), { mode });
   const door = clients['front-door']!;
   await door.publish(MachineStatus, status('online'), { expiresInMs: 60_000 });
   await door.publish(MachineStatus, status('online'), { expiresInMs: 60_000 });

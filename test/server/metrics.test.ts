@@ -8,6 +8,7 @@ import type { BusClient } from '../../src/auth-proxy/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { ChainPayment } from '../../src/core/messages-chain.js';
 import { BusinessDecision, MachineStatus, type Decision } from '../../src/core/messages-machine.js';
+import { doorStatus } from './door-status.js';
 import { MailChanged } from '../../src/core/messages-mail.js';
 import { AuditRejected, Ping, Topics } from '../../src/core/messages.js';
 import { createServerMetrics, type ServerMetrics } from '../../src/server/metrics.js';
@@ -110,16 +111,7 @@ function payment(event: 'seen' | 'confirmed', sats: number, ownerKind: 'member' 
 }
 
 function machineStatus(device: string) {
-  return {
-    device,
-    kind: 'door' as const,
-    mode: 'online' as const,
-    allowList: null,
-    queuedVends: 0,
-    offlineLogPending: 0,
-    lastActuationAt: null,
-    heartbeatAt: clock.now(),
-  };
+  return doorStatus(clock.now(), { device });
 }
 
 test('the exposition counts messages by type, decisions, denials, payments, mails and audits', async () => {

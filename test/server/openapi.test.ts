@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { InvoiceCreate } from '../../src/core/messages-chain.js';
 import { MachineStatus, MachineTap } from '../../src/core/messages-machine.js';
+import { doorStatus } from './door-status.js';
 import { LedgerRecord, MemberCommand } from '../../src/core/messages.js';
 import type { Service } from '../../src/core/service.js';
 import { createPriceNotifier } from '../../src/price-notifier/index.js';
@@ -131,16 +132,7 @@ describe('server: the OpenAPI document', () => {
     const door = await hub.h.client('front-door');
     await door.publish(
       MachineStatus,
-      {
-        device: 'front-door',
-        kind: 'door',
-        mode: 'online',
-        allowList: { version: 2, expiresAt: clock.now() + 3_600_000, entries: 1 },
-        queuedVends: 0,
-        offlineLogPending: 0,
-        lastActuationAt: null,
-        heartbeatAt: clock.now(),
-      },
+      doorStatus(clock.now(), { allowList: { version: 2, expiresAt: clock.now() + 3_600_000, entries: 1 } }),
       { expiresInMs: 60_000 },
     );
     // A decision to list: BusinessMgr may still be warming its cache, so tap until it has decided one for Ada.

@@ -6,6 +6,7 @@ import type { BusClient } from '../../src/auth-proxy/index.js';
 import type { Envelope } from '../../src/core/envelope.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { MachineActuation, MachineInput, MachineStatus } from '../../src/core/messages-machine.js';
+import { doorStatus } from './door-status.js';
 import { createSpaceApi, type SpaceApi, type SpaceApiOptions } from '../../src/server/spaceapi.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -243,20 +244,9 @@ test('a door contact decides; a key switch, once heard, decides over it; a devic
 
 test('a door opened just before the Server started counts, from its retained heartbeat', async () => {
   const openedAt = clock.now() - 60_000;
-  await clients['front-door']!.publish(
-    MachineStatus,
-    {
-      device: 'front-door',
-      kind: 'door',
-      mode: 'online',
-      allowList: null,
-      queuedVends: 0,
-      offlineLogPending: 0,
-      lastActuationAt: openedAt,
-      heartbeatAt: clock.now(),
-    },
-    { expiresInMs: 90_000 },
-  );
+  await clients['front-door']!.publish(MachineStatus, doorStatus(clock.now(), { lastActuationAt: openedAt }), {
+    expiresInMs: 90_000,
+  });
   const fresh = await h.client('server', { instance: 'restarted' });
   const api = await started(createSpaceApi({ bus: fresh, clock, options: options() }), fresh);
   await eventually(() => api.document().state.open === true, 'open from the retained status');
