@@ -5,7 +5,7 @@ import * as ecc from '@bitcoinerlab/secp256k1';
 import { HDKey } from '@scure/bip32';
 import { Transaction } from '@scure/btc-signer';
 import { Psbt, type HDSigner } from 'bitcoinjs-lib';
-import { networkByName, parseDescriptor, type OutputDescriptor } from '../../src/core/bitcoin/index.js';
+import { addressFromScript, networkByName, parseDescriptor, type OutputDescriptor } from '../../src/core/bitcoin/index.js';
 
 /** tprv/tpub version bytes (testnet, signet and regtest share them). */
 export const TEST_VERSIONS = { private: 0x04358394, public: 0x043587cf };
@@ -97,4 +97,12 @@ export function signWithBitcoinjs(psbt: Uint8Array, k: number): Uint8Array {
 export function validateWithBitcoinjs(psbt: Uint8Array): boolean {
   const parsed = Psbt.fromBuffer(psbt);
   return parsed.validateSignaturesOfAllInputs((pubkey, hash, signature) => ecc.verify(hash, pubkey, signature, true));
+}
+
+const PAYEES = makeCosigner('payees');
+
+/** A regtest address outside the wallet, the n-th of its own: a P2WPKH of a throwaway key. */
+export function payee(n: number): { script: Uint8Array; address: string } {
+  const script = new Uint8Array([0x00, 0x14, ...PAYEES.master.deriveChild(n).identifier!]);
+  return { script, address: addressFromScript(script, networkByName('regtest')) };
 }

@@ -8,7 +8,7 @@ import { base64 } from '@scure/base';
 import { Transaction } from '@scure/btc-signer';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
+import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { RemoteError } from '../../src/core/errors.js';
 import { ReportRequest } from '../../src/core/messages.js';
@@ -28,7 +28,7 @@ import {
 import { finalizePsbt } from '../../src/payout-mgr/psbt.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
-import { COSIGNERS, signWithScure } from './keys.js';
+import { payee, signWithScure } from './keys.js';
 
 const FUNDED = 3_000_000;
 
@@ -38,11 +38,6 @@ interface Space {
   hub: PayoutHub;
   cli: BusClient;
 }
-
-const payee = (n: number) => {
-  const script = new Uint8Array([0x00, 0x14, ...COSIGNERS[0]!.master.deriveChild(2000 + n).identifier!]);
-  return { script, address: addressFromScript(script, NETWORKS.regtest) };
-};
 
 async function withSpace(work: (space: Space) => Promise<void>): Promise<void> {
   const chain = new SimulatedChain('regtest');

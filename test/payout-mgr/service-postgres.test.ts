@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { base64 } from '@scure/base';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
+import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { ReportRequest } from '../../src/core/messages.js';
 import {
@@ -28,7 +28,7 @@ import { finalizePsbt } from '../../src/payout-mgr/psbt.js';
 import { postgresFactory } from '../helpers/databases.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
-import { COSIGNERS, signWithBitcoinjs, signWithScure } from './keys.js';
+import { payee, signWithBitcoinjs, signWithScure } from './keys.js';
 
 const factory = postgresFactory();
 const chain = new SimulatedChain('regtest');
@@ -37,8 +37,6 @@ let h: Harness;
 let hub: PayoutHub;
 let cli: BusClient;
 
-const payee = (n: number) =>
-  addressFromScript(new Uint8Array([0x00, 0x14, ...COSIGNERS[1]!.master.deriveChild(4000 + n).identifier!]), NETWORKS.regtest);
 const payoutOf = async (id: string) => ((await cli.request(PayoutGet, { payoutId: id })) as { payout: PayoutRecord }).payout;
 const psbtOf = async (id: string) => ((await cli.request(PsbtGet, { psbtId: id })) as { psbts: PsbtSummary[] }).psbts[0]!;
 const bookings = async (payoutId: string) =>
@@ -48,7 +46,7 @@ const bookings = async (payoutId: string) =>
 
 async function approved(request: { cents?: number; sats?: number }, n: number): Promise<PayoutRecord> {
   const asked = (await cli.request(PayoutRequest, {
-    address: payee(n),
+    address: payee(n).address,
     ...request,
     reason: `payout ${n}`,
     requester: 'ada',

@@ -7,7 +7,7 @@ import { base64 } from '@scure/base';
 import { Transaction } from '@scure/btc-signer';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
+import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { RemoteError } from '../../src/core/errors.js';
 import { ReportRequest } from '../../src/core/messages.js';
@@ -28,7 +28,7 @@ import {
 } from '../../src/core/messages-payout.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
-import { COSIGNERS, signWithBitcoinjs, signWithScure } from './keys.js';
+import { COSIGNERS, payee, signWithBitcoinjs, signWithScure } from './keys.js';
 
 const HOUR = 3_600_000;
 const WEEK_S = 7 * 24 * 3_600;
@@ -38,13 +38,6 @@ let h: Harness;
 let hub: PayoutHub;
 let cli: BusClient;
 const heard: string[] = [];
-
-/** A regtest address outside the wallet: a P2WPKH of a throwaway key. */
-const payee = (n: number) => {
-  const key = COSIGNERS[0]!.master.deriveChild(1000 + n);
-  const script = new Uint8Array([0x00, 0x14, ...Buffer.from(key.identifier!)]);
-  return { script, address: addressFromScript(script, NETWORKS.regtest) };
-};
 
 const request = (payload: Parameters<typeof cli.request<typeof PayoutRequest>>[1]) =>
   cli.request(PayoutRequest, payload) as Promise<PayoutRecord>;

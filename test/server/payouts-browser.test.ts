@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { addressFromScript, NETWORKS } from '../../src/core/bitcoin/index.js';
 import { PayoutRequest } from '../../src/core/messages-payout.js';
 import { browserSkip, launchChromium } from '../helpers/browser.js';
 import { tempDir } from '../helpers/harness.js';
-import { COSIGNERS, testWalletDescriptorText } from '../payout-mgr/keys.js';
+import { payee, testWalletDescriptorText } from '../payout-mgr/keys.js';
 import { passwordOf, startServerHub, type ServerHub } from './hub.js';
 
 const WAIT_MS = 10_000;
@@ -40,8 +39,7 @@ describe('server: the Payouts view in a real browser', { skip: browserSkip }, ()
       },
     });
     await hub.user('tess', 'treasurer');
-    const key = COSIGNERS[0]!.master.deriveChild(3000);
-    const address = addressFromScript(new Uint8Array([0x00, 0x14, ...key.identifier!]), NETWORKS.regtest);
+    const { address } = payee(3000);
     await hub.cli.request(PayoutRequest, { address, sats: 42_000, reason: 'soldering iron tips', requester: 'ada' });
     browser = await launchChromium();
   });
@@ -86,8 +84,7 @@ describe('server: the Payouts view in a real browser', { skip: browserSkip }, ()
     await page.fill('input[name=name]', 'ada');
     await page.fill('input[name=password]', passwordOf('ada'));
     await page.click('button[type=submit]');
-    const key = COSIGNERS[0]!.master.deriveChild(3001);
-    await page.fill('input[name=address]', addressFromScript(new Uint8Array([0x00, 0x14, ...key.identifier!]), NETWORKS.regtest));
+    await page.fill('input[name=address]', payee(3001).address);
     await page.fill('input[name=amount]', '12.50');
     await page.fill('input[name=reason]', 'filament for the club printer');
     await page.getByRole('button', { name: 'Ask', exact: true }).click();

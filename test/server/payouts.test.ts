@@ -9,9 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { base64 } from '@scure/base';
 import { Transaction } from '@scure/btc-signer';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
-import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
+import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import type { PayoutRecord, PsbtSummary } from '../../src/core/messages-payout.js';
-import { COSIGNERS, signWithBitcoinjs, signWithScure, testWalletDescriptorText } from '../payout-mgr/keys.js';
+import { COSIGNERS, payee, signWithBitcoinjs, signWithScure, testWalletDescriptorText } from '../payout-mgr/keys.js';
 import { startServerHub, type ServerHub } from './hub.js';
 
 const FUNDED_SATS = 2_000_000;
@@ -19,12 +19,6 @@ const FUNDED_SATS = 2_000_000;
 const REIMBURSED_CENTS = 13_500;
 const REIMBURSED_SATS = 100_000;
 const PSBT_MAGIC = '70736274ff';
-
-/** A regtest address outside the wallet: a P2WPKH of a throwaway key. */
-function payee(n: number): string {
-  const key = COSIGNERS[0]!.master.deriveChild(2000 + n);
-  return addressFromScript(new Uint8Array([0x00, 0x14, ...key.identifier!]), NETWORKS.regtest);
-}
 
 type Validate = ((data: unknown) => boolean) & { errors?: unknown[] | null };
 
@@ -148,7 +142,7 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
 
   test('a member asks to be reimbursed in the space’s currency, always to their own record; another member’s is 403', async () => {
     reimbursement = await call<PayoutRecord>(member, 'POST', '/payouts', 200, {
-      address: payee(1),
+      address: payee(1).address,
       cents: REIMBURSED_CENTS,
       reason: 'filament for the 3D printer',
     });
@@ -164,11 +158,11 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
       'POST',
       '/payouts',
       403,
-      { address: payee(2), sats: 10_000, reason: 'for Ken', memberId: ken },
+      { address: payee(2).address, sats: 10_000, reason: 'for Ken', memberId: ken },
       'SERVER_FORBIDDEN',
     );
     const own = await call<PayoutRecord>(member, 'POST', '/payouts', 200, {
-      address: payee(3),
+      address: payee(3).address,
       sats: 20_000,
       reason: 'naming myself',
       memberId: ada,
@@ -179,12 +173,12 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
       'POST',
       '/payouts',
       400,
-      { address: payee(4), sats: 1_000, cents: 100, reason: 'both' },
+      { address: payee(4).address, sats: 1_000, cents: 100, reason: 'both' },
       'SERVER_BAD_REQUEST',
     );
     // Blank values are the caller's mistake (400), not refused later on the bus as if PayoutMgr had failed.
     await call(member, 'POST', '/payouts', 400, { address: ' '.repeat(20), sats: 1_000, reason: 'blank' }, 'SERVER_BAD_REQUEST');
-    await call(member, 'POST', '/payouts', 400, { address: payee(4), sats: 1_000, reason: '  ' }, 'SERVER_BAD_REQUEST');
+    await call(member, 'POST', '/payouts', 400, { address: payee(4).address, sats: 1_000, reason: '  ' }, 'SERVER_BAD_REQUEST');
     const mainnet = 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq';
     await call(
       member,
@@ -243,7 +237,7 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
 
   test('a rejection needs a reason, and ends the request', async () => {
     const asked = await call<PayoutRecord>(treasurer, 'POST', '/payouts', 200, {
-      address: payee(5),
+      address: payee(5).address,
       sats: 30_000,
       reason: 'a yacht',
       memberId: ken,
@@ -350,7 +344,7 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
     const routes: ['GET' | 'POST', string, unknown?][] = [
       ['GET', '/payouts'],
       ['GET', `/payouts/${id}`],
-      ['POST', '/payouts', { address: payee(9), sats: 10_000, reason: 'anonymous' }],
+      ['POST', '/payouts', { address: payee(9).address, sats: 10_000, reason: 'anonymous' }],
       ['POST', `/payouts/${id}/approve`, {}],
       ['POST', `/payouts/${id}/reject`, { reason: 'anonymous' }],
       ['POST', '/psbts', {}],
