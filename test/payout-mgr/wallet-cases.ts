@@ -2,7 +2,7 @@
 // mempool, reorgs undone, a deep reorg that stops it, restarts that resume, and the gap limit on both chains.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { HDKey } from '@scure/bip32';
+import type { HDKey } from '@scure/bip32';
 import type { Kysely } from 'kysely';
 import { SimulatedChain, type ChainAdaptor, type ChainBlock, type ChainTx } from '../../src/chain-adaptor/index.js';
 import { NETWORKS, parseDescriptor, type OutputDescriptor } from '../../src/core/bitcoin/index.js';
@@ -11,9 +11,7 @@ import type { DatabaseHandle } from '../../src/core/storage/index.js';
 import { MultisigWallet, type WalletOptions } from '../../src/payout-mgr/wallet.js';
 import type { WalletTables } from '../../src/payout-mgr/wallet-store.js';
 import type { DatabaseFactory } from '../helpers/databases.js';
-
-const TPRV_TPUB = { private: 0x04358394, public: 0x043587cf };
-export const ACCOUNT_PATH = "m/48'/1'/0'/2'";
+import { ACCOUNT_PATH, COSIGNERS, OUTSIDER, testWallet as keysWallet } from './keys.js';
 
 export interface TestWallet {
   descriptor: OutputDescriptor;
@@ -22,15 +20,11 @@ export interface TestWallet {
   privateKey(signer: number, chain: number, index: number): Uint8Array;
 }
 
-/** A 2-of-3 wsh(sortedmulti) wallet of three test seeds at m/48'/1'/0'/2' (P2WSH account keys), with key origins. */
+/** The 2-of-3 test wallet of keys.ts, with its co-signers' master keys to sign with. */
 export function testWallet(): TestWallet {
-  const masters = [1, 2, 3].map((seed) => HDKey.fromMasterSeed(new Uint8Array(32).fill(seed), TPRV_TPUB));
-  const keys = masters.map((master) => {
-    const fingerprint = master.fingerprint.toString(16).padStart(8, '0');
-    return `[${fingerprint}/48h/1h/0h/2h]${master.derive(ACCOUNT_PATH).publicExtendedKey}/<0;1>/*`;
-  });
+  const masters = COSIGNERS.map((cosigner) => cosigner.master);
   return {
-    descriptor: parseDescriptor(`wsh(sortedmulti(2,${keys.join(',')}))`, NETWORKS.regtest),
+    descriptor: keysWallet(),
     masters,
     privateKey: (signer, chain, index) => masters[signer]!.derive(`${ACCOUNT_PATH}/${chain}/${index}`).privateKey!,
   };
@@ -417,7 +411,7 @@ export function runWalletCases(name: string, factory: DatabaseFactory): void {
       await assert.rejects(MultisigWallet.open(handle, clock, options({ descriptor: single })), code('PAYOUT_CONFIG_INVALID'));
       await assert.rejects(MultisigWallet.open(handle, clock, options({ gapLimit: 0 })), code('PAYOUT_CONFIG_INVALID'));
       await assert.rejects(MultisigWallet.open(handle, clock, options({ birthHeight: -1 })), code('PAYOUT_CONFIG_INVALID'));
-      const other = HDKey.fromMasterSeed(new Uint8Array(32).fill(7), TPRV_TPUB).derive(ACCOUNT_PATH).publicExtendedKey;
+      const other = OUTSIDER.tpub;
       const otherDescriptor = parseDescriptor(`wsh(sortedmulti(1,${other}/<0;1>/*))`, NETWORKS.regtest);
       await assert.rejects(
         MultisigWallet.open(handle, clock, options({ descriptor: otherDescriptor })),
