@@ -396,9 +396,20 @@ export const configSchema = z
           .max(100)
           .default(5)
           .describe(
-            'Failed logins allowed per name and per address within loginWindowMinutes; then 429 until the window passes.',
+            'Failed logins for one name from one address within loginWindowMinutes; past them each try from there waits (429): 1 s, then twice as long each time, up to the window. The same name from another address is not slowed.',
           ),
-        loginWindowMinutes: z.int().min(1).max(1_440).default(15).describe('The window of loginMaxFailures.'),
+        loginMaxFailuresPerAddress: z
+          .int()
+          .min(1)
+          .max(1_000)
+          .default(20)
+          .describe('Failed logins from one address for any names within loginWindowMinutes before its tries wait the same way.'),
+        loginWindowMinutes: z
+          .int()
+          .min(1)
+          .max(1_440)
+          .default(15)
+          .describe('How long a failed login is counted, and the longest wait it causes.'),
         apiClients: z
           .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), z.enum(['admin', 'treasurer', 'member']))
           .default({})
@@ -479,10 +490,31 @@ export const configSchema = z
             'How often an open live stream sends a keepalive and checks that its login is still valid (a logout ends it by then).',
           ),
         trustProxy: z
-          .boolean()
+          .union(
+            [
+              z.literal(false),
+              z.int().min(1).max(10),
+              z
+                .array(z.string().regex(/^(loopback|linklocal|uniquelocal|[0-9A-Fa-f:.]{2,45}(\/\d{1,3})?)$/))
+                .min(1)
+                .max(32),
+            ],
+            {
+              error:
+                'server.trustProxy takes false, the number of proxies in front (1 for one TLS proxy), or the proxies’ addresses (CIDR, or "loopback"); true, believing any X-Forwarded-For, is not accepted',
+            },
+          )
           .default(false)
           .describe(
-            'Behind a TLS proxy on this machine: take the client address from X-Forwarded-For, so failed logins are counted per real address.',
+            'Which X-Forwarded-For entries to believe: false none (the client is the socket’s address); a number N the last N hops (only when the dashboard is reachable through those proxies alone); a list of the proxies’ addresses ("loopback", "10.0.0.2", "10.0.0.0/24") the entries those proxies added.',
+          ),
+        metricsBearerSha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .nullable()
+          .default(null)
+          .describe(
+            'When set, /metrics answers only `Authorization: Bearer <secret>` whose SHA-256 (lowercase hex) this is, or an admin’s login or Vault token; null: open to whoever reaches server.host (loopback by default).',
           ),
         secureCookies: z
           .boolean()

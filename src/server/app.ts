@@ -8,6 +8,7 @@ import { DctrlError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { registerAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
+import { registerGuards } from './guards.js';
 import { HTTP_STATUS, ServerError, type ServerErrorCodes } from './errors.js';
 
 /** A part of the app: its routes, registered after login and roles are in place. */
@@ -17,7 +18,7 @@ export async function buildApp(deps: AppDeps, parts: readonly AppPart[] = []): P
   const app = Fastify({
     logger: false,
     bodyLimit: deps.config.server.maxBodyBytes,
-    trustProxy: deps.config.server.trustProxy,
+    trustProxy: trustProxyOf(deps.config.server.trustProxy),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
   });
   await app.register(cookie);
@@ -53,12 +54,26 @@ export async function buildApp(deps: AppDeps, parts: readonly AppPart[] = []): P
     }
     return reply.code(404).send({ code: 'SERVER_NOT_FOUND', message: `no ${request.method} ${path}` });
   });
+  registerGuards(app);
   registerAuth(app, deps);
   for (const part of parts) await part(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true } }, () => app.swagger());
   await app.ready();
   return app;
 }
+
+/**
+ * Which X-Forwarded-For entries are believed. A number N is N proxies in front, the nearest on this machine: the
+ * socket's address must be loopback, or a client reaching the port directly could name any address it liked.
+ */
+export function trustProxyOf(
+  setting: false | number | string[],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting !== 'number') return setting;
+  return (address, hop) => hop < setting && (hop > 0 || isLoopback(address));
+}
+
+const isLoopback = (address: string) => /^(127\.|::ffff:127\.)/i.test(address) || address === '::1';
 
 /** Bus errors keep their code; their status follows what went wrong. */
 function describeError(error: FastifyError | DctrlError): { status: number; code: string; message: string } {

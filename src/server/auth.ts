@@ -1,8 +1,10 @@
 // Who is asking: a dashboard session (cookie) or a machine's Vault token (Bearer), with a role; logins checked
-// against memory-hard hashes and rate limited per name and per address; every route says which roles may use it.
+// against memory-hard hashes and slowed per address and per name from an address; every route says which roles may
+// use it.
 import type {} from '@fastify/cookie';
 import type {} from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import { importPublicKey } from '../core/keys.js';
@@ -37,24 +39,35 @@ declare module 'fastify' {
   }
 }
 
-/** Failed logins per key (a name, an address) within a sliding window, from the injectable clock. */
+/** A limiter key and how many failures it may have before each further try waits. */
+export interface LoginKey {
+  key: string;
+  freeFailures: number;
+}
+
+/**
+ * Failed logins per key (an address, a name from an address) within a window, from the injectable clock. Past its
+ * free failures a key waits before each further try: 1 s after its last failure, twice as long for each failure
+ * more, never longer than the window. Nothing is counted per name alone, so nobody elsewhere can slow a user down.
+ */
 export class LoginLimiter {
+  /** Oldest update first, so expired keys are swept from the front. */
   readonly #failures = new Map<string, number[]>();
 
   constructor(
     private readonly clock: Clock,
-    private readonly maxFailures: number,
     private readonly windowMs: number,
   ) {}
 
   /** How long until every key may try again; 0 when all may now. */
-  waitMs(keys: readonly string[]): number {
+  waitMs(keys: readonly LoginKey[]): number {
     const now = this.clock.now();
     let wait = 0;
-    for (const key of keys) {
+    for (const { key, freeFailures } of keys) {
       const recent = this.#recent(key, now);
-      if (recent.length >= this.maxFailures)
-        wait = Math.max(wait, recent[recent.length - this.maxFailures]! + this.windowMs - now);
+      if (recent.length < freeFailures) continue;
+      const delay = Math.min(this.windowMs, 1_000 * 2 ** Math.min(recent.length - freeFailures, 30));
+      wait = Math.max(wait, recent[recent.length - 1]! + delay - now);
     }
     return wait;
   }
@@ -63,18 +76,24 @@ export class LoginLimiter {
    * Counts an attempt as failed before its password is checked, so a burst of parallel guesses cannot all pass the
    * limit while the slow hash runs; `succeeded` takes it back.
    */
-  attempt(keys: readonly string[]): number {
+  attempt(keys: readonly LoginKey[]): number {
     const now = this.clock.now();
-    for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now]);
+    this.#sweep(now);
+    for (const { key } of keys) {
+      const recent = [...this.#recent(key, now), now];
+      this.#failures.delete(key);
+      this.#failures.set(key, recent);
+    }
     return now;
   }
 
-  succeeded(keys: readonly string[], attemptAt: number): void {
-    for (const key of keys) {
+  /** The right password: this attempt was no failure, and the name from this address starts afresh. */
+  succeeded(keys: readonly LoginKey[], attemptAt: number): void {
+    for (const { key } of keys) {
       const recent = this.#failures.get(key) ?? [];
       const index = recent.lastIndexOf(attemptAt);
       if (index >= 0) recent.splice(index, 1);
-      if (key.startsWith('name:') || recent.length === 0) this.#failures.delete(key);
+      if (key.startsWith('pair:') || recent.length === 0) this.#failures.delete(key);
     }
   }
 
@@ -84,6 +103,34 @@ export class LoginLimiter {
     else this.#failures.set(key, kept);
     return kept;
   }
+
+  #sweep(now: number): void {
+    for (const [key, failures] of this.#failures) {
+      if (failures[failures.length - 1]! > now - this.windowMs) break;
+      this.#failures.delete(key);
+    }
+  }
+}
+
+/**
+ * The address a login is counted under: an IPv4 address, or the /64 of an IPv6 one, since one host is commonly
+ * given a whole /64 and could otherwise take a fresh address for every guess.
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (isIPv4(ip) || !isIPv6(ip)) return ip;
+  const [head = '', tail] = ip.toLowerCase().split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined
+      ? headGroups
+      : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 const loginBody = z.strictObject({ name: z.string().min(1).max(64), password: z.string().min(1).max(1_024) });
@@ -92,7 +139,7 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
   const { config, clock, store } = deps;
   const settings = config.server;
   const rootKey = importPublicKey(deps.rootPublicKey);
-  const limiter = new LoginLimiter(clock, settings.loginMaxFailures, settings.loginWindowMinutes * 60_000);
+  const limiter = new LoginLimiter(clock, settings.loginWindowMinutes * 60_000);
   const isOpen = (session: Session) => {
     const now = clock.now();
     return (
@@ -168,11 +215,17 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
     { schema: { tags: ['session'], summary: 'Log in: sets the session cookie', body: jsonSchema(loginBody) } },
     async (request, reply) => {
       const { name, password } = request.body as z.infer<typeof loginBody>;
-      const keys = [`name:${name}`, `address:${request.ip}`];
+      const address = addressKey(request.ip);
+      const keys: LoginKey[] = [
+        { key: `address:${address}`, freeFailures: settings.loginMaxFailuresPerAddress },
+        { key: `pair:${address}|${name}`, freeFailures: settings.loginMaxFailures },
+      ];
+      // Checked before the password, so the right one learns nothing while waiting either.
       const waitMs = limiter.waitMs(keys);
       if (waitMs > 0) {
-        void reply.header('Retry-After', String(Math.ceil(waitMs / 1000)));
-        throw new ServerError('SERVER_LOGIN_RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s`);
+        const seconds = Math.ceil(waitMs / 1000);
+        void reply.header('Retry-After', String(seconds));
+        throw new ServerError('SERVER_LOGIN_RATE_LIMITED', `too many failed logins from this address; try again in ${seconds} s`);
       }
       const attemptAt = limiter.attempt(keys);
       const user = await store.checkPassword(name, password);

@@ -8,7 +8,11 @@ export const ServerErrorCodes = {
     'The session was unused for server.sessionIdleMinutes or is older than server.sessionMaxHours (401): log in again.',
   SERVER_LOGIN_FAILED: 'The name or the password is wrong (401); the answer does not say which.',
   SERVER_LOGIN_RATE_LIMITED:
-    'Too many failed logins for this name or from this address within server.loginWindowMinutes (429); Retry-After says when to try again.',
+    'Too many failed logins for this name from this address (server.loginMaxFailures), or from this address for any name (server.loginMaxFailuresPerAddress), within server.loginWindowMinutes (429): each further try waits twice as long; Retry-After says when to try again. Another address is not slowed.',
+  SERVER_CROSS_SITE:
+    'A request that changes something came from another site (its Origin or Sec-Fetch-Site says so) (403): use the dashboard itself, or call the API from a program, which sends neither header.',
+  SERVER_UNSUPPORTED_MEDIA_TYPE:
+    'A request body that is not application/json (415): send JSON with `Content-Type: application/json`; forms and text/plain are refused, as other sites can send them.',
   SERVER_FORBIDDEN: 'The role of this session or token may not do this, or a member asked for another member’s data (403).',
   SERVER_BAD_REQUEST: 'A path, query or body value is missing or malformed (400); the message names it.',
   SERVER_NOT_FOUND: 'No such route, member, invoice or file (404).',
@@ -28,6 +32,8 @@ export const HTTP_STATUS: Record<keyof typeof ServerErrorCodes, number> = {
   SERVER_SESSION_EXPIRED: 401,
   SERVER_LOGIN_FAILED: 401,
   SERVER_LOGIN_RATE_LIMITED: 429,
+  SERVER_CROSS_SITE: 403,
+  SERVER_UNSUPPORTED_MEDIA_TYPE: 415,
   SERVER_FORBIDDEN: 403,
   SERVER_BAD_REQUEST: 400,
   SERVER_NOT_FOUND: 404,

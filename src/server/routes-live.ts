@@ -1,8 +1,10 @@
 // What is happening now: the live event stream (server-sent events, redacted), Prometheus metrics, and the
 // SpaceAPI document hackerspace directories read to show whether the space is open.
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppDeps } from './deps.js';
+import { ServerError } from './errors.js';
 import type { LiveEvent } from './live.js';
 import { jsonSchema } from './schema.js';
 
@@ -61,8 +63,25 @@ export function registerLiveRoutes(app: FastifyInstance, { config, live, metrics
       request.raw.once('close', end);
     },
   );
-  app.get('/metrics', { schema: { tags: ['conventions'], summary: 'Prometheus metrics' } }, async (_request, reply) =>
-    reply.type(metrics.contentType).send(await metrics.metrics()),
+  const metricsHash = config.server.metricsBearerSha256;
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['conventions'],
+        summary: 'Prometheus metrics (with server.metricsBearerSha256 set: its Bearer secret, or an admin)',
+      },
+    },
+    async (request, reply) => {
+      if (metricsHash !== null && !mayReadMetrics(request, metricsHash)) {
+        void reply.header('www-authenticate', 'Bearer realm="metrics"');
+        throw new ServerError(
+          'SERVER_NOT_LOGGED_IN',
+          '/metrics needs `Authorization: Bearer <secret>` whose SHA-256 is server.metricsBearerSha256, or an admin’s login',
+        );
+      }
+      return reply.type(metrics.contentType).send(await metrics.metrics());
+    },
   );
   app.get(
     '/spaceapi.json',
@@ -70,4 +89,14 @@ export function registerLiveRoutes(app: FastifyInstance, { config, live, metrics
     (_request, reply) =>
       reply.header('access-control-allow-origin', '*').header('cache-control', 'no-cache').send(spaceApi.document()),
   );
+}
+
+/** The scraper's secret (compared by its hash, in constant time), or an admin's session or Vault token. */
+function mayReadMetrics(request: FastifyRequest, expectedSha256: string): boolean {
+  const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+  if (bearer !== undefined) {
+    const sent = createHash('sha256').update(bearer).digest();
+    if (timingSafeEqual(sent, Buffer.from(expectedSha256, 'hex'))) return true;
+  }
+  return request.principal?.role === 'admin';
 }
