@@ -59,6 +59,11 @@ export class LoginLimiter {
     private readonly windowMs: number,
   ) {}
 
+  /** How many keys have failures remembered: expired ones are swept at each attempt, so this stays bounded. */
+  get size(): number {
+    return this.#failures.size;
+  }
+
   /** How long until every key may try again; 0 when all may now. */
   waitMs(keys: readonly LoginKey[]): number {
     const now = this.clock.now();

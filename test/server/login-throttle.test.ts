@@ -10,7 +10,7 @@ import type { ConfigInput } from '../../src/core/config.js';
 import { generateSigningKey } from '../../src/core/keys.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { openDatabase } from '../../src/core/storage/index.js';
-import { addressKey } from '../../src/server/auth.js';
+import { addressKey, LoginLimiter } from '../../src/server/auth.js';
 import { createDeviceBoard } from '../../src/server/devices.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/guards.js';
 import { buildApp, ServerStore, type AppDeps } from '../../src/server/index.js';
@@ -135,6 +135,19 @@ describe('server: login throttle', () => {
     assert.equal(statuses.filter((status) => status === 401).length, 3, statuses.join(' '));
     assert.equal(statuses.filter((status) => status === 429).length, 9);
     assert.equal((await app.login(B, 'tess', 'tess-password-123')).status, 200);
+  });
+
+  test('failures are forgotten after the window, so many addresses guessing once each leave nothing behind', () => {
+    const clock = new ManualClock(0);
+    const limiter = new LoginLimiter(clock, 60_000);
+    for (let address = 0; address < 1_000; address += 1) {
+      limiter.attempt([{ key: `address:10.0.${address >> 8}.${address & 255}`, freeFailures: 5 }]);
+      clock.advance(10);
+    }
+    assert.equal(limiter.size, 1_000);
+    clock.advance(60_000);
+    limiter.attempt([{ key: 'address:10.1.0.1', freeFailures: 5 }]);
+    assert.equal(limiter.size, 1);
   });
 
   test('IPv6 addresses are counted by their /64, IPv4 ones whole', () => {
