@@ -647,7 +647,10 @@ function waitForConnect(connection: MqttClient, url: string): Promise<void> {
     const onError = (error: Error) => {
       connection.off('connect', onConnect);
       connection.end(true);
-      reject(brokerRefusal(error, url) ?? new AuthProxyError('AUTH_PROXY_STOPPED', `cannot connect to ${url}: ${error.message}`, { cause: error }));
+      reject(
+        brokerRefusal(error, url) ??
+          new AuthProxyError('AUTH_PROXY_STOPPED', `cannot connect to ${url}: ${error.message}`, { cause: error }),
+      );
     };
     connection.once('connect', onConnect);
     connection.once('error', onError);

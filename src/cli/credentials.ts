@@ -11,10 +11,7 @@ const bundleSchema = z.strictObject({
   version: z.literal(1),
   rootPublicKey: z.string().length(43),
   /** The hub's CA (PEM): the broker must show a certificate it issued. Absent in bundles made before `dctrl tls init`. */
-  brokerCa: z
-    .string()
-    .refine(isCertificate, 'brokerCa is not a PEM certificate')
-    .optional(),
+  brokerCa: z.string().refine(isCertificate, 'brokerCa is not a PEM certificate').optional(),
   clients: z
     .array(
       z.strictObject({
@@ -29,12 +26,7 @@ const bundleSchema = z.strictObject({
 });
 
 /** Writes a bundle readable only by its owner (it holds private keys): a new file, renamed over the old one. */
-export function writeCredentialsBundle(
-  path: string,
-  rootPublicKey: string,
-  clients: Credentials[],
-  brokerCa?: string,
-): void {
+export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[], brokerCa?: string): void {
   const bundle = {
     version: 1 as const,
     rootPublicKey,

@@ -22,7 +22,10 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default ./dctrl.config.json when present)')
     .option('-d, --data-dir <dir>', 'data folder (keys, vault, logs)')
     .option('--set <key=value>', 'set any config key, e.g. --set bus.freshnessWindowMs=60000 (repeatable)', collect)
-    .option('--allow-plaintext', 'send the command line’s token over mqtt:// to a broker on another machine (broker.allowPlaintext)')
+    .option(
+      '--allow-plaintext',
+      'send the command line’s token over mqtt:// to a broker on another machine (broker.allowPlaintext)',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     )

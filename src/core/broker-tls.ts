@@ -3,7 +3,13 @@ import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
 
 /** The files `dctrl tls init` writes into dataDir/tls and the broker serves by default. */
-export function brokerTlsPaths(dataDir: string): { dir: string; caCert: string; caKey: string; serverCert: string; serverKey: string } {
+export function brokerTlsPaths(dataDir: string): {
+  dir: string;
+  caCert: string;
+  caKey: string;
+  serverCert: string;
+  serverKey: string;
+} {
   const dir = join(dataDir, 'tls');
   return {
     dir,
