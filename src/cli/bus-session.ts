@@ -38,7 +38,7 @@ export async function withBus<T>(config: Config, work: (bus: BusClient) => Promi
     await closeShared(shared);
     const detail = cause instanceof DctrlError ? cause.message : String(cause);
     if (cause instanceof DctrlError && cause.code === 'AUTH_PROXY_BROKER_UNTRUSTED')
-      throw new CliError('CLI_BROKER_UNTRUSTED', `refused the broker at ${config.broker.url}: ${detail}`, { cause });
+      throw new CliError('CLI_BROKER_UNTRUSTED', detail, { cause });
     throw new CliError(
       'CLI_HUB_UNREACHABLE',
       `cannot reach the hub at ${config.broker.url} (is \`dctrl up\` running there?): ${detail}`,
