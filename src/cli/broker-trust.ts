@@ -22,6 +22,6 @@ export function assertTokenStaysPrivate(brokerUrl: string, allowPlaintext: boole
   if (!plaintext || allowPlaintext || isLoopbackHost(url.hostname)) return;
   throw new CliError(
     'CLI_PLAINTEXT_REFUSED',
-    `broker.url ${brokerUrl} is plaintext to another machine, where anyone on the way could copy the command line's token; use mqtts://${url.hostname}:8883 (the hub with broker.tls.enabled), or pass --allow-plaintext if this network is yours alone`,
+    `broker.url ${brokerUrl} is plaintext to a host that is not this machine's loopback, where anyone on the way could copy the command line's token; use mqtts://${url.hostname}:8883 (the hub with broker.tls.enabled), or pass --allow-plaintext if this network is yours alone`,
   );
 }
