@@ -1,7 +1,10 @@
 // A client pins the hub's CA from its credentials bundle: over mqtts:// it talks only to a broker with a certificate from
 // that CA, and refuses any other with AUTH_PROXY_BROKER_UNTRUSTED. Real broker, real TLS; certificates from `dctrl tls init`.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createBusClient } from '../../src/auth-proxy/index.js';
@@ -80,6 +83,65 @@ test('a device refuses a broker whose certificate is from another CA, with a cod
   // A bundle with no CA trusts only the system's roots, which never issued the hub's certificate.
   const unpinned = await deviceClient('door', tlsUrl('localhost'), undefined);
   await assert.rejects(unpinned.start(), { code: 'AUTH_PROXY_BROKER_UNTRUSTED' });
+});
+
+test('a certificate from the hub’s CA that does not name the host dialled is refused too', async () => {
+  // Signed by the right CA, but for another name only: the hostname check, not the chain, must refuse it.
+  const dir = tempDir();
+  const [key, csr, cert, ext] = ['key.pem', 'req.csr', 'cert.pem', 'ext.cnf'].map((name) => join(dir, name));
+  writeFileSync(ext!, 'subjectAltName=DNS:elsewhere.example\n');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=elsewhere.example',
+      '-keyout',
+      key!,
+      '-out',
+      csr!,
+    ],
+    { stdio: 'ignore' },
+  );
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr!,
+      '-CA',
+      hubTls.caCert,
+      '-CAkey',
+      hubTls.caKey,
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      ext!,
+      '-out',
+      cert!,
+    ],
+    { stdio: 'ignore' },
+  );
+  const impostor = createServer({ cert: readFileSync(cert!), key: readFileSync(key!) }, (socket) => socket.destroy());
+  await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+  try {
+    const door = await deviceClient('door', `mqtts://localhost:${(impostor.address() as AddressInfo).port}`, hubCa);
+    await assert.rejects(door.start(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'AUTH_PROXY_BROKER_UNTRUSTED');
+      assert.match(error.message, /ERR_TLS_CERT_ALTNAME_INVALID/);
+      return true;
+    });
+  } finally {
+    await new Promise((resolve) => impostor.close(resolve));
+  }
 });
 
 test('a bundle without a CA still works over plain MQTT on loopback', async () => {
