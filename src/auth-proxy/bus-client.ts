@@ -13,6 +13,7 @@ import { AuditRejected, KeyDirectory, RpcPrivateReply, RpcReply, ServiceStatus, 
 import { readTokenUnverified, type TokenClaims } from '../core/token.js';
 import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
+import { brokerRefusal } from './broker-trust.js';
 import { AuthProxyError } from './errors.js';
 import { ExpectedDuplicate, InboundChecks, type AcceptedMessage, type FreshnessPolicy, type PendingMessage } from './inbound.js';
 import { inlineVerifier, type Verifier } from './verifier-pool.js';
@@ -27,6 +28,8 @@ export interface BusClientOptions {
   rootPublicKey: string;
   brokerUrl: string;
   caFile?: string;
+  /** The CA (PEM) the broker's certificate must chain to, pinned by the credentials bundle; beats caFile. */
+  ca?: string;
   registry: MessageRegistry;
   clock: Clock;
   logger: Logger;
@@ -148,7 +151,7 @@ export class BusClient {
 
   /** Connects, subscribes to the key directory and its reply topic, and waits until it knows who may sign what. */
   async start(): Promise<void> {
-    const { brokerUrl, caFile, client, instance, persistentSession } = this.#options;
+    const { brokerUrl, ca, caFile, client, instance, persistentSession } = this.#options;
     const connection = mqtt.connect(brokerUrl, {
       clientId: instance ? `${client}:${instance}` : client,
       username: client,
@@ -159,7 +162,8 @@ export class BusClient {
       connectTimeout: 10_000,
       resubscribe: true,
       queueQoSZero: false,
-      ...(caFile ? { ca: readFileSync(caFile) } : {}),
+      ...(ca ? { ca } : caFile ? { ca: readFileSync(caFile) } : {}),
+      rejectUnauthorized: true,
     });
     this.#mqtt = connection;
     connection.on('message', (topic, payload, packet) => {
@@ -643,7 +647,10 @@ function waitForConnect(connection: MqttClient, url: string): Promise<void> {
     const onError = (error: Error) => {
       connection.off('connect', onConnect);
       connection.end(true);
-      reject(new AuthProxyError('AUTH_PROXY_STOPPED', `cannot connect to ${url}: ${error.message}`, { cause: error }));
+      reject(
+        brokerRefusal(error, url) ??
+          new AuthProxyError('AUTH_PROXY_STOPPED', `cannot connect to ${url}: ${error.message}`, { cause: error }),
+      );
     };
     connection.once('connect', onConnect);
     connection.once('error', onError);

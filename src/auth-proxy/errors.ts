@@ -11,6 +11,8 @@ export const AuthProxyErrorCodes = {
   AUTH_PROXY_NO_DIRECTORY: 'No signed key directory arrived from the Vault in time; is the Vault running?',
   AUTH_PROXY_PAYLOAD_INVALID: 'A payload this client tried to publish does not match its message type.',
   AUTH_PROXY_STOPPED: 'The bus client was stopped.',
+  AUTH_PROXY_BROKER_UNTRUSTED:
+    'The broker’s TLS certificate is not from the CA this client pins, or not for the host it dialled; it was refused before the token was sent.',
   AUTH_PROXY_RENEW_FAILED: 'The token could not be renewed; the client keeps trying until it expires.',
 } as const;
 

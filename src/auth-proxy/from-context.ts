@@ -40,7 +40,11 @@ export function createBusClient(
     token: credentials.token,
     rootPublicKey: credentials.rootPublicKey,
     brokerUrl: config.broker.url,
-    ...(config.broker.caFile !== undefined ? { caFile: config.broker.caFile } : {}),
+    ...(config.broker.caFile !== undefined
+      ? { caFile: config.broker.caFile }
+      : credentials.brokerCa !== undefined
+        ? { ca: credentials.brokerCa }
+        : {}),
     registry: context.registry,
     clock: context.clock,
     logger: context.logger,

@@ -6,6 +6,7 @@ import type { Config } from '../core/config.js';
 import { DctrlError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { createRegistry } from '../core/messages.js';
+import { assertTokenStaysPrivate, hubCaPem } from './broker-trust.js';
 import { CliError } from './errors.js';
 import { credentialsFor, openExistingVault } from './vault-access.js';
 
@@ -15,11 +16,13 @@ const DIRECTORY_WAIT_MS = 10_000;
 
 /** Connects to the running hub as `cli`, runs the work, and leaves; the token lives five minutes. */
 export async function withBus<T>(config: Config, work: (bus: BusClient) => Promise<T>): Promise<T> {
+  assertTokenStaysPrivate(config.broker.url, config.broker.allowPlaintext);
+  const brokerCa = hubCaPem(config);
   const keeper = openExistingVault(config, process.env, systemClock);
   let credentials;
   let directoryVersion: number;
   try {
-    credentials = await credentialsFor(keeper, CLI_CLIENT, {}, CLI_TOKEN_SECONDS);
+    credentials = { ...(await credentialsFor(keeper, CLI_CLIENT, {}, CLI_TOKEN_SECONDS)), ...(brokerCa ? { brokerCa } : {}) };
     directoryVersion = keeper.directory().version;
   } finally {
     keeper.close();
@@ -34,6 +37,8 @@ export async function withBus<T>(config: Config, work: (bus: BusClient) => Promi
   } catch (cause) {
     await closeShared(shared);
     const detail = cause instanceof DctrlError ? cause.message : String(cause);
+    if (cause instanceof DctrlError && cause.code === 'AUTH_PROXY_BROKER_UNTRUSTED')
+      throw new CliError('CLI_BROKER_UNTRUSTED', detail, { cause });
     throw new CliError(
       'CLI_HUB_UNREACHABLE',
       `cannot reach the hub at ${config.broker.url} (is \`dctrl up\` running there?): ${detail}`,

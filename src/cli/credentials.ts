@@ -1,4 +1,5 @@
 // Credentials bundles: how a service away from the hub gets its signing key, token and the pinned root key.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CLIENT_NAME_PATTERN } from '../core/envelope.js';
@@ -9,6 +10,8 @@ import type { Credentials } from '../core/service.js';
 const bundleSchema = z.strictObject({
   version: z.literal(1),
   rootPublicKey: z.string().length(43),
+  /** The hub's CA (PEM): the broker must show a certificate it issued. Absent in bundles made before `dctrl tls init`. */
+  brokerCa: z.string().refine(isCertificate, 'brokerCa is not a PEM certificate').optional(),
   clients: z
     .array(
       z.strictObject({
@@ -23,10 +26,11 @@ const bundleSchema = z.strictObject({
 });
 
 /** Writes a bundle readable only by its owner (it holds private keys): a new file, renamed over the old one. */
-export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[]): void {
+export function writeCredentialsBundle(path: string, rootPublicKey: string, clients: Credentials[], brokerCa?: string): void {
   const bundle = {
     version: 1 as const,
     rootPublicKey,
+    ...(brokerCa ? { brokerCa } : {}),
     clients: clients.map((c) => ({
       client: c.client,
       privateKeyPem: exportPrivateKeyPem(c.signingKey),
@@ -72,14 +76,24 @@ export function readCredentialsBundle(path: string): Map<string, Credentials> {
       signingKey,
       token: entry.token,
       rootPublicKey: parsed.rootPublicKey,
+      ...(parsed.brokerCa ? { brokerCa: parsed.brokerCa } : {}),
       ...(entry.pinnedKeys ? { pinnedKeys: entry.pinnedKeys } : {}),
       // A device that restarts after its first token expired must still get in: keep every renewal.
       saveToken: (token) => {
         const current = readCredentialsBundle(path);
         const updated = [...current.values()].map((c) => (c.client === entry.client ? { ...c, token } : c));
-        writeCredentialsBundle(path, parsed.rootPublicKey, updated);
+        writeCredentialsBundle(path, parsed.rootPublicKey, updated, parsed.brokerCa);
       },
     });
   }
   return result;
+}
+
+function isCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
 }

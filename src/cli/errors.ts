@@ -8,6 +8,10 @@ export const CliErrorCodes = {
   CLI_HUB_UNREACHABLE:
     'The command needs the running hub and could not reach it; start it with `dctrl up`, or point broker.url at it.',
   CLI_NO_VAULT: 'There is no vault in this data folder; run the command where the hub keeps its data, or pass --data-dir.',
+  CLI_PLAINTEXT_REFUSED:
+    'The command line does not send its token unencrypted to a broker on another machine; use mqtts:// or pass --allow-plaintext.',
+  CLI_BROKER_UNTRUSTED:
+    'The broker did not show a certificate from the hub’s CA for its name; check broker.url, or the CA (broker.caFile, dataDir/tls/ca.pem).',
   CLI_CREDENTIALS_MISSING: 'A service runs without the Vault in this process and has no credentials; pass --credentials.',
 } as const;
 

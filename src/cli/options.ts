@@ -11,6 +11,7 @@ export interface GlobalOptions {
   dataDir?: string;
   set?: string[];
   logLevel?: string;
+  allowPlaintext?: boolean;
 }
 
 /** Flags beat env vars beat the config file beat defaults. */
@@ -24,6 +25,7 @@ export function configFrom(options: GlobalOptions, extra: Record<string, unknown
   }
   if (options.dataDir !== undefined) overrides.dataDir = options.dataDir;
   if (options.logLevel !== undefined) overrides['log.level'] = options.logLevel;
+  if (options.allowPlaintext) overrides['broker.allowPlaintext'] = true;
   Object.assign(overrides, extra);
   return loadConfig({ file: resolveConfigFile(options.config), env: process.env, overrides });
 }

@@ -9,6 +9,7 @@ import { registerMoneyCommands } from './commands/money.js';
 import { registerPayoutCommands } from './commands/payout.js';
 import { registerBitcoinCommands } from './commands/bitcoin.js';
 import { registerSettingsCommands } from './commands/settings.js';
+import { registerTlsCommands } from './commands/tls.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerUpCommand } from './commands/up.js';
 import { registerUserCommands } from './commands/user.js';
@@ -21,6 +22,10 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default ./dctrl.config.json when present)')
     .option('-d, --data-dir <dir>', 'data folder (keys, vault, logs)')
     .option('--set <key=value>', 'set any config key, e.g. --set bus.freshnessWindowMs=60000 (repeatable)', collect)
+    .option(
+      '--allow-plaintext',
+      'send the command line’s token over mqtt:// to a broker on another machine (broker.allowPlaintext)',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     )
@@ -36,6 +41,7 @@ export function buildProgram(): Command {
   registerUserCommands(program);
   registerMailCommands(program);
   registerPayoutCommands(program);
+  registerTlsCommands(program);
   return program;
 }
 

@@ -830,7 +830,19 @@ export const configSchema = z
           .regex(/^(mqtts?|wss?):\/\/[^\s/]+(:\d+)?(\/.*)?$/, 'expected mqtt://, mqtts://, ws:// or wss:// with a host')
           .default('mqtt://127.0.0.1:1883')
           .describe('What clients connect to. When the broker runs in the same process, they use its real address instead.'),
-        caFile: z.string().min(1).optional().describe('CA certificate that clients trust for mqtts:// and wss://.'),
+        caFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'CA certificate that clients trust for mqtts:// and wss://, instead of the one their credentials bundle pins; the command line uses dataDir/tls/ca.pem when unset.',
+          ),
+        allowPlaintext: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Let the command line send its token over mqtt:// or ws:// to a broker on another machine (--allow-plaintext); refused by default.',
+          ),
         host: z
           .string()
           .min(1)
@@ -842,10 +854,25 @@ export const configSchema = z
             enabled: z
               .boolean()
               .default(false)
-              .describe('Also listen for MQTT over TLS (for devices across untrusted networks).'),
+              .describe(
+                'Also listen for MQTT over TLS (for devices across untrusted networks); plain MQTT and WebSocket then listen on loopback only.',
+              ),
+            host: z
+              .string()
+              .min(1)
+              .default('0.0.0.0')
+              .describe('Where the TLS listener listens; every IPv4 interface, since it is there for devices on other machines.'),
             port: listenPort.default(8883).describe('MQTT over TLS port.'),
-            certFile: z.string().min(1).optional().describe('PEM certificate chain for the TLS listener.'),
-            keyFile: z.string().min(1).optional().describe('PEM private key for the TLS listener.'),
+            certFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('PEM certificate chain for the TLS listener; dataDir/tls/server.pem (`dctrl tls init`) when unset.'),
+            keyFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('PEM private key for the TLS listener; dataDir/tls/server.key when unset.'),
           })
           .prefault({}),
         websocket: z

@@ -13,6 +13,8 @@ export interface Credentials {
   rootPublicKey: string;
   /** Public keys (base64url) this client trusts for named signers beyond the directory: a device pins BusinessMgr's. */
   pinnedKeys?: Record<string, string>;
+  /** The CA certificate (PEM) the broker's certificate must chain to: the hub's own, pinned by its bundle. */
+  brokerCa?: string;
   /** Keeps a renewed token where the credentials came from, so a restart uses it (a device's bundle file). */
   saveToken?: (token: string) => void;
 }

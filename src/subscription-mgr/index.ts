@@ -5,6 +5,7 @@ import { importPublicKey } from '../core/keys.js';
 import { AuditDenied, Revocations } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
+import { brokerTlsPaths } from '../core/broker-tls.js';
 import { closeBroker, createBroker } from './broker.js';
 import { SubscriptionMgrError } from './errors.js';
 import { openListeners, type OpenListener } from './listeners.js';
@@ -31,6 +32,12 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
   const listeners: OpenListener[] = [];
   const denialListeners: ((denial: Denial) => void)[] = [];
   const auditLimit = new AuditLimiter(config.bus.auditPerSecond, clock);
+  const tlsFiles = brokerTlsPaths(config.dataDir);
+  const tls = {
+    ...config.broker.tls,
+    certFile: config.broker.tls.certFile ?? tlsFiles.serverCert,
+    keyFile: config.broker.tls.keyFile ?? tlsFiles.serverKey,
+  };
   let broker: Aedes | undefined;
   let revocationVersion = -1;
   const applyRevocations = (list: { version: number; revoked: { tokenId: string }[] }) => {
@@ -90,7 +97,7 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
         if (options.initialRevocations) applyRevocations(options.initialRevocations);
         broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
         const handle = broker.handle.bind(broker);
-        listeners.push(...(await openListeners(config.broker, (stream) => handle(stream))));
+        listeners.push(...(await openListeners({ ...config.broker, tls }, (stream) => handle(stream))));
         sweepTimer = setInterval(() => {
           sessions.forgetWhere((connection) => (connection as Client).closed);
           cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED');
@@ -116,7 +123,10 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
       await Promise.all(listeners.splice(0).map((listener) => listener.close()));
     },
     describe() {
-      return listeners.map((listener) => `broker (${listener.kind}): ${listener.url}`);
+      return listeners.map(
+        (listener) =>
+          `broker (${listener.kind}): ${listener.url}${listener.kind === 'mqtts' ? ` (certificate ${tls.certFile})` : ''}`,
+      );
     },
   };
 }

@@ -41,7 +41,7 @@ before(async () => {
       broker: {
         port: 0,
         caFile: certFile,
-        tls: { enabled: true, port: 0, certFile, keyFile },
+        tls: { enabled: true, host: '127.0.0.1', port: 0, certFile, keyFile },
         websocket: { enabled: true, port: 0 },
       },
     },
@@ -66,7 +66,7 @@ test('TLS enabled without certificate files is a clear start error', async () =>
   const context = await h.context('subscription-mgr');
   const broken = createSubscriptionMgr({
     ...context,
-    config: { ...context.config, broker: { ...context.config.broker, tls: { enabled: true, port: 0 } } },
+    config: { ...context.config, broker: { ...context.config.broker, tls: { enabled: true, host: '127.0.0.1', port: 0 } } },
   });
   await assert.rejects(broken.start(), { code: 'SUBSCRIPTION_MGR_TLS_FILES_MISSING' });
   await broken.stop();

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import { defaultGrants } from '../../core/grants.js';
+import { hubCaPem } from '../broker-trust.js';
 import { writeCredentialsBundle } from '../credentials.js';
 import { CliError } from '../errors.js';
 import { collect, configFrom, type GlobalOptions } from '../options.js';
@@ -159,14 +160,21 @@ export function registerTokenCommands(program: Command): void {
             'the Vault root key never leaves the Vault; export the services that run elsewhere',
           );
         }
-        const devices = configFrom(command.optsWithGlobals<GlobalOptions>()).machines.devices;
+        const config = configFrom(command.optsWithGlobals<GlobalOptions>());
+        const devices = config.machines.devices;
+        const brokerCa = hubCaPem(config);
         const bundle = [];
         for (const client of names) {
           const issue = client in devices ? deviceCredentialsFor : credentialsFor;
           bundle.push(await issue(keeper, client, { pub: options.pub ?? [], sub: options.sub ?? [] }, ttlSeconds(options)));
         }
-        writeCredentialsBundle(options.out, keeper.root.publicKeyB64, bundle);
-        print(`wrote credentials for ${names.join(', ')} to ${options.out}`);
+        writeCredentialsBundle(options.out, keeper.root.publicKeyB64, bundle, brokerCa);
+        print(
+          `wrote credentials for ${names.join(', ')} to ${options.out}` +
+            (brokerCa
+              ? ', with the hub’s CA: they accept only a broker with a certificate from it'
+              : '; no CA in it (run `dctrl tls init` first for mqtts://)'),
+        );
       }),
     );
 }
