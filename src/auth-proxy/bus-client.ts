@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../core/clock.js';
-import type { MessageRegistry, MessageSpec, PayloadOf } from '../core/contract.js';
+import { MessageRegistry, type MessageSpec, type PayloadOf } from '../core/contract.js';
 import { encodeEnvelope, signEnvelope, type Envelope, describeIssues } from '../core/envelope.js';
 import { DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
 import { createIdFactory, type IdFactory } from '../core/ids.js';
@@ -365,6 +365,7 @@ export class BusClient {
       }
       let reply: PayloadOf<typeof RpcReply>;
       try {
+        this.#assertMayAsk(spec, envelope, context.topic);
         reply = { ok: true, result: await responder(payload, envelope) };
       } catch (error) {
         if (!(error instanceof DctrlError)) this.#log.error({ err: error, type: spec.type }, 'request handler failed');
@@ -376,6 +377,18 @@ export class BusClient {
       });
     };
     await this.listen(spec, handler, topic);
+  }
+
+  /**
+   * The contract's askers, checked here so that no handler runs for a client the broker should have stopped;
+   * a refusal is audited and answered with its code.
+   */
+  #assertMayAsk(spec: MessageSpec, envelope: Envelope, topic: string): void {
+    if (MessageRegistry.mayAsk(spec, envelope.issuer)) return;
+    const allowed = spec.askers === undefined || spec.askers === 'any' ? 'nobody' : spec.askers.join(', ');
+    const message = `"${envelope.issuer}" may not ask ${spec.type}; the contract lets ${allowed} ask it`;
+    this.#reject(topic, 'AUTH_PROXY_ASKER_NOT_ALLOWED', message, envelope);
+    throw new AuthProxyError('AUTH_PROXY_ASKER_NOT_ALLOWED', message);
   }
 
   /** Hands the broker a renewed token for this session and for every later reconnect. */
