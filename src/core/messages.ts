@@ -52,6 +52,19 @@ export const Revocations = defineMessage({
   }),
 });
 
+export const DirectoryGet = defineMessage({
+  type: 'vault.directory.get',
+  topic: 'dctrl/v1/vault/rpc/directory',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'A client asks the Vault for its current key directory and revocation list (at start, and when the retained ones run low), so a retained copy that is garbage or old cannot keep it from starting or keep a retired key trusted.',
+  payload: z.strictObject({}),
+  reply: z.strictObject({ directory: KeyDirectory.payload, revocations: Revocations.payload, expiresAt: epochMs }),
+  /** Every client needs it before it trusts anyone; the answer is public and signed by the root key. */
+  askers: 'any',
+});
+
 export const TokenRenew = defineMessage({
   type: 'vault.token.renew',
   topic: Topics.tokenRenew,
@@ -539,6 +552,7 @@ export const BalanceChanged = defineMessage({
 export const coreMessages: readonly MessageSpec[] = [
   KeyDirectory,
   Revocations,
+  DirectoryGet,
   TokenRenew,
   SecretGet,
   RpcReply,
