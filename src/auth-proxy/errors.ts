@@ -11,6 +11,8 @@ export const AuthProxyErrorCodes = {
   AUTH_PROXY_NO_DIRECTORY: 'No signed key directory arrived from the Vault in time; is the Vault running?',
   AUTH_PROXY_PAYLOAD_INVALID: 'A payload this client tried to publish does not match its message type.',
   AUTH_PROXY_STOPPED: 'The bus client was stopped.',
+  AUTH_PROXY_ASKER_NOT_ALLOWED:
+    'A client asked a request the bus contract does not let it ask (askers in src/core/messages*.ts); the request was refused and audited. Ask from a client the contract names.',
   AUTH_PROXY_RENEW_FAILED: 'The token could not be renewed; the client keeps trying until it expires.',
 } as const;
 
