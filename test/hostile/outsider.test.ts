@@ -1,14 +1,20 @@
 // Issue 14: what an outsider on a Mosquitto without ACLs can make happen. An anonymous client replays what it
 // recorded and forges messages in other clients' names: nothing moves. A stolen door (its signing key and token, from
-// its credentials bundle) signs requests for reports and member data: no service answers it with data.
+// its credentials bundle, and a token it made itself) asks for reports and member data: no service answers with data.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ulid } from 'ulid';
+import { closeShared, createBusClient, type BusClient } from '../../src/auth-proxy/index.js';
 import { readCredentialsBundle } from '../../src/cli/credentials.js';
+import { systemClock } from '../../src/core/clock.js';
+import { DctrlError } from '../../src/core/errors.js';
+import { defaultGrants } from '../../src/core/grants.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { signToken } from '../../src/core/token.js';
 import { decodeEnvelope, encodeEnvelope, signEnvelope, type Envelope } from '../../src/core/envelope.js';
 import { generateSigningKey, type SigningKey } from '../../src/core/keys.js';
-import { LedgerRecord, MemberQuery, ReportRequest } from '../../src/core/messages.js';
+import { createRegistry, LedgerRecord, MemberQuery, ReportRequest } from '../../src/core/messages.js';
 import { MachineCommand } from '../../src/core/messages-machine.js';
 import type { RecordedMessage } from './recorder.js';
 import { DOOR, startHostileSpace, until, type HostileSpace } from './hostile-space.js';
@@ -20,6 +26,7 @@ const MAX_BYTES = 1_000_000;
 
 let space: HostileSpace;
 let outsider: MqttClient;
+const thieves: (() => Promise<void>)[] = [];
 let ada: string;
 
 before(async () => {
@@ -30,6 +37,7 @@ before(async () => {
   outsider = await mqtt.connectAsync(space.mosquitto.url, { clientId: `outsider-${ulid()}`, reconnectPeriod: 0 });
 });
 after(async () => {
+  for (const stop of thieves) await stop().catch(() => undefined);
   await outsider?.endAsync(true);
   await space?.stop();
 });
@@ -87,66 +95,68 @@ test('an anonymous client replaying a recorded payment, or forging one in the co
   assert.equal(LedgerRecord.type, genuine.type);
 });
 
-/** The door's key and token as its bundle holds them: what a thief who takes the door's Pi has. */
-function stolenDoorKey(): SigningKey {
+/**
+ * The door as a thief who took its Pi runs it: its signing key from the bundle (and so whatever the door can open),
+ * and a token of the thief's own making that grants everything. Nothing on a broker without our ACLs checks tokens,
+ * so the only thing between this client and the data is the answering service.
+ */
+async function stolenDoor(): Promise<BusClient> {
   const credentials = readCredentialsBundle(space.devices[DOOR].bundleFile).get(DOOR);
   assert.ok(credentials, 'the door’s bundle holds its credentials');
-  return credentials.signingKey;
-}
-
-/**
- * Signs a request as the door with its stolen key and publishes it past the broker (which checks nothing), then
- * returns the raw reply on the door's reply topic; a service that refuses answers with an error.
- */
-async function askAsStolenDoor(type: string, topic: string, payload: unknown): Promise<{ raw: string; reply: unknown }> {
-  const replyTo = `dctrl/v1/${DOOR}/reply/stolen-${ulid()}`;
-  const correlationId = ulid();
-  await outsider.subscribeAsync(replyTo, { qos: 1 });
   const now = Date.now();
-  const request = signEnvelope(
-    { v: 1, id: ulid(), type, issuer: DOOR, issuedAt: now, expiresAt: now + 10_000, replyTo, correlationId, payload },
-    stolenDoorKey(),
-  );
-  const answered = new Promise<Buffer>((resolve) => {
-    const onMessage = (replyTopic: string, bytes: Buffer) => {
-      if (replyTopic !== replyTo) return;
-      outsider.off('message', onMessage);
-      resolve(Buffer.from(bytes));
-    };
-    outsider.on('message', onMessage);
+  const selfMadeToken = await signToken(generateSigningKey().privateKey, {
+    client: DOOR,
+    tokenId: ulid(),
+    issuedAt: now,
+    expiresAt: now + 3_600_000,
+    grants: defaultGrants(DOOR, { pub: ['dctrl/#'], sub: ['dctrl/#'] }),
   });
-  await outsider.publishAsync(topic, encodeEnvelope(request), { qos: 1 });
-  const bytes = await Promise.race([
-    answered,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`no answer at all to ${type} within 10 s (a refusal is answered)`)), 10_000),
-    ),
-  ]);
-  const raw = bytes.toString('utf8');
-  return { raw, reply: decodeEnvelope(bytes, MAX_BYTES).payload };
+  const shared: Record<string, unknown> = {};
+  const thief = createBusClient(
+    {
+      config: space.hub.config,
+      clock: systemClock,
+      logger: silentLogger,
+      registry: createRegistry(),
+      credentials: { ...credentials, token: selfMadeToken },
+      shared,
+    },
+    { instance: 'thief' },
+  );
+  await thief.start();
+  thieves.push(async () => {
+    await thief.stop();
+    await closeShared(shared);
+  });
+  return thief;
 }
 
-function assertRefusedWithoutData(type: string, answer: { raw: string; reply: unknown }): void {
-  const leaked = [ADA.email, ADA.name, KEN.email, KEN.name].filter((value) => answer.raw.includes(value));
-  const reply = answer.reply as { ok?: boolean; error?: { code: string } };
-  if (reply.ok !== false || leaked.length > 0) {
-    assert.fail(
-      `${type} asked with the front door's key was answered ${reply.ok === false ? 'with an error' : 'with data'}` +
-        (leaked.length > 0 ? `, and the answer carries ${leaked.join(', ')}` : '') +
-        `: ${answer.raw.slice(0, 300)}`,
-    );
+/** Fails naming what came back when the answer is data; a refusal (a coded error) or silence is "nothing". */
+async function assertGetsNothing(type: string, ask: Promise<unknown>): Promise<void> {
+  let answer: unknown;
+  try {
+    answer = await ask;
+  } catch (error) {
+    assert.ok(error instanceof DctrlError, `a refusal is a coded error, got ${String(error)}`);
+    return;
   }
-  assert.ok(reply.error?.code, 'the refusal names its code');
+  const text = JSON.stringify(answer);
+  const leaked = [ADA.email, ADA.name, KEN.email, KEN.name].filter((value) => text.includes(value));
+  assert.fail(
+    `${type} asked with the front door's key was answered with data` +
+      (leaked.length > 0 ? ` carrying ${leaked.join(', ')}` : '') +
+      `: ${text.slice(0, 300)}`,
+  );
 }
 
 test('the front door’s key asking reporter.report for every member’s balance gets nothing', async () => {
-  const answer = await askAsStolenDoor(ReportRequest.type, ReportRequest.topic, { report: 'members', format: 'json' });
-  assertRefusedWithoutData(ReportRequest.type, answer);
+  const thief = await stolenDoor();
+  await assertGetsNothing(ReportRequest.type, thief.request(ReportRequest, { report: 'members', format: 'json' }));
 });
 
 test('the front door’s key asking member-data.query for every member gets nothing', async () => {
-  const answer = await askAsStolenDoor(MemberQuery.type, MemberQuery.topic, { includeLeft: true });
-  assertRefusedWithoutData(MemberQuery.type, answer);
+  const thief = await stolenDoor();
+  await assertGetsNothing(MemberQuery.type, thief.request(MemberQuery, { includeLeft: true }));
 });
 
 /** A copy of a recorded message with a fresh id and time, new payload fields, signed by a key that is not its issuer's. */
