@@ -616,6 +616,7 @@ export class BusClient {
     };
     this.#applyRevocations(reply.revocations);
     this.#applyDirectory(reply.directory, reply.expiresAt);
+    if (this.#startedAt > 0) this.#scheduleDirectoryRefresh();
   }
 
   /**
