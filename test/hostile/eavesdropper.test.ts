@@ -38,6 +38,7 @@ const results: {
   depositAddresses: Map<Who, string>;
   payoutAddress?: string;
   payoutState?: string;
+  cliBalances?: { code: number | null; stdout: string; stderr: string };
 } = { depositAddresses: new Map() };
 let secrets: KnownSecret[] = [];
 let leaks: Leak[] = [];
@@ -90,9 +91,9 @@ before(async () => {
     const deposit = await space.rest<{ address: string }>(`/api/v1/members/${ids[who]}/deposit`);
     results.depositAddresses.set(who, deposit.address);
   }
-  // And as `dctrl report members` and `dctrl report balances` ask it.
+  // And through the real command line, which mints its own token from the hub's Vault and asks over the broker.
+  results.cliBalances = await space.dctrl(['report', 'balances']);
   await cli.request(ReportRequest, { report: 'members', format: 'json' });
-  await cli.request(ReportRequest, { report: 'balances', format: 'json' });
 
   // A payout to a member, approved by two approvers through the command line's client.
   results.payoutAddress = p2wpkh(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true), REGTEST).address!;
@@ -201,6 +202,13 @@ test('a drink is vended once and charged to the member’s balance; the ledger s
   const kinds = statement.json.entries.map((entry) => `${entry.kind}:${entry.cents}`);
   assert.ok(kinds.includes('payment:9935'), `the payment is on the statement: ${kinds.join(', ')}`);
   assert.ok(kinds.includes('purchase:-350') || kinds.includes('purchase:350'), `the drink is on it: ${kinds.join(', ')}`);
+});
+
+test('`dctrl report balances` lists the members’ balances through the foreign broker', () => {
+  const run = results.cliBalances!;
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /Ada Quellmorrow/);
+  assert.match(run.stdout, /151\.25/);
 });
 
 test('mail was made and a payout was approved during the recording', () => {

@@ -17,6 +17,7 @@ import { DecisionsQuery, type Decision } from '../../src/core/messages-machine.j
 import type { MachineMgr } from '../../src/machine-mgr/index.js';
 import type { MachineNotifier } from '../../src/machine-notifier/index.js';
 import type { VaultService } from '../../src/vault/index.js';
+import { dctrlBackground } from '../helpers/cli.js';
 import { tempDir } from '../helpers/harness.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { startRecorder, type Recorder } from './recorder.js';
@@ -75,6 +76,8 @@ export interface HostileSpace {
   /** The decision for a tap, once it has one (and an outcome, when asked); bounded. */
   decisionFor(tapId: string, outcome?: boolean): Promise<Decision>;
   rest<T>(path: string): Promise<T>;
+  /** The real `dctrl` command line against this hub (its data folder, the foreign broker); resolves with its output. */
+  dctrl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
 
@@ -212,6 +215,15 @@ export async function startHostileSpace(): Promise<HostileSpace> {
         const response = await fetch(`${restUrl}${path}`, { headers: { authorization: `Bearer ${apiToken}` } });
         if (!response.ok) throw new Error(`GET ${path} answered ${response.status}: ${await response.text()}`);
         return (await response.json()) as T;
+      },
+      async dctrl(args) {
+        // In the background: a blocking run would stop this process, and with it the hub that must answer.
+        const run = dctrlBackground([...args, '--data-dir', hubDir, '--set', `broker.url=${mosquitto.url}`]);
+        const code = await new Promise<number | null>((resolve) => {
+          if (run.child.exitCode !== null) resolve(run.child.exitCode);
+          else run.child.once('exit', (exitCode) => resolve(exitCode));
+        });
+        return { code, stdout: run.stdout(), stderr: run.stderr() };
       },
       stop: stopAll,
     };
