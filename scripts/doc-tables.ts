@@ -115,9 +115,11 @@ export function renderConfiguration(): string {
 }
 
 export function renderTopics(): string {
-  const lines = ['| type | topic | kind | who may sign | what it carries |', '| --- | --- | --- | --- | --- |'];
+  const lines = ['| type | topic | kind | who may sign (a request: ask) | what it carries |', '| --- | --- | --- | --- | --- |'];
   for (const spec of createRegistry().all()) {
-    const issuers = spec.issuers === 'any' ? 'any client in the directory' : spec.issuers.join(', ');
+    const signers = spec.issuers === 'any' ? 'any client in the directory' : spec.issuers.join(', ');
+    const askers = spec.askers === 'any' ? 'any client in the directory (the service decides)' : spec.askers?.join(', ');
+    const issuers = spec.kind === 'request' && askers !== undefined ? askers : signers;
     lines.push(
       `| \`${spec.type}\` | \`${spec.topic}\` | ${spec.kind}${spec.retained ? ', retained' : ''} | ${issuers} | ${cell(spec.description)} |`,
     );

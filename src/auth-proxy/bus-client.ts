@@ -3,13 +3,23 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../core/clock.js';
-import type { MessageRegistry, MessageSpec, PayloadOf } from '../core/contract.js';
+import { MessageRegistry, type MessageSpec, type PayloadOf } from '../core/contract.js';
 import { encodeEnvelope, signEnvelope, type Envelope, describeIssues } from '../core/envelope.js';
 import { DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
 import { createIdFactory, type IdFactory } from '../core/ids.js';
 import type { SigningKey } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { AuditRejected, KeyDirectory, RpcPrivateReply, RpcReply, ServiceStatus, Topics, TokenRenew } from '../core/messages.js';
+import {
+  AuditRejected,
+  DirectoryGet,
+  KeyDirectory,
+  Revocations,
+  RpcPrivateReply,
+  RpcReply,
+  ServiceStatus,
+  Topics,
+  TokenRenew,
+} from '../core/messages.js';
 import { readTokenUnverified, type TokenClaims } from '../core/token.js';
 import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
@@ -17,7 +27,7 @@ import { brokerRefusal } from './broker-trust.js';
 import { AuthProxyError } from './errors.js';
 import { ExpectedDuplicate, InboundChecks, type AcceptedMessage, type FreshnessPolicy, type PendingMessage } from './inbound.js';
 import { inlineVerifier, type Verifier } from './verifier-pool.js';
-import { TrustedKeys, type DirectoryPayload } from './key-directory.js';
+import { ROOT_ISSUER, TrustedKeys, type DirectoryPayload } from './key-directory.js';
 import { ReplayGuard } from './replay-guard.js';
 import { VerifyCache } from './verify-cache.js';
 
@@ -51,6 +61,8 @@ export interface BusClientOptions {
   onTokenRenewed?: (token: string) => void;
 }
 
+export type RevocationList = PayloadOf<typeof Revocations>;
+
 export interface MessageContext {
   topic: string;
   raw: Buffer;
@@ -77,6 +89,8 @@ interface PendingRequest {
 }
 
 const DIRECTORY_WAIT_MS = 10_000;
+/** Asking the Vault again when it did not answer; also the shortest wait between two refreshes. */
+const DIRECTORY_RETRY_MS = 5_000;
 const RENEW_RETRY_MS = 5_000;
 const STOP_GRACE_MS = 2_000;
 
@@ -98,6 +112,9 @@ export class BusClient {
   readonly #replyTopic: string;
   readonly #privateReplyTopic: string;
   readonly #directoryWaiters: (() => void)[] = [];
+  readonly #revocationListeners: ((list: RevocationList) => void)[] = [];
+  #revocations: RevocationList | undefined;
+  #directoryTimer: NodeJS.Timeout | undefined;
   #token: string;
   #claims: TokenClaims;
   #mqtt: MqttClient | undefined;
@@ -133,6 +150,7 @@ export class BusClient {
     this.#replyTopic = `${Topics.replyBase(options.client)}/${instance}`;
     this.#privateReplyTopic = `${Topics.privateReplyBase(options.client)}/${instance}`;
     this.on(KeyDirectory, (directory, envelope) => this.#applyDirectory(directory, envelope.expiresAt!));
+    this.on(Revocations, (list) => this.#applyRevocations(list));
     this.on(RpcReply, (reply, envelope) => this.#settleRequest(reply, envelope));
     this.on(RpcPrivateReply, (reply, envelope) => this.#settleRequest(reply, envelope));
   }
@@ -147,6 +165,20 @@ export class BusClient {
 
   get directoryVersion(): number {
     return this.#keys.version;
+  }
+
+  /** The newest revocation list heard (retained or from the Vault), if any. */
+  get revocations(): RevocationList | undefined {
+    return this.#revocations;
+  }
+
+  /**
+   * Told each revocation list newer than (or as new as) the one held; never an older one, which a broker could
+   * replay to un-revoke a token. Subscribe to Topics.revocations for the retained copies as well.
+   */
+  onRevocations(listener: (list: RevocationList) => void): void {
+    this.#revocationListeners.push(listener);
+    if (this.#revocations) listener(this.#revocations);
   }
 
   /** Connects, subscribes to the key directory and its reply topic, and waits until it knows who may sign what. */
@@ -193,6 +225,7 @@ export class BusClient {
     }
     this.#pruneTimer = setInterval(() => this.#replay.prune(this.#clock.now()), 1_000).unref();
     this.#startedAt = this.#clock.now();
+    this.#scheduleDirectoryRefresh();
     await this.#heartbeat('up');
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat('up'), this.#options.policy.heartbeatMs).unref();
     if (this.#options.renewToken ?? true) this.#scheduleRenewal();
@@ -205,6 +238,7 @@ export class BusClient {
       await withTimeout(this.#heartbeat('stopping'), STOP_GRACE_MS).catch(() => undefined);
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
+    clearTimeout(this.#directoryTimer);
     clearInterval(this.#pruneTimer);
     for (const [correlationId, pending] of this.#pending) {
       clearTimeout(pending.timer);
@@ -369,6 +403,7 @@ export class BusClient {
       }
       let reply: PayloadOf<typeof RpcReply>;
       try {
+        this.#assertMayAsk(spec, envelope, context.topic);
         reply = { ok: true, result: await responder(payload, envelope) };
       } catch (error) {
         if (!(error instanceof DctrlError)) this.#log.error({ err: error, type: spec.type }, 'request handler failed');
@@ -380,6 +415,18 @@ export class BusClient {
       });
     };
     await this.listen(spec, handler, topic);
+  }
+
+  /**
+   * The contract's askers, checked here so that no handler runs for a client the broker should have stopped;
+   * a refusal is audited and answered with its code.
+   */
+  #assertMayAsk(spec: MessageSpec, envelope: Envelope, topic: string): void {
+    if (MessageRegistry.mayAsk(spec, envelope.issuer)) return;
+    const allowed = spec.askers === undefined || spec.askers === 'any' ? 'nobody' : spec.askers.join(', ');
+    const message = `"${envelope.issuer}" may not ask ${spec.type}; the contract lets ${allowed} ask it`;
+    this.#reject(topic, 'AUTH_PROXY_ASKER_NOT_ALLOWED', message, envelope);
+    throw new AuthProxyError('AUTH_PROXY_ASKER_NOT_ALLOWED', message);
   }
 
   /** Hands the broker a renewed token for this session and for every later reconnect. */
@@ -510,30 +557,94 @@ export class BusClient {
   }
 
   #applyDirectory(directory: DirectoryPayload, expiresAt: number): void {
+    const heldUntil = this.#keys.expiresAt;
     if (this.#keys.apply(directory, expiresAt)) {
       this.#log.debug({ version: directory.version, keys: directory.keys.length }, 'key directory updated');
       for (const waiter of this.#directoryWaiters.splice(0)) waiter();
     }
+    // Only a newer or longer-lived directory moves the refresh: old copies replayed in a loop must not postpone it.
+    if (this.#startedAt > 0 && this.#keys.expiresAt !== heldUntil) this.#scheduleDirectoryRefresh();
   }
 
+  #applyRevocations(list: RevocationList): void {
+    if (this.#revocations && list.version < this.#revocations.version) return;
+    this.#revocations = list;
+    for (const listener of this.#revocationListeners) listener(list);
+  }
+
+  /**
+   * The retained directory is only a fast path: a broker may hold garbage there, or replay an old signed one that
+   * still names a retired key. So a client that was not handed a directory by its process asks the Vault, whose
+   * answer (signed by the pinned root key, bound to this request) wins whenever it is newer. Without an answer it
+   * starts with a valid retained copy, which expires within vault.directoryTtlSeconds of its signing.
+   */
   async #waitForDirectory(): Promise<void> {
-    if (this.#keys.ready) return;
+    // The retained copy may have arrived while subscribing; only a directory handed in by the process is trusted as is.
+    if (this.#options.initialDirectory || this.client === ROOT_ISSUER) return;
+    const started = Date.now();
+    try {
+      await this.#askVaultForDirectory(Math.min(this.#options.policy.requestTimeoutMs, DIRECTORY_WAIT_MS));
+      return;
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, 'the Vault did not hand over its key directory');
+    }
+    if (this.#keys.ready) {
+      this.#log.warn({ version: this.#keys.version }, 'starting with the retained key directory, unconfirmed by the Vault');
+      return;
+    }
+    const waitMs = Math.max(0, DIRECTORY_WAIT_MS - (Date.now() - started));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () =>
           reject(
             new AuthProxyError(
               'AUTH_PROXY_NO_DIRECTORY',
-              `no key directory on ${Topics.directory} within ${DIRECTORY_WAIT_MS} ms`,
+              `no valid key directory on ${Topics.directory} and no answer to ${DirectoryGet.type} within ${DIRECTORY_WAIT_MS} ms`,
             ),
           ),
-        DIRECTORY_WAIT_MS,
+        waitMs,
       );
       this.#directoryWaiters.push(() => {
         clearTimeout(timer);
         resolve();
       });
     });
+  }
+
+  /** @throws what request() throws; the reply was checked against the root key and the reply schema. */
+  async #askVaultForDirectory(timeoutMs?: number): Promise<void> {
+    const reply = (await this.request(DirectoryGet, {}, timeoutMs === undefined ? {} : { timeoutMs })) as {
+      directory: DirectoryPayload;
+      revocations: RevocationList;
+      expiresAt: number;
+    };
+    this.#applyRevocations(reply.revocations);
+    this.#applyDirectory(reply.directory, reply.expiresAt);
+    if (this.#startedAt > 0) this.#scheduleDirectoryRefresh();
+  }
+
+  /**
+   * Asks the Vault again when half the held directory's life is gone and no newer one came: a broker that
+   * withholds the Vault's re-signed copies cannot run this client into an expired directory while the Vault answers.
+   */
+  #scheduleDirectoryRefresh(): void {
+    clearTimeout(this.#directoryTimer);
+    if (this.#stopped || this.client === ROOT_ISSUER || !this.#keys.ready) return;
+    this.#refreshDirectoryIn(Math.max(DIRECTORY_RETRY_MS, (this.#keys.expiresAt - this.#clock.now()) / 2));
+  }
+
+  #refreshDirectoryIn(delayMs: number): void {
+    clearTimeout(this.#directoryTimer);
+    this.#directoryTimer = setTimeout(
+      () => {
+        this.#askVaultForDirectory().catch((error: unknown) => {
+          if (this.#stopped) return;
+          this.#log.warn({ err: (error as Error).message }, 'key directory refresh failed; retrying');
+          this.#refreshDirectoryIn(DIRECTORY_RETRY_MS);
+        });
+      },
+      Math.min(delayMs, 2 ** 31 - 1),
+    ).unref();
   }
 
   #settleRequest(reply: PayloadOf<typeof RpcReply>, envelope: Envelope): void {

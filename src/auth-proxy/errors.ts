@@ -13,6 +13,8 @@ export const AuthProxyErrorCodes = {
   AUTH_PROXY_STOPPED: 'The bus client was stopped.',
   AUTH_PROXY_BROKER_UNTRUSTED:
     'The broker’s TLS certificate is not from the CA this client pins, or not for the host it dialled; it was refused before the token was sent.',
+  AUTH_PROXY_ASKER_NOT_ALLOWED:
+    'A client asked a request the bus contract does not let it ask (askers in src/core/messages*.ts); the request was refused and audited. Ask from a client the contract names.',
   AUTH_PROXY_RENEW_FAILED: 'The token could not be renewed; the client keeps trying until it expires.',
 } as const;
 

@@ -27,6 +27,11 @@ export class TrustedKeys {
     return this.#version;
   }
 
+  /** When the directory held runs out; 0 before the first. */
+  get expiresAt(): number {
+    return this.#expiresAt;
+  }
+
   get ready(): boolean {
     return this.#version > 0;
   }

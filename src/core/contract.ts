@@ -31,9 +31,20 @@ export interface MessageSpec<P = unknown> {
   /** Whether the broker keeps the last one for new subscribers. */
   readonly retained?: boolean;
   readonly description: string;
+  /**
+   * For requests: who may ask, checked by the answering service before its handler runs (behind the broker's
+   * grants, which a broker without our ACLs does not enforce). 'any' only where the handler itself decides by
+   * the asker (a token renewal, a secret by vault.secretReaders, a device's own offline log).
+   */
+  readonly askers?: 'any' | readonly string[];
 }
 
-export function defineMessage<P>(spec: MessageSpec<P>): MessageSpec<P> {
+/** A request must say who may ask it; other kinds have no askers. */
+export type MessageSpecInput<P> =
+  | (Omit<MessageSpec<P>, 'kind' | 'askers'> & { readonly kind: Exclude<MessageKind, 'request'>; readonly askers?: never })
+  | (Omit<MessageSpec<P>, 'kind' | 'askers'> & { readonly kind: 'request'; readonly askers: 'any' | readonly string[] });
+
+export function defineMessage<P>(spec: MessageSpecInput<P>): MessageSpec<P> {
   return Object.freeze(spec);
 }
 
@@ -53,6 +64,9 @@ export class MessageRegistry {
 
   add(spec: MessageSpec): void {
     if (this.#specs.has(spec.type)) throw new Error(`message type ${spec.type} is defined twice`);
+    if (spec.kind === 'request' && spec.askers === undefined) {
+      throw new Error(`request type ${spec.type} does not say who may ask it (askers)`);
+    }
     this.#specs.set(spec.type, spec);
   }
 
@@ -62,6 +76,12 @@ export class MessageRegistry {
 
   all(): MessageSpec[] {
     return [...this.#specs.values()];
+  }
+
+  /** Whether `asker` may ask the request `spec`; false for a spec that is no request. */
+  static mayAsk(spec: MessageSpec, asker: string): boolean {
+    if (spec.askers === undefined) return false;
+    return spec.askers === 'any' || spec.askers.includes(asker);
   }
 
   /**

@@ -50,6 +50,7 @@ export const DepositAddress = defineMessage({
     'A member’s bitcoin deposit address (the same every time; derived from the space’s watch-only key) and its BIP21 URI.',
   payload: z.strictObject({ memberId }),
   reply: z.strictObject({ memberId, address: z.string(), index: z.int().nonnegative(), uri: z.string() }),
+  askers: ['cli', 'server', 'member-mail'],
 });
 
 export const ChainPayments = defineMessage({
@@ -60,6 +61,7 @@ export const ChainPayments = defineMessage({
   description: 'The bitcoin payments to one member’s address (or all, newest last, at most 200), as they stand.',
   payload: z.strictObject({ memberId: memberId.optional() }),
   reply: z.strictObject({ payments: z.array(payment.omit({ event: true })) }),
+  askers: ['cli', 'server'],
 });
 
 const invoiceId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'expected an invoice id (26 letters and digits, a ULID)');
@@ -112,6 +114,7 @@ export const InvoiceCreate = defineMessage({
     idempotencyKey: z.string().min(1).max(64).optional(),
   }),
   reply: z.strictObject({ invoice: invoiceWithQr }),
+  askers: ['cli', 'server'],
 });
 
 export const InvoiceGet = defineMessage({
@@ -122,6 +125,7 @@ export const InvoiceGet = defineMessage({
   description: 'One invoice as it stands, with its QR code; for invoice creators and address readers.',
   payload: z.strictObject({ id: invoiceId }),
   reply: z.strictObject({ invoice: invoiceWithQr }),
+  askers: ['cli', 'server'],
 });
 
 export const InvoiceList = defineMessage({
@@ -137,6 +141,7 @@ export const InvoiceList = defineMessage({
     limit: z.int().positive().max(50).optional(),
   }),
   reply: z.strictObject({ invoices: z.array(invoiceSummary) }),
+  askers: ['cli', 'server', 'business-mgr'],
 });
 
 export const ChainInvoice = defineMessage({

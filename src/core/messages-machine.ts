@@ -196,6 +196,8 @@ export const OfflineLog = defineMessage({
       .max(100),
   }),
   reply: z.strictObject({ stored: z.int().nonnegative(), duplicates: z.int().nonnegative() }),
+  /** Any door by name (machines.devices); BusinessMgr takes only a door's own log. */
+  askers: 'any',
 });
 
 export const decisionReasons = [
@@ -264,6 +266,7 @@ export const DecisionsQuery = defineMessage({
     limit: z.int().positive().max(200).optional(),
   }),
   reply: z.strictObject({ decisions: z.array(decision), next: messageId.nullable() }),
+  askers: ['cli', 'server'],
 });
 
 export const SimulateTap = defineMessage({
@@ -276,6 +279,7 @@ export const SimulateTap = defineMessage({
     'For a device with a simulated reader only: present a fob (already hashed by the sender) as if it were read there. The reply names the tap id.',
   payload: z.strictObject({ fob: hashedFob }),
   reply: z.strictObject({ tapId: messageId.nullable(), debounced: z.boolean() }),
+  askers: ['cli', 'server'],
 });
 
 export const machineMessages: readonly MessageSpec[] = [

@@ -64,6 +64,7 @@ export const MailOutbox = defineMessage({
     counts: z.record(mailState, z.int().nonnegative()),
     next: mailId.nullable(),
   }),
+  askers: ['cli', 'server'],
 });
 
 export const MailRetry = defineMessage({
@@ -80,6 +81,7 @@ export const MailRetry = defineMessage({
     /** More failed mails are left than one request retries (200): ask again. */
     more: z.boolean(),
   }),
+  askers: ['cli', 'server'],
 });
 
 export const MailPreview = defineMessage({
@@ -107,6 +109,7 @@ export const MailPreview = defineMessage({
       }),
     ),
   }),
+  askers: ['cli', 'server'],
 });
 
 export const MailRun = defineMessage({
@@ -126,6 +129,7 @@ export const MailRun = defineMessage({
     /** Lapses from before MemberMail was installed here: no notice is made for them. */
     skipped: z.int().nonnegative(),
   }),
+  askers: ['cli', 'server'],
 });
 
 export const MailChanged = defineMessage({

@@ -144,6 +144,7 @@ export const PayoutRequest = defineMessage({
       path: ['sats'],
     }),
   reply: payoutRecord,
+  askers: ['cli', 'server'],
 });
 
 export const PayoutDecide = defineMessage({
@@ -160,6 +161,8 @@ export const PayoutDecide = defineMessage({
     reason: z.string().trim().min(1).max(500).optional(),
   }),
   reply: payoutRecord,
+  /** An approver's own client or a delegate; PayoutMgr checks payoutMgr.approvers and delegates. */
+  askers: 'any',
 });
 
 export const PayoutList = defineMessage({
@@ -175,6 +178,7 @@ export const PayoutList = defineMessage({
     limit: z.int().positive().max(200).optional(),
   }),
   reply: payoutPage,
+  askers: ['cli', 'server'],
 });
 
 export const PayoutGet = defineMessage({
@@ -185,6 +189,7 @@ export const PayoutGet = defineMessage({
   description: 'One payout with its approvals and, once in a PSBT, that PSBT. Only payoutMgr.readers may.',
   payload: z.strictObject({ payoutId }),
   reply: payoutWithPsbt,
+  askers: ['cli', 'server', 'member-mail'],
 });
 
 export const PsbtBuild = defineMessage({
@@ -200,6 +205,7 @@ export const PsbtBuild = defineMessage({
     by: personName.optional(),
   }),
   reply: psbtSummary,
+  askers: ['cli', 'server'],
 });
 
 export const PsbtGet = defineMessage({
@@ -211,6 +217,7 @@ export const PsbtGet = defineMessage({
     'A PSBT as it stands, with the co-signers’ signatures so far, to hand to the next co-signer; or every PSBT not yet confirmed. Only payoutMgr.readers may.',
   payload: z.strictObject({ psbtId: psbtId.optional() }),
   reply: psbtList,
+  askers: ['cli', 'server'],
 });
 
 export const PsbtImport = defineMessage({
@@ -222,6 +229,7 @@ export const PsbtImport = defineMessage({
     'A co-signer’s signed PSBT: it must sign exactly the transaction built, with keys of the wallet only, each signature valid; its signatures are combined in, and at the quorum the transaction is finalized (not sent). Found by its transaction when no psbtId is given. Only payoutMgr.operators may.',
   payload: z.strictObject({ psbtId: psbtId.optional(), psbt: psbtBase64, by: personName.optional() }),
   reply: psbtImported,
+  askers: ['cli', 'server'],
 });
 
 export const PsbtBroadcast = defineMessage({
@@ -233,6 +241,7 @@ export const PsbtBroadcast = defineMessage({
     'Send a fully signed PSBT’s transaction to the network. A refusal by the node is reported with its reason and the payouts stay signed and unpaid. Only payoutMgr.operators may.',
   payload: z.strictObject({ psbtId, by: personName.optional() }),
   reply: psbtSummary,
+  askers: ['cli', 'server'],
 });
 
 export const PsbtDiscard = defineMessage({
@@ -244,6 +253,7 @@ export const PsbtDiscard = defineMessage({
     'Give up a PSBT that was not sent (a co-signer is away, the fee is wrong): its coins are free again and its payouts go back to approved, to be built anew. Only payoutMgr.operators may.',
   payload: z.strictObject({ psbtId, reason: z.string().trim().min(1).max(500), by: personName.optional() }),
   reply: psbtSummary,
+  askers: ['cli', 'server'],
 });
 
 export const PayoutWallet = defineMessage({
@@ -255,6 +265,7 @@ export const PayoutWallet = defineMessage({
     'The multisig wallet: its descriptor, balance, coins and how far it has followed the chain; with newAddress, a fresh receive address to fund it. Only payoutMgr.readers may.',
   payload: z.strictObject({ newAddress: z.boolean().optional() }),
   reply: payoutWalletInfo,
+  askers: ['cli', 'server'],
 });
 
 export const PayoutChanged = defineMessage({

@@ -76,6 +76,7 @@ export const PriceQuote = defineMessage({
     maxAgeMs: z.int().positive().max(86_400_000).optional(),
   }),
   reply: priceRate,
+  askers: ['cli', 'server', 'chain-notifier', 'payout-mgr'],
 });
 
 export const priceMessages: readonly MessageSpec[] = [PriceRate, PriceQuote] as MessageSpec[];

@@ -52,6 +52,19 @@ export const Revocations = defineMessage({
   }),
 });
 
+export const DirectoryGet = defineMessage({
+  type: 'vault.directory.get',
+  topic: 'dctrl/v1/vault/rpc/directory',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'A client asks the Vault for its current key directory and revocation list (at start, and when the retained ones run low), so a retained copy that is garbage or old cannot keep it from starting or keep a retired key trusted.',
+  payload: z.strictObject({}),
+  reply: z.strictObject({ directory: KeyDirectory.payload, revocations: Revocations.payload, expiresAt: epochMs }),
+  /** Every client needs it before it trusts anyone; the answer is public and signed by the root key. */
+  askers: 'any',
+});
+
 export const TokenRenew = defineMessage({
   type: 'vault.token.renew',
   topic: Topics.tokenRenew,
@@ -62,6 +75,8 @@ export const TokenRenew = defineMessage({
     'A client asks the Vault for a fresh token with the same grants as its current one, naming it by id (the signature proves who asks; the token itself never travels on the public tree).',
   payload: z.strictObject({ tokenId: z.string().min(1).max(64) }),
   reply: z.strictObject({ token: z.string(), tokenId: z.string(), expiresAt: epochMs }),
+  /** Every client renews its own token; the Vault renews only the token of the client that signs. */
+  askers: 'any',
 });
 
 export const SecretGet = defineMessage({
@@ -74,6 +89,8 @@ export const SecretGet = defineMessage({
     'A service asks for a named secret it is allowed to read (the fob hash key); the answer goes on its private reply topic.',
   payload: z.strictObject({ name: z.string().min(1).max(64) }),
   reply: z.strictObject({ name: z.string(), value: z.string().max(1024) }),
+  /** Devices by name (machines.devices); the Vault checks vault.secretReaders. */
+  askers: 'any',
 });
 
 export const RpcReply = defineMessage({
@@ -178,6 +195,7 @@ export const ReplayRequest = defineMessage({
     topicFilter: z.string().max(1024).optional(),
   }),
   reply: z.strictObject({ replayTopic: z.string(), count: z.int().nonnegative() }),
+  askers: ['cli', 'server'],
 });
 
 export const Replayed = defineMessage({
@@ -223,6 +241,7 @@ export const SettingSet = defineMessage({
     note: z.string().max(500).optional(),
   }),
   reply: z.strictObject({ change: settingChange }),
+  askers: ['cli', 'server'],
 });
 
 export const SettingsGet = defineMessage({
@@ -238,6 +257,7 @@ export const SettingsGet = defineMessage({
     products: z.record(z.string(), z.unknown()),
     policies: z.record(z.string(), z.unknown()),
   }),
+  askers: ['cli', 'server', 'member-data', 'reporter', 'chain-notifier', 'business-mgr', 'member-mail', 'payout-mgr'],
 });
 
 export const SettingHistory = defineMessage({
@@ -248,6 +268,7 @@ export const SettingHistory = defineMessage({
   description: 'Every change ever made to one tier, product or policy, oldest first.',
   payload: z.strictObject({ kind: settingKind, key: z.string().max(64) }),
   reply: z.strictObject({ changes: z.array(settingChange) }),
+  askers: ['cli', 'server'],
 });
 
 export const SettingChanged = defineMessage({
@@ -307,6 +328,7 @@ export const MemberCommand = defineMessage({
     z.strictObject({ action: z.literal('revoke-badge'), memberId, badge: z.string().max(64) }),
   ]),
   reply: z.strictObject({ member: memberFacts }),
+  askers: ['cli', 'server'],
 });
 
 export const MemberQuery = defineMessage({
@@ -323,6 +345,7 @@ export const MemberQuery = defineMessage({
     limit: z.int().positive().max(100).optional(),
   }),
   reply: z.strictObject({ members: z.array(memberFacts), next: memberId.nullable() }),
+  askers: ['cli', 'server', 'chain-notifier', 'business-mgr', 'member-mail', 'payout-mgr'],
 });
 
 export const MemberImport = defineMessage({
@@ -347,6 +370,7 @@ export const MemberImport = defineMessage({
       .max(300),
   }),
   reply: z.strictObject({ memberIds: z.array(memberId) }),
+  askers: ['cli', 'server'],
 });
 
 export const MemberEvents = defineMessage({
@@ -369,6 +393,7 @@ export const MemberEvents = defineMessage({
     ),
     more: z.boolean(),
   }),
+  askers: ['cli', 'server', 'reporter', 'member-mail'],
 });
 
 export const MemberChanged = defineMessage({
@@ -460,6 +485,7 @@ export const LedgerRecord = defineMessage({
     }),
   ]),
   reply: z.strictObject({ entry: ledgerEntry, balanceCents: z.int().nullable(), duplicate: z.boolean() }),
+  askers: ['cli', 'server', 'business-mgr', 'chain-notifier', 'payout-mgr'],
 });
 
 export const ReportRequest = defineMessage({
@@ -483,6 +509,7 @@ export const ReportRequest = defineMessage({
     limit: z.int().positive().max(200).optional(),
   }),
   reply: z.strictObject({ json: z.unknown().optional(), csv: z.string().optional(), next: z.string().nullable() }),
+  askers: ['cli', 'server', 'business-mgr', 'member-mail'],
 });
 
 export const ReporterRun = defineMessage({
@@ -494,6 +521,7 @@ export const ReporterRun = defineMessage({
     'Run the Reporter job now (catch up on member facts, charge dues not yet charged, apply grace deadlines), or rebuild its state from the events alone. Only reporter.operators may.',
   payload: z.strictObject({ action: z.enum(['dues', 'rebuild']) }),
   reply: z.record(z.string(), z.unknown()),
+  askers: ['cli', 'server'],
 });
 
 export const MemberStatusChanged = defineMessage({
@@ -524,6 +552,7 @@ export const BalanceChanged = defineMessage({
 export const coreMessages: readonly MessageSpec[] = [
   KeyDirectory,
   Revocations,
+  DirectoryGet,
   TokenRenew,
   SecretGet,
   RpcReply,

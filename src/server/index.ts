@@ -2,7 +2,7 @@
 // through the bus as the client `server`, like any other service, and keeps only its users and sessions.
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
 import type { Clock } from '../core/clock.js';
-import { Revocations, SettingsGet } from '../core/messages.js';
+import { SettingsGet, Topics } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import type { DatabaseHandle } from '../core/storage/index.js';
 import { buildApp, type AppPart } from './app.js';
@@ -89,9 +89,11 @@ export function createServer(context: ServiceContext, database: DatabaseHandle):
       // Its handlers before the client connects, its topics before anything subscribes to everything (devices.ts).
       devices = createDeviceBoard({ bus: active, clock, devices: config.machines.devices });
       await active.start();
-      await active.listen(Revocations, ({ revoked: list }) => {
+      // Through the bus client, which keeps the newest list: an old one replayed by a broker cannot un-revoke a token.
+      active.onRevocations(({ revoked: list }) => {
         revoked = new Set(list.map((entry) => entry.tokenId));
       });
+      await active.subscribe(Topics.revocations);
       await devices.start();
       live = createLiveFeed({ bus: active, clock, bufferSize: config.server.liveBufferSize, logger: log });
       metrics = createServerMetrics({ bus: active, clock });

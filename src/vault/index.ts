@@ -1,6 +1,6 @@
 // Vault service: publishes the signed key directory and revocation list, and renews tokens over the bus.
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
-import { KeyDirectory, Revocations, SecretGet, TokenRenew } from '../core/messages.js';
+import { DirectoryGet, KeyDirectory, Revocations, SecretGet, TokenRenew } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import { VaultError } from './errors.js';
 import type { VaultKeeper } from './keeper.js';
@@ -67,6 +67,12 @@ export function createVaultService(context: ServiceContext, keeper: VaultKeeper)
         log.info({ client: renewed.client, tokenId: renewed.tokenId }, 'token renewed');
         return { token: renewed.token, tokenId: renewed.tokenId, expiresAt: renewed.expiresAt };
       });
+      // The answer is the Vault's current state, newer than any retained copy a broker may be replaying.
+      await bus.respond(DirectoryGet, () => ({
+        directory: keeper.directory(),
+        revocations: keeper.revocationList(),
+        expiresAt: clock.now() + directoryTtlMs,
+      }));
       await publishChanges();
       pollTimer = setInterval(() => {
         publishChanges().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'could not publish vault state'));

@@ -59,7 +59,7 @@ test('a client that is not an editor is refused, and a bad value comes back as i
     .request(SettingSet, { kind: 'policy', key: 'graceDays', value: 0, effectiveFrom: '2026-12-01' })
     .catch((error: unknown) => error);
   assert.ok(refused instanceof RemoteError);
-  assert.equal(refused.code, 'BUSINESS_DATA_NOT_ALLOWED');
+  assert.equal(refused.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
   const cli = await h.client('cli', { instance: 'second' });
   const bad = await cli
     .request(SettingSet, {

@@ -400,10 +400,10 @@ test('invoices are listed newest first, by member or by state', async () => {
 test('a client not in the creators may neither make nor read invoices', async () => {
   const stranger = await h.client('stranger', { extra: { pub: ['dctrl/v1/chain-notifier/rpc/#'] } });
   const made = await refusal(create({ cents: 2_000 }, stranger));
-  assert.equal(made.code, 'CHAIN_NOTIFIER_NOT_ALLOWED');
+  assert.equal(made.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
   const { invoices } = (await cli.request(InvoiceList, { limit: 1 })) as { invoices: InvoiceSummary[] };
   const read = await refusal(stranger.request(InvoiceGet, { id: invoices[0]!.id }));
-  assert.equal(read.code, 'CHAIN_NOTIFIER_NOT_ALLOWED');
+  assert.equal(read.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
 });
 
 test('malformed requests are refused: amounts not in positive whole cents, a member and a product at once, unknown ones', async () => {

@@ -72,7 +72,7 @@ test('a member has one deposit address, with a BIP21 URI; a stranger may not ask
   adaScript = parseAddress(first.address, NETWORKS.regtest).script;
   const stranger = await h.client('stranger', { extra: { pub: ['dctrl/v1/chain-notifier/rpc/#'] } });
   const refused = await stranger.request(DepositAddress, { memberId: ada }).catch((error: unknown) => error);
-  assert.ok(refused instanceof RemoteError && refused.code === 'CHAIN_NOTIFIER_NOT_ALLOWED');
+  assert.ok(refused instanceof RemoteError && refused.code === 'AUTH_PROXY_ASKER_NOT_ALLOWED');
 });
 
 test('a small payment is credited as soon as it is seen, in CAD at the rate then, with its sats', async () => {

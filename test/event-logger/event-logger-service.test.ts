@@ -49,7 +49,8 @@ test('every accepted message is appended; a forged one is not, but its audit eve
 });
 
 test('a replay request re-publishes logged envelopes whole, and they verify against the original signer', async () => {
-  const admin = await h.client('admin', {
+  const admin = await h.client('cli', {
+    instance: 'replay',
     extra: { pub: ['dctrl/v1/event-logger/rpc/#'], sub: ['dctrl/v1/event-logger/replay/+'] },
   });
   const session = `s-${Date.now()}`;

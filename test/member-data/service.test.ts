@@ -115,11 +115,11 @@ test('a client that is not an editor is refused; a duplicate email comes back as
   const refused = await refusal(
     stranger.request(MemberCommand, { action: 'join', name: 'Eve', email: 'eve@example.org', tier: 'member' }),
   );
-  assert.equal(refused.code, 'MEMBER_DATA_NOT_ALLOWED');
+  assert.equal(refused.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
   const importRefused = await refusal(
     stranger.request(MemberImport, { rows: [{ line: 2, name: 'Eve', email: 'eve@example.org', tier: 'member' }] }),
   );
-  assert.equal(importRefused.code, 'MEMBER_DATA_NOT_ALLOWED');
+  assert.equal(importRefused.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
   const cli = await h.client('cli', { instance: 'second' });
   const duplicate = await refusal(
     cli.request(MemberCommand, { action: 'join', name: 'Ada Two', email: 'ADA@example.org', tier: 'member' }),
@@ -216,7 +216,7 @@ test('an import adds every row and announces each event; a bad row names its lin
   );
 });
 
-test('any client may page through the events; a page too large for one bus message is cut short with more', async () => {
+test('the Reporter pages through the events; a stranger may not; a page too large for one bus message is cut short with more', async () => {
   const cli = await h.client('cli', { instance: 'paging' });
   const rows = Array.from({ length: 20 }, (_, index) => ({
     line: index + 2,
@@ -225,7 +225,9 @@ test('any client may page through the events; a page too large for one bus messa
     tier: 'member',
   }));
   await cli.request(MemberImport, { rows });
-  const reader = await h.client('reader', { extra: { pub: ['dctrl/v1/member-data/rpc/events'] } });
+  const stranger = await h.client('reader', { extra: { pub: ['dctrl/v1/member-data/rpc/events'] } });
+  assert.equal((await refusal(stranger.request(MemberEvents, { limit: 2 }))).code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
+  const reader = await h.client('reporter', { instance: 'paging' });
   const first = (await reader.request(MemberEvents, { limit: 2 })) as EventsPage;
   assert.equal(first.events.length, 2);
   assert.equal(first.more, true);

@@ -328,7 +328,7 @@ export function runMemberMailCases(name: string, factory: DatabaseFactory): void
     test('only operators may read the outbox, retry, preview or run jobs', async () => {
       const other = await h.client('door-tool', { extra: { pub: ['dctrl/v1/member-mail/rpc/#'] } });
       const refused = await refusal(other.request(MailOutbox, {}));
-      assert.equal(refused.code, 'MEMBER_MAIL_NOT_ALLOWED');
+      assert.equal(refused.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
       const listed = await outbox({ limit: 3 });
       assert.equal(listed.mails.length, 3);
       assert.ok(listed.next);

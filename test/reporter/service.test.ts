@@ -180,7 +180,7 @@ test('a client that may not write the ledger is refused; a payment for an unknow
   const refused = await refusal(
     stranger.request(LedgerRecord, { kind: 'payment', memberId: memberIds.Bob!, cents: 100, method: 'cash' }),
   );
-  assert.equal(refused.code, 'REPORTER_NOT_ALLOWED');
+  assert.equal(refused.code, 'AUTH_PROXY_ASKER_NOT_ALLOWED');
   const notItsKind = await refusal(
     cli.request(LedgerRecord, {
       kind: 'purchase',
