@@ -6,7 +6,7 @@ import { Aedes } from 'aedes';
 import { createServer, type Server } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
-import { benchVault } from './bench-vault.js';
+import { benchVault, UNMETERED_BROKER_LIMITS } from './bench-vault.js';
 import { loadConfig, type Config } from '../src/core/config.js';
 import { Ping } from '../src/core/messages.js';
 import { createEventLogger, eventLogDir, verifyLog } from '../src/event-logger/index.js';
@@ -132,7 +132,12 @@ async function rawPath(): Promise<Path> {
 
 async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string }> {
   let config: Config = loadConfig({
-    overrides: { dataDir, broker: { port: 0 }, log: { level: 'silent' }, eventLogger: { fsync: 'interval' } },
+    overrides: {
+      dataDir,
+      broker: { port: 0, limits: UNMETERED_BROKER_LIMITS },
+      log: { level: 'silent' },
+      eventLogger: { fsync: 'interval' },
+    },
   });
   const vault = benchVault(dataDir, () => config, ['subscription-mgr', 'event-logger', 'sensor', 'consumer'], 3_600);
   const { keeper, shared } = vault;

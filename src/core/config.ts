@@ -108,9 +108,10 @@ const brokerLimitsSchema = z
       )
       .default({
         'event-logger': { messagesPerSecond: 20_000, messageBurst: 100_000, bytesPerSecond: 67_108_864, byteBurst: 268_435_456 },
+        server: { messagesPerSecond: 2_000, messageBurst: 20_000 },
       })
       .describe(
-        'Per-client publish quotas in place of broker.limits.publish (fields left out keep its value); the EventLogger replays up to 100,000 records on request.',
+        'Per-client publish quotas in place of broker.limits.publish (fields left out keep its value). Setting it replaces the defaults: keep the EventLogger (it replays up to 100,000 records on request) and the Server (it asks on behalf of every dashboard user).',
       ),
   })
   .prefault({});
