@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +33,7 @@ export class LogWriter {
   #fd = -1;
   #segment = '';
   #segmentBytes = 0;
+  #otherSegmentsBytes = 0;
   #lastSeq = 0;
   #lastHash = GENESIS_HASH;
   #pending: string[] = [];
@@ -44,6 +46,11 @@ export class LogWriter {
 
   constructor(options: WriterOptions) {
     this.#options = options;
+  }
+
+  /** Bytes of the whole log: every segment on disk plus what waits for this tick's write. */
+  get diskBytes(): number {
+    return this.#otherSegmentsBytes + this.#segmentBytes + this.#pendingBytes;
   }
 
   get head(): { seq: number; hash: string; segment: string } {
@@ -63,6 +70,9 @@ export class LogWriter {
     }
     this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
     this.#segmentBytes = fstatSync(this.#fd).size;
+    this.#otherSegmentsBytes = listSegments(this.#options.dir)
+      .filter((segment) => segment.name !== this.#segment)
+      .reduce((sum, segment) => sum + statSync(segment.path).size, 0);
     if (this.#options.fsync === 'interval') {
       this.#syncTimer = setInterval(() => this.#syncInBackground(), this.#options.fsyncIntervalMs);
       this.#syncTimer.unref();
@@ -153,6 +163,7 @@ export class LogWriter {
   #rotate(firstSeq: number): void {
     if (this.#options.fsync !== 'never') this.sync();
     closeSync(this.#fd);
+    this.#otherSegmentsBytes += this.#segmentBytes;
     this.#segment = segmentName(firstSeq);
     this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
     this.#segmentBytes = 0;
