@@ -48,12 +48,13 @@ const priceSourceSchema = z.discriminatedUnion('kind', [
 export type PriceSourceConfig = z.infer<typeof priceSourceSchema>;
 
 const clientName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a client name is lowercase letters, digits and "-"');
-const publishQuotaFields = {
-  messagesPerSecond: z.int().positive().describe('Messages per second a client may publish, sustained.'),
-  messageBurst: z.int().positive().describe('Messages a client may publish at once before the sustained rate applies.'),
-  bytesPerSecond: z.int().positive().describe('Payload bytes per second a client may publish, sustained.'),
-  byteBurst: z.int().positive().describe('Payload bytes a client may publish at once before the sustained rate applies.'),
+const publishQuotaText = {
+  messagesPerSecond: 'Messages per second a client may publish, sustained.',
+  messageBurst: 'Messages a client may publish at once before the sustained rate applies.',
+  bytesPerSecond: 'Payload bytes per second a client may publish, sustained.',
+  byteBurst: 'Payload bytes a client may publish at once before the sustained rate applies.',
 };
+const publishQuotaField = z.int().positive();
 const brokerLimitsSchema = z
   .strictObject({
     preLoginBytes: z
@@ -87,10 +88,10 @@ const brokerLimitsSchema = z
       .describe('Connections that have not yet logged in, over all addresses, at most; each may hold preLoginBytes.'),
     publish: z
       .strictObject({
-        messagesPerSecond: publishQuotaFields.messagesPerSecond.default(200),
-        messageBurst: publishQuotaFields.messageBurst.default(5_000),
-        bytesPerSecond: publishQuotaFields.bytesPerSecond.default(1_048_576),
-        byteBurst: publishQuotaFields.byteBurst.default(33_554_432),
+        messagesPerSecond: publishQuotaField.default(200).describe(publishQuotaText.messagesPerSecond),
+        messageBurst: publishQuotaField.default(5_000).describe(publishQuotaText.messageBurst),
+        bytesPerSecond: publishQuotaField.default(1_048_576).describe(publishQuotaText.bytesPerSecond),
+        byteBurst: publishQuotaField.default(33_554_432).describe(publishQuotaText.byteBurst),
       })
       .prefault({})
       .describe(
@@ -100,10 +101,10 @@ const brokerLimitsSchema = z
       .record(
         clientName,
         z.strictObject({
-          messagesPerSecond: publishQuotaFields.messagesPerSecond.optional(),
-          messageBurst: publishQuotaFields.messageBurst.optional(),
-          bytesPerSecond: publishQuotaFields.bytesPerSecond.optional(),
-          byteBurst: publishQuotaFields.byteBurst.optional(),
+          messagesPerSecond: publishQuotaField.optional(),
+          messageBurst: publishQuotaField.optional(),
+          bytesPerSecond: publishQuotaField.optional(),
+          byteBurst: publishQuotaField.optional(),
         }),
       )
       .default({
