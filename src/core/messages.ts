@@ -169,12 +169,13 @@ export const LogAlarm = defineMessage({
   kind: 'event',
   issuers: ['event-logger'],
   description:
-    'The event log reached eventLogger.warnAtPercent of its disk budget, or passed it; raised on crossing and again at every checkpoint while it lasts.',
+    'The event log reached eventLogger.warnAtPercent of its disk budget, passed it, or cannot write (disk full: records wait in memory); raised at once and again at every checkpoint while it lasts.',
   payload: z.strictObject({
-    level: z.enum(['warning', 'over-budget']),
+    level: z.enum(['warning', 'over-budget', 'write-failing']),
     usedBytes: z.int().nonnegative(),
     warnBytes: z.int().nonnegative(),
     budgetBytes: z.int().nonnegative(),
+    unwrittenRecords: z.int().nonnegative().optional(),
   }),
 });
 

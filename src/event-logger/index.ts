@@ -44,7 +44,18 @@ export function createEventLogger(context: ServiceContext): EventLogger {
     fsyncIntervalMs: config.eventLogger.fsyncIntervalMs,
     logger: log,
     onHead: (head) => writeHead(dir, { ...head, at: clock.now() }, credentials.signingKey, credentials.client),
+    onWriteFailed: (error, unwrittenRecords) => {
+      log.error(
+        { err: error.message, unwrittenRecords },
+        `cannot write the event log (${error.message}); ${unwrittenRecords} accepted records wait in memory and are retried`,
+      );
+      if (!writeFailing) {
+        writeFailing = true;
+        alarm('write-failing');
+      }
+    },
   });
+  let writeFailing = false;
   const budget = new DiskBudget(config.eventLogger.budgetBytes, config.eventLogger.warnAtPercent);
   const quota = new IssuerQuota(config.eventLogger.issuerBytesPerSecond, config.eventLogger.issuerByteBurst, clock);
   let bus: BusClient | undefined;
@@ -64,9 +75,21 @@ export function createEventLogger(context: ServiceContext): EventLogger {
     }
   };
 
-  const alarm = (level: Exclude<BudgetLevel, 'ok'>): void => {
+  const alarm = (level: Exclude<BudgetLevel, 'ok'> | 'write-failing'): void => {
     const usedBytes = writer.diskBytes;
-    const fields = { level, usedBytes, warnBytes: budget.warnBytes, budgetBytes: budget.budgetBytes };
+    const unwrittenRecords = writer.unwrittenRecords;
+    const fields = {
+      level,
+      usedBytes,
+      warnBytes: budget.warnBytes,
+      budgetBytes: budget.budgetBytes,
+      ...(unwrittenRecords > 0 ? { unwrittenRecords } : {}),
+    };
+    if (level === 'write-failing') {
+      log.error(fields, `the event log cannot be written; ${unwrittenRecords} accepted records wait in memory: free disk space`);
+      recordOwn(LogAlarm, (client) => client.seal(LogAlarm, fields));
+      return;
+    }
     const what = level === 'over-budget' ? 'past its disk budget' : `at ${config.eventLogger.warnAtPercent}% of its disk budget`;
     log.error(
       fields,
@@ -91,8 +114,12 @@ export function createEventLogger(context: ServiceContext): EventLogger {
     reportDrops();
     const level = budget.level;
     if (level !== 'ok') alarm(level);
+    writeFailing = writer.unwrittenRecords > 0;
+    if (writeFailing) alarm('write-failing');
     writer.flush();
     writer.sync();
+    // The signed head covers only what is on disk; while writes fail, the last good head stands.
+    if (writer.unwrittenRecords > 0) return;
     const head = writer.head;
     writeHead(dir, { ...head, at: clock.now() }, credentials.signingKey, credentials.client);
     if (bus?.connected) await bus.publish(LogCheckpoint, head);

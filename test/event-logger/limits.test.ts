@@ -1,12 +1,15 @@
 // The EventLogger's own bounds: a disk budget that alarms before the disk fills, and a byte quota per issuer that
 // holds even on a broker without ours (a plain Mosquitto), whose drops are counted in the chain, never silent.
 import assert from 'node:assert/strict';
+import { existsSync, symlinkSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { LogAlarm, LogDropped, Ping } from '../../src/core/messages.js';
 import type { PayloadOf } from '../../src/core/contract.js';
 import { createEventLogger, eventLogDir, readRecords, verifyLog, type EventLogger } from '../../src/event-logger/index.js';
+import { segmentName } from '../../src/event-logger/segments.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 
@@ -141,5 +144,63 @@ describe('per-issuer quota on a broker without ours', () => {
     const recorded = drops().length;
     await logger.checkpoint();
     assert.equal(drops().length, recorded);
+  });
+});
+
+describe('a full disk', () => {
+  let h: Harness;
+  let logger: EventLogger;
+  let watcher: BusClient;
+  const alarms: PayloadOf<typeof LogAlarm>[] = [];
+
+  before(async () => {
+    h = await startHarness({ config: { eventLogger: { segmentMaxBytes: 4_096, fsync: 'never' } } });
+    logger = createEventLogger(await h.context('event-logger'));
+    await logger.start();
+    watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/event-logger/alarm'] } });
+    await watcher.listen(LogAlarm, (payload) => void alarms.push(payload), LogAlarm.topic);
+  });
+  after(async () => {
+    await logger.stop();
+    await h.stop();
+  });
+
+  test('when writes fail (ENOSPC from the kernel), accepted records wait in memory, counted, and the alarm says so', async () => {
+    // Every segment the log rotates into is /dev/full, where each write fails with ENOSPC.
+    const dir = eventLogDir(h.dataDir);
+    const full: string[] = [];
+    for (let seq = 2; seq < 500; seq++) {
+      const path = join(dir, segmentName(seq));
+      if (existsSync(path)) continue;
+      symlinkSync('/dev/full', path);
+      full.push(path);
+    }
+    const sensor = await h.client('sensor');
+    let seq = 0;
+    while (!alarms.some((alarm) => alarm.level === 'write-failing') && seq < 40) {
+      await sensor.publish(Ping, { seq: seq++, sentAtNs: '0', pad: 'x'.repeat(1_000) });
+      logger.writer.flush();
+    }
+    await eventually(() => alarms.some((alarm) => alarm.level === 'write-failing'), 'the write-failing alarm');
+    // The open segment stays /dev/full; the names go, so reading the log back does not read /dev/full's endless zeros.
+    for (const path of full) unlinkSync(path);
+    const first = alarms.find((alarm) => alarm.level === 'write-failing')!;
+    assert.ok((first.unwrittenRecords ?? 0) > 0, 'the alarm counts the records waiting');
+
+    // The EventLogger keeps accepting; nothing is dropped, every record waits in order.
+    const waiting = logger.writer.unwrittenRecords;
+    for (let more = 0; more < 5; more++) await sensor.publish(Ping, { seq: seq++, sentAtNs: '0', pad: '' });
+    await eventually(() => {
+      logger.writer.flush();
+      return logger.writer.unwrittenRecords >= waiting + 5;
+    }, 'the five new records counted as waiting');
+    const onDisk = logged(h, logger).filter((record) => record.type === Ping.type && record.issuer === 'sensor').length;
+    assert.ok(onDisk < seq, 'some pings could not be written');
+
+    // Said again at the checkpoint, and no head is signed over records that are not on disk.
+    const before = alarms.length;
+    await logger.checkpoint();
+    await eventually(() => alarms.slice(before).some((alarm) => alarm.level === 'write-failing'), 'the alarm again');
+    assert.equal(verifyLog(dir).ok, true, 'what is on disk is a whole chain');
   });
 });
