@@ -148,6 +148,16 @@ export class GuardedStream extends Duplex {
     else this.#inner.once('drain', () => callback());
   }
 
+  // mqtt-packet writes one packet in several pieces under cork(): hand them on as one batch, one syscall.
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.#inner.cork();
+    let flowing = true;
+    for (const { chunk } of chunks) flowing = this.#inner.write(chunk);
+    this.#inner.uncork();
+    if (flowing) callback();
+    else this.#inner.once('drain', () => callback());
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.#inner.end(() => callback());
   }
