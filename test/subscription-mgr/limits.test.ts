@@ -67,6 +67,19 @@ async function sendHugePacket(socket: Socket, header: Buffer, upTo: number): Pro
   return sent;
 }
 
+function connectPacket(clientId: string, token: string): Buffer {
+  return mqttPacket.generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clientId,
+    clean: true,
+    keepalive: 30,
+    username: clientId.split(':')[0]!,
+    password: Buffer.from(token),
+  });
+}
+
 describe('packet size', () => {
   let h: Harness;
   const denials: Denial[] = [];
@@ -109,18 +122,7 @@ describe('packet size', () => {
     const credentials = await h.credentials('door');
     const socket = await openSocket(brokerPort(h));
     const connack = new Promise<Buffer>((resolve) => socket.once('data', resolve));
-    socket.write(
-      mqttPacket.generate({
-        cmd: 'connect',
-        protocolId: 'MQTT',
-        protocolVersion: 4,
-        clientId: 'door',
-        clean: true,
-        keepalive: 30,
-        username: 'door',
-        password: Buffer.from(credentials.token),
-      }),
-    );
+    socket.write(connectPacket('door', credentials.token));
     const reply = await connack;
     assert.equal(reply[0], 0x20, 'CONNACK');
     assert.equal(reply[3], 0, 'accepted');
@@ -131,6 +133,50 @@ describe('packet size', () => {
     const denial = denials.slice(before).find((entry) => entry.error.code === 'SUBSCRIPTION_MGR_PACKET_TOO_LARGE');
     assert.ok(denial, 'refused as too large');
     assert.match(denial.error.message, /bus\.maxMessageBytes/);
+  });
+
+  test('a CONNECT that arrives one byte at a time is read across the pieces and accepted', async () => {
+    const credentials = await h.credentials('door');
+    const socket = await openSocket(brokerPort(h));
+    socket.setNoDelay(true);
+    const connack = new Promise<Buffer>((resolve) => socket.once('data', resolve));
+    const packet = connectPacket('door:bytewise', credentials.token);
+    for (const byte of packet) {
+      socket.write(Buffer.from([byte]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const reply = await connack;
+    assert.equal(reply[3], 0, 'accepted');
+    socket.destroy();
+  });
+
+  test('a remaining length of more than four bytes is cut as malformed', async () => {
+    const before = denials.length;
+    const socket = await openSocket(brokerPort(h));
+    socket.on('error', () => undefined);
+    socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    await closed(socket);
+    assert.ok(denials.slice(before).some((denial) => /longer than 4 bytes/.test(denial.error.message)));
+  });
+
+  test('packets pipelined behind an unanswered CONNECT count against preLoginBytes', async () => {
+    const before = denials.length;
+    const credentials = await h.credentials('door');
+    const socket = await openSocket(brokerPort(h));
+    socket.on('error', () => undefined);
+    const publish = mqttPacket.generate({
+      cmd: 'publish',
+      topic: 'dctrl/v1/door/ping',
+      payload: Buffer.alloc(20_000),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    socket.write(Buffer.concat([connectPacket('door:pipelined', credentials.token), publish]));
+    await closed(socket);
+    const denial = denials.slice(before).find((entry) => entry.error.code === 'SUBSCRIPTION_MGR_PACKET_TOO_LARGE');
+    assert.ok(denial);
+    assert.match(denial.error.message, /preLoginBytes/);
   });
 
   test('legit messages near the size limit still pass the guard', async () => {
@@ -163,18 +209,7 @@ describe('connection caps', () => {
       const credentials = await h.credentials('door');
       const socket = await openSocket(port, '127.0.0.2');
       const connack = new Promise<Buffer>((resolve) => socket.once('data', resolve));
-      socket.write(
-        mqttPacket.generate({
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 4,
-          clientId: `door:${index}`,
-          clean: true,
-          keepalive: 30,
-          username: 'door',
-          password: Buffer.from(credentials.token),
-        }),
-      );
+      socket.write(connectPacket(`door:${index}`, credentials.token));
       assert.equal((await connack)[3], 0, `connection ${index} accepted`);
       held.push(socket);
     }
