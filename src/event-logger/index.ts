@@ -76,25 +76,21 @@ export function createEventLogger(context: ServiceContext): EventLogger {
   };
 
   const alarm = (level: Exclude<BudgetLevel, 'ok'> | 'write-failing'): void => {
-    const usedBytes = writer.diskBytes;
     const unwrittenRecords = writer.unwrittenRecords;
     const fields = {
       level,
-      usedBytes,
+      usedBytes: writer.diskBytes,
       warnBytes: budget.warnBytes,
       budgetBytes: budget.budgetBytes,
       ...(unwrittenRecords > 0 ? { unwrittenRecords } : {}),
     };
-    if (level === 'write-failing') {
-      log.error(fields, `the event log cannot be written; ${unwrittenRecords} accepted records wait in memory: free disk space`);
-      recordOwn(LogAlarm, (client) => client.seal(LogAlarm, fields));
-      return;
-    }
-    const what = level === 'over-budget' ? 'past its disk budget' : `at ${config.eventLogger.warnAtPercent}% of its disk budget`;
-    log.error(
-      fields,
-      `the event log is ${what} (eventLogger.budgetBytes); it keeps writing: archive old segments or raise the budget`,
-    );
+    const message = {
+      warning: `the event log is at ${config.eventLogger.warnAtPercent}% of its disk budget (eventLogger.budgetBytes); archive old segments or raise the budget`,
+      'over-budget':
+        'the event log is past its disk budget (eventLogger.budgetBytes); it keeps writing: archive old segments or raise the budget',
+      'write-failing': `the event log cannot be written; ${unwrittenRecords} accepted records wait in memory: free disk space`,
+    }[level];
+    log.error(fields, message);
     recordOwn(LogAlarm, (client) => client.seal(LogAlarm, fields));
   };
 

@@ -111,7 +111,8 @@ export class LogWriter {
     this.#pendingBytes += lineBytes;
     this.#lastSeq = record.seq;
     this.#lastHash = record.hash;
-    if (!this.#flushScheduled) {
+    // While writes fail, the retry timer flushes: not every append again.
+    if (!this.#flushScheduled && this.#unwritten === undefined) {
       this.#flushScheduled = true;
       setImmediate(() => this.flush());
     }
