@@ -10,6 +10,11 @@ import type { ServiceContext } from '../src/core/service.js';
 import type { Grants } from '../src/core/token.js';
 import { VaultKeeper } from '../src/vault/index.js';
 
+/** Benchmarks push a load far past normal on purpose: publish quotas so high they never bite (but are still checked). */
+export const UNMETERED_BROKER_LIMITS = {
+  publish: { messagesPerSecond: 1_000_000, messageBurst: 10_000_000, bytesPerSecond: 10_000_000_000, byteBurst: 100_000_000_000 },
+};
+
 export interface BenchVault {
   keeper: VaultKeeper;
   shared: Record<string, unknown>;

@@ -6,10 +6,11 @@ import { Aedes } from 'aedes';
 import { createServer, type Server } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
-import { benchVault } from './bench-vault.js';
+import { benchVault, UNMETERED_BROKER_LIMITS } from './bench-vault.js';
 import { loadConfig, type Config } from '../src/core/config.js';
 import { Ping } from '../src/core/messages.js';
 import { createEventLogger, eventLogDir, verifyLog } from '../src/event-logger/index.js';
+import { ConnectionGuard } from '../src/subscription-mgr/guard.js';
 import { createSubscriptionMgr } from '../src/subscription-mgr/index.js';
 
 const THROUGHPUT_MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
@@ -98,9 +99,21 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function rawPath(): Promise<Path> {
-  const broker = await Aedes.createBroker();
-  const server: Server = createServer(broker.handle.bind(broker));
+async function rawPath(guard?: ConnectionGuard): Promise<Path> {
+  const broker = await Aedes.createBroker(
+    guard
+      ? {
+          authenticate: (client, _username, _password, done) => {
+            guard.loggedIn(client.conn);
+            done(null, true);
+          },
+        }
+      : {},
+  );
+  const server: Server = createServer((socket) => {
+    const stream = guard ? guard.admit(socket) : socket;
+    if (stream) broker.handle(stream);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   const url = `mqtt://127.0.0.1:${port}`;
@@ -113,7 +126,7 @@ async function rawPath(): Promise<Path> {
     for (const listener of listeners) listener(message.seq, BigInt(message.sentAtNs));
   });
   return {
-    name: 'raw Aedes, QoS 1',
+    name: guard ? 'raw Aedes behind the connection guard, QoS 1' : 'raw Aedes, QoS 1',
     send: async (seq) => {
       await publisher.publishAsync(
         'bench/raw',
@@ -132,7 +145,12 @@ async function rawPath(): Promise<Path> {
 
 async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string }> {
   let config: Config = loadConfig({
-    overrides: { dataDir, broker: { port: 0 }, log: { level: 'silent' }, eventLogger: { fsync: 'interval' } },
+    overrides: {
+      dataDir,
+      broker: { port: 0, limits: UNMETERED_BROKER_LIMITS },
+      log: { level: 'silent' },
+      eventLogger: { fsync: 'interval' },
+    },
   });
   const vault = benchVault(dataDir, () => config, ['subscription-mgr', 'event-logger', 'sensor', 'consumer'], 3_600);
   const { keeper, shared } = vault;
@@ -174,6 +192,37 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   };
 }
 
+/** The cost of the broker's packet-size and connection guard: raw Aedes with it against without it, in one run. */
+async function guardOverhead(): Promise<string[]> {
+  const config = loadConfig({ overrides: { log: { level: 'silent' } } });
+  const guard = new ConnectionGuard(
+    {
+      preLoginBytes: config.broker.limits.preLoginBytes,
+      maxPacketBytes: config.bus.maxMessageBytes + config.broker.limits.packetOverheadBytes,
+      connectionsPerAddress: config.broker.limits.connectionsPerAddress,
+      unauthenticatedConnections: config.broker.limits.unauthenticatedConnections,
+    },
+    ({ error }) => {
+      throw error;
+    },
+  );
+  const results: [string, Result][] = [];
+  for (const withGuard of [false, true]) {
+    const path = await rawPath(withGuard ? guard : undefined);
+    results.push([path.name, await measure(path)]);
+    await path.close();
+  }
+  const [[, bare], [, guarded]] = results as [[string, Result], [string, Result]];
+  return [
+    '',
+    '| path | msgs/s | p50 ms | p99 ms | max ms |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...results.map(([name, result]) => row(name, result)),
+    '',
+    `throughput ratio guarded/raw: ${(guarded.messagesPerSecond / bare.messagesPerSecond).toFixed(2)}x; p99 ratio: ${(guarded.p99Ms / bare.p99Ms).toFixed(2)}x`,
+  ];
+}
+
 function row(name: string, r: Result): string {
   return `| ${name} | ${Math.round(r.messagesPerSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${r.maxMs.toFixed(3)} |`;
 }
@@ -206,6 +255,7 @@ async function main(): Promise<void> {
     console.log(
       `event log after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}`,
     );
+    for (const line of await guardOverhead()) console.log(line);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import { Aedes } from 'aedes';
 import { sql } from 'kysely';
 import mqtt, { type MqttClient } from 'mqtt';
 import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
-import { benchVault } from './bench-vault.js';
+import { benchVault, UNMETERED_BROKER_LIMITS } from './bench-vault.js';
 import { createBusinessData } from '../src/business-data/index.js';
 import { createBusinessMgr, type BusinessMgr } from '../src/business-mgr/index.js';
 import { loadConfig, type Config } from '../src/core/config.js';
@@ -150,7 +150,7 @@ async function startSpace(dataDir: string): Promise<Space> {
     env: process.env,
     overrides: {
       dataDir,
-      broker: { port: 0 },
+      broker: { port: 0, limits: UNMETERED_BROKER_LIMITS },
       log: { level: 'silent' },
       machines: {
         devices: {

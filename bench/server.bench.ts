@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { closeShared, createBusClient } from '../src/auth-proxy/index.js';
 import { BusinessBook } from '../src/business-data/book.js';
-import { benchVault } from './bench-vault.js';
+import { benchVault, UNMETERED_BROKER_LIMITS } from './bench-vault.js';
 import { createBusinessData } from '../src/business-data/index.js';
 import { systemClock } from '../src/core/clock.js';
 import { loadConfig, type Config } from '../src/core/config.js';
@@ -83,7 +83,7 @@ async function startHub(dataDir: string, database: DatabaseHandle): Promise<Hub>
     env: process.env,
     overrides: {
       dataDir,
-      broker: { port: 0 },
+      broker: { port: 0, limits: UNMETERED_BROKER_LIMITS },
       log: { level: 'silent' },
       server: { port: 0, sessionIdleMinutes: 24 * 60 },
       vault: { tokenTtlSeconds: 86_400, directoryTtlSeconds: 7 * 86_400 },

@@ -48,6 +48,74 @@ const priceSourceSchema = z.discriminatedUnion('kind', [
 export type PriceSourceConfig = z.infer<typeof priceSourceSchema>;
 
 const clientName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a client name is lowercase letters, digits and "-"');
+const publishQuotaText = {
+  messagesPerSecond: 'Messages per second a client may publish, sustained.',
+  messageBurst: 'Messages a client may publish at once before the sustained rate applies.',
+  bytesPerSecond: 'Payload bytes per second a client may publish, sustained.',
+  byteBurst: 'Payload bytes a client may publish at once before the sustained rate applies.',
+};
+const publishQuotaField = z.int().positive();
+const brokerLimitsSchema = z
+  .strictObject({
+    preLoginBytes: z
+      .int()
+      .min(1024)
+      .max(1_048_576)
+      .default(16_384)
+      .describe(
+        'Bytes a connection may send before its CONNECT is accepted (a CONNECT with its token is a few KB); a packet that declares more is cut as its header arrives, before its body is buffered.',
+      ),
+    packetOverheadBytes: z
+      .int()
+      .min(64)
+      .max(65_536)
+      .default(4_096)
+      .describe(
+        "Room for the topic and headers above bus.maxMessageBytes: a logged-in client's packet may declare at most bus.maxMessageBytes plus this, or it is cut as its header arrives.",
+      ),
+    connectTimeoutMs: positiveMs.default(10_000).describe('A connection that has not sent its CONNECT by then is closed.'),
+    connectionsPerAddress: z
+      .int()
+      .positive()
+      .default(100)
+      .describe(
+        "Open connections from one source address at most (the embedded hub's own services all come from loopback; count them in).",
+      ),
+    unauthenticatedConnections: z
+      .int()
+      .positive()
+      .default(64)
+      .describe('Connections that have not yet logged in, over all addresses, at most; each may hold preLoginBytes.'),
+    publish: z
+      .strictObject({
+        messagesPerSecond: publishQuotaField.default(200).describe(publishQuotaText.messagesPerSecond),
+        messageBurst: publishQuotaField.default(5_000).describe(publishQuotaText.messageBurst),
+        bytesPerSecond: publishQuotaField.default(1_048_576).describe(publishQuotaText.bytesPerSecond),
+        byteBurst: publishQuotaField.default(33_554_432).describe(publishQuotaText.byteBurst),
+      })
+      .prefault({})
+      .describe(
+        'Publish quota of each client (token subject, shared by its connections): a client past it is audited (audit.denied) and disconnected.',
+      ),
+    publishOverrides: z
+      .record(
+        clientName,
+        z.strictObject({
+          messagesPerSecond: publishQuotaField.optional(),
+          messageBurst: publishQuotaField.optional(),
+          bytesPerSecond: publishQuotaField.optional(),
+          byteBurst: publishQuotaField.optional(),
+        }),
+      )
+      .default({
+        'event-logger': { messagesPerSecond: 20_000, messageBurst: 100_000, bytesPerSecond: 67_108_864, byteBurst: 268_435_456 },
+        server: { messagesPerSecond: 2_000, messageBurst: 20_000 },
+      })
+      .describe(
+        'Per-client publish quotas in place of broker.limits.publish (fields left out keep its value). Setting it replaces the defaults: keep the EventLogger (it replays up to 100,000 records on request) and the Server (it asks on behalf of every dashboard user).',
+      ),
+  })
+  .prefault({});
 const deviceOutputName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'an output name is lowercase letters, digits, "-" and "_"');
@@ -884,6 +952,7 @@ export const configSchema = z
         drainTimeoutMs: positiveMs
           .default(30_000)
           .describe('A client that stops reading is cut after this long, so one cannot stall delivery to all.'),
+        limits: brokerLimitsSchema,
       })
       .prefault({}),
     bus: z
@@ -974,6 +1043,31 @@ export const configSchema = z
         checkpointIntervalMs: positiveMs
           .default(60_000)
           .describe('How often the signed head is written and published, so cutting records off the end shows.'),
+        budgetBytes: z
+          .int()
+          .min(65_536)
+          .default(8 * 1024 * 1024 * 1024)
+          .describe(
+            'Disk the event log may use (all segments); past it the EventLogger keeps writing and raises event-logger.alarm at every checkpoint.',
+          ),
+        warnAtPercent: z
+          .int()
+          .min(1)
+          .max(100)
+          .default(80)
+          .describe('Share of budgetBytes at which the EventLogger first raises event-logger.alarm, so there is time to act.'),
+        issuerBytesPerSecond: z
+          .int()
+          .positive()
+          .default(1_048_576)
+          .describe(
+            'Bytes per second the log takes from one issuer, sustained (a second line of defence behind a broker without our quotas); past it records are dropped, counted and the count logged in the chain as event-logger.dropped.',
+          ),
+        issuerByteBurst: z
+          .int()
+          .positive()
+          .default(67_108_864)
+          .describe('Bytes the log takes from one issuer at once before issuerBytesPerSecond applies.'),
       })
       .prefault({}),
     log: z

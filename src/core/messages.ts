@@ -180,6 +180,40 @@ export const LogCheckpoint = defineMessage({
   payload: z.strictObject({ seq: z.int().nonnegative(), hash: z.string().length(64), segment: z.string().max(64) }),
 });
 
+export const LogAlarm = defineMessage({
+  type: 'event-logger.alarm',
+  topic: 'dctrl/v1/event-logger/alarm',
+  kind: 'event',
+  issuers: ['event-logger'],
+  description:
+    'The event log reached eventLogger.warnAtPercent of its disk budget, passed it, or cannot write (disk full: records wait in memory); raised at once and again at every checkpoint while it lasts.',
+  payload: z.strictObject({
+    level: z.enum(['warning', 'over-budget', 'write-failing']),
+    usedBytes: z.int().nonnegative(),
+    warnBytes: z.int().nonnegative(),
+    budgetBytes: z.int().nonnegative(),
+    unwrittenRecords: z.int().nonnegative().optional(),
+  }),
+});
+
+export const LogDropped = defineMessage({
+  type: 'event-logger.dropped',
+  topic: 'dctrl/v1/event-logger/dropped',
+  kind: 'event',
+  issuers: ['event-logger'],
+  description:
+    'Messages of one issuer the EventLogger accepted but did not write, past eventLogger.issuerBytesPerSecond: how many, how large, between which ids; written into the chain itself.',
+  payload: z.strictObject({
+    issuer: clientNameSchema,
+    messages: z.int().positive(),
+    bytes: z.int().nonnegative(),
+    firstAt: epochMs,
+    lastAt: epochMs,
+    firstId: z.string().max(26),
+    lastId: z.string().max(26),
+  }),
+});
+
 export const ReplayRequest = defineMessage({
   type: 'event-logger.replay',
   topic: Topics.replayRequest,
@@ -562,6 +596,8 @@ export const coreMessages: readonly MessageSpec[] = [
   ServiceStatus,
   Ping,
   LogCheckpoint,
+  LogAlarm,
+  LogDropped,
   ReplayRequest,
   Replayed,
   SettingSet,

@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,10 @@ export interface WriterOptions {
   logger: Logger;
   /** Called after each rotation and on close, with the head to sign. */
   onHead?: (head: { seq: number; hash: string; segment: string }) => void;
+  /** Called when a write fails (a full disk): the records not yet on disk stay in memory and are retried. */
+  onWriteFailed?: (error: Error, unwrittenRecords: number) => void;
+  /** How soon a failed write is tried again. Default 1 s. */
+  writeRetryMs?: number;
 }
 
 export class LogWriter {
@@ -32,10 +37,14 @@ export class LogWriter {
   #fd = -1;
   #segment = '';
   #segmentBytes = 0;
+  #otherSegmentsBytes = 0;
   #lastSeq = 0;
   #lastHash = GENESIS_HASH;
   #pending: string[] = [];
   #pendingBytes = 0;
+  // Bytes a failed write left over (whole records, and maybe the end of one begun); written first next time.
+  #unwritten: Buffer | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
   #flushScheduled = false;
   #dirty = false;
   #syncing = false;
@@ -44,6 +53,16 @@ export class LogWriter {
 
   constructor(options: WriterOptions) {
     this.#options = options;
+  }
+
+  /** Bytes of the whole log: every segment on disk plus what waits for this tick's write. */
+  get diskBytes(): number {
+    return this.#otherSegmentsBytes + this.#segmentBytes + this.#pendingBytes + (this.#unwritten?.length ?? 0);
+  }
+
+  /** Records accepted but not yet on disk because a write failed; 0 when the log is whole on disk. */
+  get unwrittenRecords(): number {
+    return countRecords(this.#unwritten) + (this.#unwritten ? this.#pending.length : 0);
   }
 
   get head(): { seq: number; hash: string; segment: string } {
@@ -63,6 +82,9 @@ export class LogWriter {
     }
     this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
     this.#segmentBytes = fstatSync(this.#fd).size;
+    this.#otherSegmentsBytes = listSegments(this.#options.dir)
+      .filter((segment) => segment.name !== this.#segment)
+      .reduce((sum, segment) => sum + statSync(segment.path).size, 0);
     if (this.#options.fsync === 'interval') {
       this.#syncTimer = setInterval(() => this.#syncInBackground(), this.#options.fsyncIntervalMs);
       this.#syncTimer.unref();
@@ -79,7 +101,8 @@ export class LogWriter {
     const lineBytes = Buffer.byteLength(line);
     if (
       this.#segmentBytes + this.#pendingBytes + lineBytes > this.#options.segmentMaxBytes &&
-      this.#segmentBytes + this.#pendingBytes > 0
+      this.#segmentBytes + this.#pendingBytes > 0 &&
+      this.#unwritten === undefined
     ) {
       this.flush();
       this.#rotate(record.seq);
@@ -88,7 +111,8 @@ export class LogWriter {
     this.#pendingBytes += lineBytes;
     this.#lastSeq = record.seq;
     this.#lastHash = record.hash;
-    if (!this.#flushScheduled) {
+    // While writes fail, the retry timer flushes: not every append again.
+    if (!this.#flushScheduled && this.#unwritten === undefined) {
       this.#flushScheduled = true;
       setImmediate(() => this.flush());
     }
@@ -98,12 +122,28 @@ export class LogWriter {
 
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#pending.length === 0 || this.#fd < 0) return;
-    const data = Buffer.from(this.#pending.join(''));
+    if ((this.#pending.length === 0 && this.#unwritten === undefined) || this.#fd < 0) return;
+    const fresh = Buffer.from(this.#pending.join(''));
     this.#pending = [];
     this.#pendingBytes = 0;
+    const data = this.#unwritten ? Buffer.concat([this.#unwritten, fresh]) : fresh;
+    this.#unwritten = undefined;
     let offset = 0;
-    while (offset < data.length) offset += writeSync(this.#fd, data, offset);
+    try {
+      while (offset < data.length) offset += writeSync(this.#fd, data, offset);
+    } catch (error) {
+      // Nothing accepted is dropped: what did not reach the disk waits here, in order, until a write succeeds.
+      this.#unwritten = data.subarray(offset);
+      this.#segmentBytes += offset;
+      if (offset > 0) this.#dirty = true;
+      this.#options.onWriteFailed?.(error as Error, countRecords(this.#unwritten));
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.flush();
+      }, this.#options.writeRetryMs ?? 1_000);
+      this.#retryTimer.unref();
+      return;
+    }
     this.#segmentBytes += data.length;
     this.#dirty = true;
     if (this.#options.fsync === 'always') this.sync();
@@ -134,8 +174,10 @@ export class LogWriter {
   close(): void {
     if (this.#fd < 0) return;
     this.flush();
+    // A head over records that never reached the disk would make the next start refuse the log as truncated.
+    const whole = this.#unwritten === undefined;
     this.#release();
-    this.#options.onHead?.(this.head);
+    if (whole) this.#options.onHead?.(this.head);
   }
 
   /** Closes without writing a head: for a log found damaged at open, whose evidence must stay as it is. */
@@ -145,6 +187,15 @@ export class LogWriter {
 
   #release(): void {
     clearInterval(this.#syncTimer);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const lost = countRecords(this.#unwritten);
+    if (lost > 0) {
+      this.#options.logger.error(
+        { unwrittenRecords: lost, segment: this.#segment },
+        `closing the event log with ${lost} accepted records never written (the disk stayed full); they are lost`,
+      );
+    }
     if (this.#options.fsync !== 'never') this.sync();
     closeSync(this.#fd);
     this.#fd = -1;
@@ -153,9 +204,11 @@ export class LogWriter {
   #rotate(firstSeq: number): void {
     if (this.#options.fsync !== 'never') this.sync();
     closeSync(this.#fd);
+    this.#otherSegmentsBytes += this.#segmentBytes;
     this.#segment = segmentName(firstSeq);
     this.#fd = openSync(join(this.#options.dir, this.#segment), 'a');
     this.#segmentBytes = 0;
+    this.#dirty = false; // of the new file; the old one was synced above, or left to the OS by policy
     this.#options.onHead?.(this.head);
   }
 
@@ -193,6 +246,14 @@ export class LogWriter {
       if (previous) this.#recoverTail(previous.path);
     }
   }
+}
+
+/** Whole records in bytes that begin at a record boundary: each one ends in a newline, and a begun one counts too. */
+function countRecords(bytes: Buffer | undefined): number {
+  if (!bytes || bytes.length === 0) return 0;
+  let count = 0;
+  for (let index = bytes.indexOf(10); index !== -1; index = bytes.indexOf(10, index + 1)) count++;
+  return bytes[bytes.length - 1] === 10 ? count : count + 1;
 }
 
 function isRecord(line: string): boolean {

@@ -6,7 +6,7 @@ import type { Envelope } from '../core/envelope.js';
 import { ChainPayment } from '../core/messages-chain.js';
 import { BusinessDecision, MachineStatus } from '../core/messages-machine.js';
 import { MailChanged } from '../core/messages-mail.js';
-import { AuditDenied, AuditRejected, ServiceStatus, Topics } from '../core/messages.js';
+import { AuditDenied, AuditRejected, LogAlarm, LogDropped, ServiceStatus, Topics } from '../core/messages.js';
 import type { MessageSpec, PayloadOf } from '../core/contract.js';
 
 export interface ServerMetricsOptions {
@@ -96,6 +96,29 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
     registers,
   });
 
+  const logAlarms = new Counter({
+    name: 'dctrl_event_log_alarms_total',
+    help: 'Disk budget alarms of the EventLogger (event-logger.alarm), by level: warning, over-budget.',
+    labelNames: ['level'],
+    registers,
+  });
+  const logUsedBytes = new Gauge({
+    name: 'dctrl_event_log_used_bytes',
+    help: 'Disk the event log used at its last alarm; compare with dctrl_event_log_budget_bytes.',
+    registers,
+  });
+  const logBudgetBytes = new Gauge({
+    name: 'dctrl_event_log_budget_bytes',
+    help: 'The event log disk budget (eventLogger.budgetBytes), as its last alarm said.',
+    registers,
+  });
+  const logDropped = new Counter({
+    name: 'dctrl_event_log_dropped_total',
+    help: 'Messages the EventLogger did not write past an issuer quota (event-logger.dropped), by issuer.',
+    labelNames: ['issuer'],
+    registers,
+  });
+
   const devices = new Map<string, Heartbeat>();
   const services = new Map<string, Heartbeat>();
   const isUp = (heartbeat: Heartbeat) => (heartbeat.up && clock.now() <= heartbeat.expiresAt ? 1 : 0);
@@ -143,6 +166,13 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
     }),
     on(AuditDenied, (denied) => busDenied.inc({ action: denied.action, reason: boundedReason(denied.reason) })),
     on(AuditRejected, (rejected) => busRejected.inc({ reason: boundedReason(rejected.reason) })),
+    on(LogAlarm, (alarm) => {
+      logAlarms.inc({ level: alarm.level });
+      logUsedBytes.set(alarm.usedBytes);
+      logBudgetBytes.set(alarm.budgetBytes);
+    }),
+    // The issuer is a client name the EventLogger verified a signature of: bounded by the key directory.
+    on(LogDropped, (dropped) => logDropped.inc({ issuer: dropped.issuer }, dropped.messages)),
     on(ChainPayment, (payment) => {
       if (payment.event !== 'confirmed') return;
       payments.inc({ owner_kind: payment.ownerKind });

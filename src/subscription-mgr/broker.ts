@@ -2,19 +2,24 @@
 import { Aedes, type Client } from 'aedes';
 import { Topics } from '../core/messages.js';
 import { SubscriptionMgrError } from './errors.js';
+import type { PublishQuotas } from './quota.js';
 import type { Denial, SessionTable } from './sessions.js';
 
 export interface BrokerOptions {
   sessions: SessionTable;
   drainTimeoutMs: number;
+  connectTimeoutMs: number;
+  quotas: PublishQuotas;
   onDenial: (denial: Denial) => void;
+  /** Told when a connection's CONNECT was accepted, before the CONNACK goes out. */
+  onLogin: (client: Client) => void;
 }
 
 const CONTROL_PREFIX = '$dctrl/';
 const SYS_PREFIX = '$SYS/';
 
 export async function createBroker(options: BrokerOptions): Promise<Aedes> {
-  const { sessions, onDenial } = options;
+  const { sessions, quotas, onDenial } = options;
   const deny = (client: Client | null, action: Denial['action'], error: unknown, topic?: string): Error => {
     const denial =
       error instanceof SubscriptionMgrError ? error : new SubscriptionMgrError('SUBSCRIPTION_MGR_TOKEN_INVALID', String(error));
@@ -24,10 +29,14 @@ export async function createBroker(options: BrokerOptions): Promise<Aedes> {
 
   const broker = await Aedes.createBroker({
     drainTimeout: options.drainTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
     maxClientsIdLength: 128,
     authenticate: (client, _username, password, done) => {
       sessions.admit(client, client.id, password).then(
-        () => done(null, true),
+        () => {
+          options.onLogin(client);
+          done(null, true);
+        },
         (error: unknown) => {
           const denial = deny(client, 'connect', error) as SubscriptionMgrError;
           done(Object.assign(new Error(denial.message), { returnCode: denial.returnCode ?? 5 }), false);
@@ -48,6 +57,7 @@ export async function createBroker(options: BrokerOptions): Promise<Aedes> {
       }
       try {
         sessions.checkPublish(client, packet.topic, packet.payload.length);
+        quotas.take(sessions.claimsOf(client)!.client, packet.payload.length);
       } catch (error) {
         return done(deny(client, 'publish', error, packet.topic));
       }

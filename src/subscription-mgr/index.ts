@@ -8,7 +8,9 @@ import { AuditLimiter } from '../core/audit-limiter.js';
 import { brokerTlsPaths } from '../core/broker-tls.js';
 import { closeBroker, createBroker } from './broker.js';
 import { SubscriptionMgrError } from './errors.js';
+import { ConnectionGuard } from './guard.js';
 import { openListeners, type OpenListener } from './listeners.js';
+import { PublishQuotas } from './quota.js';
 import { SessionTable, type Denial } from './sessions.js';
 
 export const SERVICE_NAME = 'subscription-mgr';
@@ -38,6 +40,8 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
     certFile: config.broker.tls.certFile ?? tlsFiles.serverCert,
     keyFile: config.broker.tls.keyFile ?? tlsFiles.serverKey,
   };
+  const { limits } = config.broker;
+  const quotas = new PublishQuotas(limits.publish, limits.publishOverrides, clock);
   let broker: Aedes | undefined;
   let revocationVersion = -1;
   const applyRevocations = (list: { version: number; revoked: { tokenId: string }[] }) => {
@@ -95,11 +99,34 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
     async start() {
       try {
         if (options.initialRevocations) applyRevocations(options.initialRevocations);
-        broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
+        const maxPacketBytes = config.bus.maxMessageBytes + limits.packetOverheadBytes;
+        const guard = new ConnectionGuard(
+          {
+            preLoginBytes: limits.preLoginBytes,
+            maxPacketBytes,
+            connectionsPerAddress: limits.connectionsPerAddress,
+            unauthenticatedConnections: limits.unauthenticatedConnections,
+          },
+          ({ address, error }) => report({ client: `(${address})`, action: 'connect', error }),
+        );
+        broker = await createBroker({
+          sessions,
+          quotas,
+          drainTimeoutMs: config.broker.drainTimeoutMs,
+          connectTimeoutMs: limits.connectTimeoutMs,
+          onDenial: report,
+          onLogin: (client) => guard.loggedIn(client.conn),
+        });
         const handle = broker.handle.bind(broker);
-        listeners.push(...(await openListeners({ ...config.broker, tls }, (stream) => handle(stream))));
+        listeners.push(
+          ...(await openListeners({ ...config.broker, tls, maxFrameBytes: maxPacketBytes }, (stream, remoteAddress) => {
+            const guarded = guard.admit(stream, remoteAddress);
+            if (guarded) handle(guarded);
+          })),
+        );
         sweepTimer = setInterval(() => {
           sessions.forgetWhere((connection) => (connection as Client).closed);
+          quotas.sweep();
           cut(sessions.expired(), 'SUBSCRIPTION_MGR_SESSION_EXPIRED');
         }, config.subscriptionMgr.sessionSweepMs);
         sweepTimer.unref();

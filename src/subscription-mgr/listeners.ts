@@ -8,13 +8,16 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { loopbackOf } from '../core/broker-tls.js';
 import { SubscriptionMgrError } from './errors.js';
 
-export type ConnectionHandler = (stream: Duplex) => void;
+/** `remoteAddress` is given where the stream does not carry it itself (a WebSocket's). */
+export type ConnectionHandler = (stream: Duplex, remoteAddress?: string) => void;
 
 export interface ListenerConfig {
   host: string;
   port: number;
   tls: { enabled: boolean; host: string; port: number; certFile?: string | undefined; keyFile?: string | undefined };
   websocket: { enabled: boolean; port: number };
+  /** ws buffers a whole frame before handing it on (100 MiB by default): no frame may be larger than a packet. */
+  maxFrameBytes?: number;
 }
 
 export interface OpenListener {
@@ -48,8 +51,8 @@ export async function openListeners(config: ListenerConfig, handle: ConnectionHa
     }
     if (config.websocket.enabled) {
       const http = createHttpServer();
-      const wss = new WebSocketServer({ server: http });
-      wss.on('connection', (socket) => handle(createWebSocketStream(socket)));
+      const wss = new WebSocketServer({ server: http, ...(config.maxFrameBytes ? { maxPayload: config.maxFrameBytes } : {}) });
+      wss.on('connection', (socket, request) => handle(createWebSocketStream(socket), request.socket.remoteAddress));
       const listener = await listen(http, 'ws', plainHost, config.websocket.port);
       opened.push({
         ...listener,

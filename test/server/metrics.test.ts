@@ -10,7 +10,7 @@ import { ChainPayment } from '../../src/core/messages-chain.js';
 import { BusinessDecision, MachineStatus, type Decision } from '../../src/core/messages-machine.js';
 import { doorStatus } from './door-status.js';
 import { MailChanged } from '../../src/core/messages-mail.js';
-import { AuditRejected, Ping, Topics } from '../../src/core/messages.js';
+import { AuditRejected, LogAlarm, LogDropped, Ping, Topics } from '../../src/core/messages.js';
 import { createServerMetrics, type ServerMetrics } from '../../src/server/metrics.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
@@ -214,4 +214,21 @@ test('record() counts a message handed to it, and two instances in one process k
     topic: 'dctrl/v1/cli/ping',
   });
   assert.equal(valueOf(parseExposition(await other.metrics()), 'dctrl_bus_messages_total', { type: 'bus.ping' }), 1);
+});
+
+test('the event log budget alarms and per-issuer drops show as metrics', async () => {
+  const logger = await h.client('event-logger');
+  await logger.publish(LogAlarm, { level: 'warning', usedBytes: 900, warnBytes: 800, budgetBytes: 1_000 });
+  await logger.publish(LogAlarm, { level: 'over-budget', usedBytes: 1_200, warnBytes: 800, budgetBytes: 1_000 });
+  const drop = { issuer: 'front-door', bytes: 9_000, firstAt: clock.now(), lastAt: clock.now(), firstId: ulid(), lastId: ulid() };
+  await logger.publish(LogDropped, { ...drop, messages: 3 });
+  await logger.publish(LogDropped, { ...drop, messages: 4 });
+  const samples = await scrapeUntil(
+    (samples) => valueOf(samples, 'dctrl_event_log_dropped_total', { issuer: 'front-door' }) === 7,
+    'the drops counted',
+  );
+  assert.equal(valueOf(samples, 'dctrl_event_log_alarms_total', { level: 'warning' }), 1);
+  assert.equal(valueOf(samples, 'dctrl_event_log_alarms_total', { level: 'over-budget' }), 1);
+  assert.equal(valueOf(samples, 'dctrl_event_log_used_bytes'), 1_200);
+  assert.equal(valueOf(samples, 'dctrl_event_log_budget_bytes'), 1_000);
 });
