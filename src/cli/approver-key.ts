@@ -3,13 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decisionStatement, ed25519KeyId, endorseStatement, enrollStatement, type PayoutTerms } from '../core/approval.js';
 import type { PayloadOf } from '../core/contract.js';
-import {
-  exportPrivateKeyPem,
-  generateSigningKey,
-  importPrivateKeyPem,
-  signBytes,
-  type SigningKey,
-} from '../core/keys.js';
+import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, signBytes, type SigningKey } from '../core/keys.js';
 import type { ApproverKey, ApproverKeyEnroll, ApproverProof } from '../core/messages-payout.js';
 import { CliError } from './errors.js';
 
@@ -43,9 +37,13 @@ export function readApproverKey(file: string): ApproverKeyFile {
   try {
     body = JSON.parse(readFileSync(file, 'utf8')) as typeof body;
   } catch (cause) {
-    throw new CliError('CLI_OPTION_INVALID', `--key expects an approver key file (dctrl approver keygen): ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new CliError(
+      'CLI_OPTION_INVALID',
+      `--key expects an approver key file (dctrl approver keygen): ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   }
   if (typeof body.approver !== 'string' || typeof body.privateKey !== 'string') {
     throw new CliError('CLI_OPTION_INVALID', `--key ${file} is no approver key file: it needs "approver" and "privateKey"`);
@@ -80,6 +78,11 @@ export function decisionProof(
 }
 
 export function endorseProof(file: ApproverKeyFile, key: ApproverKey, signedAt: number): ApproverProof {
-  const statement = endorseStatement({ owner: key.approver, keyId: key.keyId, publicKey: key.publicKey, endorser: file.approver });
+  const statement = endorseStatement({
+    owner: key.approver,
+    keyId: key.keyId,
+    publicKey: key.publicKey,
+    endorser: file.approver,
+  });
   return { kind: 'ed25519', keyId: file.keyId, signedAt, signature: signBytes(file.key, statement) };
 }

@@ -72,7 +72,9 @@ export function passkeyChallenge(statement: Uint8Array): string {
 
 /** An Ed25519 key's id: the first 16 hex digits of SHA-256 over its raw public key, prefixed. */
 export function ed25519KeyId(publicKeyB64: string): string {
-  return `ed25519:${Buffer.from(sha256(Buffer.from(publicKeyB64, 'base64url'))).toString('hex').slice(0, 16)}`;
+  return `ed25519:${Buffer.from(sha256(Buffer.from(publicKeyB64, 'base64url')))
+    .toString('hex')
+    .slice(0, 16)}`;
 }
 
 export function passkeyKeyId(credentialId: string): string {

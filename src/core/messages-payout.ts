@@ -47,7 +47,11 @@ const decision = z.strictObject({
   /** The approver's enrolled key that signed the decision. */
   keyId: z.string().max(1_500).nullable(),
 });
-const b64url = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9_-]*$/, 'expected base64url text');
+const b64url = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]*$/, 'expected base64url text');
 
 /** A WebAuthn assertion as @simplewebauthn/browser returns it (AuthenticationResponseJSON). */
 const passkeyAssertion = z.object({

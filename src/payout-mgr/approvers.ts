@@ -14,12 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { PayloadOf } from '../core/contract.js';
 import { importPublicKey, verifyBytes } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import type {
-  ApproverKey,
-  ApproverKeyEndorse,
-  ApproverKeyEnroll,
-  ApproverProof,
-} from '../core/messages-payout.js';
+import type { ApproverKey, ApproverKeyEndorse, ApproverKeyEnroll, ApproverProof } from '../core/messages-payout.js';
 import type { Config } from '../core/config.js';
 import { PayoutMgrError } from './errors.js';
 import type { ApproverKeyRow, PayoutTables } from './store.js';
@@ -65,7 +60,10 @@ export class ApproverKeys {
   /** The client that carries a decision or key must be the approver itself or one of payoutMgr.delegates. */
   checkCarrier(issuer: string, approver: string): void {
     if (!this.#settings.delegates.includes(issuer) && issuer !== approver) {
-      throw new PayoutMgrError('PAYOUT_NOT_ALLOWED', `"${issuer}" may not speak for approver "${approver}" (payoutMgr.delegates)`);
+      throw new PayoutMgrError(
+        'PAYOUT_NOT_ALLOWED',
+        `"${issuer}" may not speak for approver "${approver}" (payoutMgr.delegates)`,
+      );
     }
     if (!this.#settings.approvers.includes(approver)) {
       throw new PayoutMgrError('PAYOUT_NOT_ALLOWED', `"${approver}" is not in payoutMgr.approvers`);
@@ -90,7 +88,7 @@ export class ApproverKeys {
     let row: Omit<ApproverKeyRow, 'state' | 'activated_at' | 'bootstrap'>;
     const now = this.#clock.now();
     if (key.kind === 'ed25519') {
-      let valid = false;
+      let valid: boolean;
       try {
         valid = verifyBytes(importPublicKey(key.publicKey), enrollStatement(approver, key.publicKey), key.signature);
       } catch {
@@ -168,7 +166,7 @@ export class ApproverKeys {
     return this.#announce(stored);
   }
 
-  /** @throws PayoutMgrError PAYOUT_APPROVER_KEY_UNKNOWN, PAYOUT_APPROVER_KEY_PENDING, PAYOUT_APPROVAL_SIGNATURE_INVALID. */
+  /** @throws PayoutMgrError PAYOUT_APPROVER_KEY_UNKNOWN, PAYOUT_APPROVER_KEY_STATE_CONFLICT, PAYOUT_APPROVAL_SIGNATURE_INVALID. */
   async endorse(input: PayloadOf<typeof ApproverKeyEndorse>, issuer: string): Promise<ApproverKey> {
     this.checkCarrier(issuer, input.approver);
     const key = await this.#key(input.keyId);
@@ -195,11 +193,7 @@ export class ApproverKeys {
         })
         .onConflict((oc) => oc.doNothing())
         .execute();
-      await trx
-        .updateTable('payout_mgr_approver_keys')
-        .set({ counter })
-        .where('key_id', '=', endorser.key_id)
-        .execute();
+      await trx.updateTable('payout_mgr_approver_keys').set({ counter }).where('key_id', '=', endorser.key_id).execute();
       const endorsers = await trx
         .selectFrom('payout_mgr_key_endorsements')
         .select('approver')
@@ -225,7 +219,7 @@ export class ApproverKeys {
   /**
    * Checks that `proof` is a signature by one of `approver`'s active keys over the statement (built with the
    * proof's signedAt). Stores nothing: the caller keeps the returned counter with what the signature decided.
-   * @throws PayoutMgrError PAYOUT_APPROVER_KEY_UNKNOWN, PAYOUT_APPROVER_KEY_PENDING, PAYOUT_APPROVAL_SIGNATURE_INVALID.
+   * @throws PayoutMgrError PAYOUT_APPROVER_KEY_UNKNOWN, PAYOUT_APPROVER_KEY_STATE_CONFLICT, PAYOUT_APPROVAL_SIGNATURE_INVALID.
    */
   async verify(approver: string, statementAt: (signedAt: number) => Buffer, proof: ApproverProof): Promise<VerifiedKey> {
     const keyId = proof.kind === 'ed25519' ? proof.keyId : passkeyKeyId(proof.assertion.id);
@@ -238,7 +232,7 @@ export class ApproverKeys {
     }
     if (key.state !== 'active') {
       throw new PayoutMgrError(
-        'PAYOUT_APPROVER_KEY_PENDING',
+        'PAYOUT_APPROVER_KEY_STATE_CONFLICT',
         `key ${keyId.slice(0, 60)} of "${approver}" is pending: ${this.#settings.approvalsRequired} approvers must endorse it first (dctrl approver endorse)`,
       );
     }
@@ -257,7 +251,7 @@ export class ApproverKeys {
     const origin = this.#origin(proof.assertion.response.clientDataJSON);
     try {
       const result = await verifyAuthenticationResponse({
-        response: proof.assertion as Parameters<typeof verifyAuthenticationResponse>[0]['response'],
+        response: proof.assertion,
         expectedChallenge: passkeyChallenge(statement),
         expectedOrigin: origin,
         expectedRPID: this.#settings.passkeyRpId,

@@ -229,7 +229,10 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask, clock, config 
           summary: `WebAuthn options whose challenge binds this payout’s terms and the ${decision === 'approve' ? 'approval' : 'rejection'}, for the logged-in approver’s passkey`,
           params: jsonSchema(payoutParams),
           body: jsonSchema(challengeBody),
-          response: okReply('The options for navigator.credentials.get and the time signed into the statement', decisionChallenge),
+          response: okReply(
+            'The options for navigator.credentials.get and the time signed into the statement',
+            decisionChallenge,
+          ),
         },
         config: { access: [...STAFF] },
       },

@@ -241,7 +241,7 @@ test('a key the hub enrolls for an approver after bootstrap stays pending until 
       decision: 'approve',
       proof: decisionProof(forged, asked, 'approve', null, clock.now()),
     }),
-    'PAYOUT_APPROVER_KEY_PENDING',
+    'PAYOUT_APPROVER_KEY_STATE_CONFLICT',
   );
   // Endorsed by a key that is not enrolled either: still pending.
   await refused(
@@ -265,10 +265,7 @@ test('a key the hub enrolls for an approver after bootstrap stays pending until 
   );
   // A key that does not sign its own enrollment is refused.
   const other = strangerKey('bob');
-  await refused(
-    cli.request(ApproverKeyEnroll, { ...enrollPayload(other), approver: 'carol' }),
-    'PAYOUT_APPROVER_KEY_INVALID',
-  );
+  await refused(cli.request(ApproverKeyEnroll, { ...enrollPayload(other), approver: 'carol' }), 'PAYOUT_APPROVER_KEY_INVALID');
   const { keys, bootstrap } = (await cli.request(ApproverKeyList, { approver: 'carol' })) as {
     keys: ApproverKey[];
     bootstrap: boolean;

@@ -1,12 +1,7 @@
 // `dctrl approver …`: an approver's personal key: made on their own machine, enrolled (pending until the quorum of
 // approvers endorses it, or active at once while bootstrapping), endorsed, listed.
 import type { Command } from 'commander';
-import {
-  ApproverKeyEndorse,
-  ApproverKeyEnroll,
-  ApproverKeyList,
-  type ApproverKey,
-} from '../../core/messages-payout.js';
+import { ApproverKeyEndorse, ApproverKeyEnroll, ApproverKeyList, type ApproverKey } from '../../core/messages-payout.js';
 import { endorseProof, enrollPayload, readApproverKey, writeApproverKey } from '../approver-key.js';
 import { onBus, print } from '../command-kit.js';
 import { CliError } from '../errors.js';
@@ -78,7 +73,9 @@ export function registerApproverCommands(program: Command): void {
           bootstrap: boolean;
         };
         if (list.bootstrap) {
-          print(`bootstrap: fewer than ${list.approvalsRequired} approvers have an active key; a key enrolled now is active at once`);
+          print(
+            `bootstrap: fewer than ${list.approvalsRequired} approvers have an active key; a key enrolled now is active at once`,
+          );
         }
         if (list.keys.length === 0) return print('no approver keys');
         const rows = [['approver', 'key', 'kind', 'state', 'enrolled', 'endorsed by']];
