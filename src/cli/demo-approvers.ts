@@ -18,7 +18,7 @@ export function demoApproverKeyFile(config: Config, approver: string): string {
  */
 export async function enrollDemoApprovers(config: Config): Promise<string | undefined> {
   if (config.chain.provider !== 'simulated' || config.chain.network === 'mainnet') return undefined;
-  if (!config.services.includes('payout-mgr')) return undefined;
+  if (!config.services.includes('payout-mgr') || !config.services.includes('vault')) return undefined;
   const files = new Map<string, ApproverKeyFile>();
   for (const approver of config.payoutMgr.approvers) {
     const file = demoApproverKeyFile(config, approver);
