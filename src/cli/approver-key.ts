@@ -1,7 +1,14 @@
 // An approver's personal key file (Ed25519, kept on their own machine) and the signed payloads made with it: the
 // key's own enrollment, a payout decision bound to the payout's terms, an endorsement of another key.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { decisionStatement, ed25519KeyId, endorseStatement, enrollStatement, type PayoutTerms } from '../core/approval.js';
+import {
+  decisionStatement,
+  ed25519KeyId,
+  endorseStatement,
+  enrollStatement,
+  revokeStatement,
+  type PayoutTerms,
+} from '../core/approval.js';
 import type { PayloadOf } from '../core/contract.js';
 import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, signBytes, type SigningKey } from '../core/keys.js';
 import type { ApproverKey, ApproverKeyEnroll, ApproverProof } from '../core/messages-payout.js';
@@ -84,5 +91,10 @@ export function endorseProof(file: ApproverKeyFile, key: ApproverKey, signedAt: 
     publicKey: key.publicKey,
     endorser: file.approver,
   });
+  return { kind: 'ed25519', keyId: file.keyId, signedAt, signature: signBytes(file.key, statement) };
+}
+
+export function revokeProof(file: ApproverKeyFile, key: ApproverKey, signedAt: number): ApproverProof {
+  const statement = revokeStatement({ owner: key.approver, keyId: key.keyId, revoker: file.approver });
   return { kind: 'ed25519', keyId: file.keyId, signedAt, signature: signBytes(file.key, statement) };
 }

@@ -65,6 +65,11 @@ export function endorseStatement(input: { owner: string; keyId: string; publicKe
   return canonicalBytes({ type: 'dctrl.approver-endorse/v1', ...input });
 }
 
+/** What an approver's active key signs to retire a key (their own, or with the quorum someone else's). */
+export function revokeStatement(input: { owner: string; keyId: string; revoker: string }): Buffer {
+  return canonicalBytes({ type: 'dctrl.approver-revoke/v1', ...input });
+}
+
 /** The WebAuthn challenge for a statement: SHA-256 of its bytes, base64url. */
 export function passkeyChallenge(statement: Uint8Array): string {
   return Buffer.from(sha256(statement)).toString('base64url');

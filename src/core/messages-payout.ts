@@ -100,12 +100,15 @@ export const approverProof = z.discriminatedUnion('kind', [
 ]);
 export type ApproverProof = z.infer<typeof approverProof>;
 
-export const APPROVER_KEY_STATES = ['pending', 'active'] as const;
+export const APPROVER_KEY_STATES = ['pending', 'active', 'revoked'] as const;
 export const approverKey = z.strictObject({
   keyId: z.string().max(1_500),
   approver: personName,
   kind: z.enum(['ed25519', 'passkey']),
-  /** pending until approvalsRequired approvers with active keys endorse it (none needed while bootstrapping). */
+  /**
+   * pending until approvalsRequired approvers with active keys endorse it (none needed while bootstrapping); revoked
+   * by its owner, or by approvalsRequired approvers, for good.
+   */
   state: z.enum(APPROVER_KEY_STATES),
   /** Ed25519: the raw key, base64url; passkey: its COSE public key, base64url. */
   publicKey: z.string().max(2_000),
@@ -116,6 +119,7 @@ export const approverKey = z.strictObject({
   /** Activated during bootstrap, before the quorum had keys: check it against what the approver holds. */
   bootstrap: z.boolean(),
   endorsements: z.array(z.strictObject({ approver: personName, keyId: z.string().max(1_500), at: epochMs })),
+  revocations: z.array(z.strictObject({ approver: personName, keyId: z.string().max(1_500), at: epochMs })),
 });
 export type ApproverKey = z.infer<typeof approverKey>;
 export const approverKeyList = z.strictObject({
@@ -276,6 +280,17 @@ export const ApproverKeyEndorse = defineMessage({
   reply: approverKey,
 });
 
+export const ApproverKeyRevoke = defineMessage({
+  type: 'payout-mgr.key.revoke',
+  topic: 'dctrl/v1/payout-mgr/rpc/key-revoke',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Retire an approver’s key for good: at once when its owner signs the revocation with one of their active keys, else when approvalsRequired approvers have.',
+  payload: z.strictObject({ keyId: z.string().min(1).max(1_500), approver: personName, proof: approverProof }),
+  reply: approverKey,
+});
+
 export const ApproverKeyList = defineMessage({
   type: 'payout-mgr.key.list',
   topic: 'dctrl/v1/payout-mgr/rpc/key-list',
@@ -423,6 +438,7 @@ export const payoutMessages: readonly MessageSpec[] = [
   PayoutDecide,
   ApproverKeyEnroll,
   ApproverKeyEndorse,
+  ApproverKeyRevoke,
   ApproverKeyList,
   PayoutList,
   PayoutGet,

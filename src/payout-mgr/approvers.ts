@@ -9,12 +9,19 @@ import {
   passkeyChallenge,
   passkeyEnrollStatement,
   passkeyKeyId,
+  revokeStatement,
 } from '../core/approval.js';
 import type { Clock } from '../core/clock.js';
 import type { PayloadOf } from '../core/contract.js';
 import { importPublicKey, verifyBytes } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import type { ApproverKey, ApproverKeyEndorse, ApproverKeyEnroll, ApproverProof } from '../core/messages-payout.js';
+import type {
+  ApproverKey,
+  ApproverKeyEndorse,
+  ApproverKeyEnroll,
+  ApproverKeyRevoke,
+  ApproverProof,
+} from '../core/messages-payout.js';
 import type { Config } from '../core/config.js';
 import { PayoutMgrError } from './errors.js';
 import type { ApproverKeyRow, PayoutTables } from './store.js';
@@ -171,7 +178,7 @@ export class ApproverKeys {
     this.checkCarrier(issuer, input.approver);
     const key = await this.#key(input.keyId);
     if (!key) throw new PayoutMgrError('PAYOUT_APPROVER_KEY_UNKNOWN', `no approver key ${input.keyId} is enrolled`);
-    if (key.state === 'active') return this.#record(key);
+    if (key.state !== 'pending') return this.#record(key);
     const statement = endorseStatement({
       owner: key.approver,
       keyId: key.key_id,
@@ -217,6 +224,50 @@ export class ApproverKeys {
   }
 
   /**
+   * Retires a key: at once when its owner signs, else once approvalsRequired approvers have signed.
+   * @throws PayoutMgrError PAYOUT_APPROVER_KEY_UNKNOWN, PAYOUT_APPROVER_KEY_STATE_CONFLICT, PAYOUT_APPROVAL_SIGNATURE_INVALID.
+   */
+  async revoke(input: PayloadOf<typeof ApproverKeyRevoke>, issuer: string): Promise<ApproverKey> {
+    this.checkCarrier(issuer, input.approver);
+    const key = await this.#key(input.keyId);
+    if (!key) throw new PayoutMgrError('PAYOUT_APPROVER_KEY_UNKNOWN', `no approver key ${input.keyId.slice(0, 60)} is enrolled`);
+    if (key.state === 'revoked') return this.#record(key);
+    const statement = revokeStatement({ owner: key.approver, keyId: key.key_id, revoker: input.approver });
+    const { key: revoker, counter } = await this.verify(input.approver, () => statement, input.proof);
+    const now = this.#clock.now();
+    let revoked = false;
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('payout_mgr_key_revocations')
+        .values({
+          key_id: key.key_id,
+          approver: input.approver,
+          endorser_key_id: revoker.key_id,
+          at: now,
+          proof: JSON.stringify(input.proof),
+        })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      await trx.updateTable('payout_mgr_approver_keys').set({ counter }).where('key_id', '=', revoker.key_id).execute();
+      const voters = await trx
+        .selectFrom('payout_mgr_key_revocations')
+        .select('approver')
+        .where('key_id', '=', key.key_id)
+        .execute();
+      const counted = new Set(voters.map((v) => v.approver).filter((name) => this.#settings.approvers.includes(name)));
+      if (input.approver === key.approver || counted.size >= this.#settings.approvalsRequired) {
+        revoked = true;
+        await trx.updateTable('payout_mgr_approver_keys').set({ state: 'revoked' }).where('key_id', '=', key.key_id).execute();
+      }
+    });
+    this.#log.warn(
+      { owner: key.approver, keyId: key.key_id, revoker: input.approver, revoked },
+      revoked ? 'approver key revoked' : 'approver key revocation signed',
+    );
+    return this.#announce((await this.#key(key.key_id))!);
+  }
+
+  /**
    * Checks that `proof` is a signature by one of `approver`'s active keys over the statement (built with the
    * proof's signedAt). Stores nothing: the caller keeps the returned counter with what the signature decided.
    * @throws PayoutMgrError PAYOUT_APPROVER_KEY_UNKNOWN, PAYOUT_APPROVER_KEY_STATE_CONFLICT, PAYOUT_APPROVAL_SIGNATURE_INVALID.
@@ -233,7 +284,9 @@ export class ApproverKeys {
     if (key.state !== 'active') {
       throw new PayoutMgrError(
         'PAYOUT_APPROVER_KEY_STATE_CONFLICT',
-        `key ${keyId.slice(0, 60)} of "${approver}" is pending: ${this.#settings.approvalsRequired} approvers must endorse it first (dctrl approver endorse)`,
+        key.state === 'revoked'
+          ? `key ${keyId.slice(0, 60)} of "${approver}" was revoked: enroll a new one`
+          : `key ${keyId.slice(0, 60)} of "${approver}" is pending: ${this.#settings.approvalsRequired} approvers must endorse it first (dctrl approver endorse)`,
       );
     }
     const statement = statementAt(proof.signedAt);
@@ -328,12 +381,15 @@ export class ApproverKeys {
   }
 
   async #record(row: ApproverKeyRow): Promise<ApproverKey> {
-    const endorsements = await this.#db
-      .selectFrom('payout_mgr_key_endorsements')
-      .select(['approver', 'endorser_key_id', 'at'])
-      .where('key_id', '=', row.key_id)
-      .orderBy('at')
-      .execute();
+    const votes = (table: 'payout_mgr_key_endorsements' | 'payout_mgr_key_revocations') =>
+      this.#db
+        .selectFrom(table)
+        .select(['approver', 'endorser_key_id', 'at'])
+        .where('key_id', '=', row.key_id)
+        .orderBy('at')
+        .execute();
+    const endorsements = await votes('payout_mgr_key_endorsements');
+    const revocations = await votes('payout_mgr_key_revocations');
     return {
       keyId: row.key_id,
       approver: row.approver,
@@ -345,6 +401,7 @@ export class ApproverKeys {
       activatedAt: row.activated_at === null ? null : Number(row.activated_at),
       bootstrap: Number(row.bootstrap) === 1,
       endorsements: endorsements.map((e) => ({ approver: e.approver, keyId: e.endorser_key_id, at: Number(e.at) })),
+      revocations: revocations.map((e) => ({ approver: e.approver, keyId: e.endorser_key_id, at: Number(e.at) })),
     };
   }
 }

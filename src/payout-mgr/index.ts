@@ -20,6 +20,7 @@ import {
   ApproverKeyEndorse,
   ApproverKeyEnroll,
   ApproverKeyList,
+  ApproverKeyRevoke,
   PayoutChanged,
   PayoutDecide,
   PayoutGet,
@@ -253,6 +254,9 @@ export function createPayoutMgr(
     );
     await active.respond(ApproverKeyEndorse, (request, envelope) =>
       running().inTurn(() => running().keys.endorse(request, envelope.issuer)),
+    );
+    await active.respond(ApproverKeyRevoke, (request, envelope) =>
+      running().inTurn(() => running().keys.revoke(request, envelope.issuer)),
     );
     await active.respond(ApproverKeyList, (request, envelope) => {
       allowed(settings.readers, 'readers', envelope.issuer);

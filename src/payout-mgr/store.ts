@@ -49,7 +49,7 @@ export interface ApproverKeyRow {
   key_id: string;
   approver: string;
   kind: 'ed25519' | 'passkey';
-  state: 'pending' | 'active';
+  state: 'pending' | 'active' | 'revoked';
   /** Ed25519: raw key base64url; passkey: COSE public key base64url. */
   public_key: string;
   /** A passkey's signature counter as last seen (clone detection); 0 for Ed25519. */
@@ -116,6 +116,8 @@ export interface PayoutTables {
   payout_mgr_psbt_imports: PsbtImportRow;
   payout_mgr_approver_keys: ApproverKeyRow;
   payout_mgr_key_endorsements: EndorsementRow;
+  /** Votes to retire a key, the same shape as endorsements. */
+  payout_mgr_key_revocations: EndorsementRow;
 }
 
 export const MIGRATIONS: MigrationList = [
@@ -229,6 +231,15 @@ export const MIGRATIONS: MigrationList = [
           .addColumn('at', 'bigint', (c) => c.notNull())
           .addColumn('proof', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('payout_mgr_key_endorsements_once', ['key_id', 'approver'])
+          .execute();
+        await db.schema
+          .createTable('payout_mgr_key_revocations')
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('approver', 'text', (c) => c.notNull())
+          .addColumn('endorser_key_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('proof', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('payout_mgr_key_revocations_once', ['key_id', 'approver'])
           .execute();
       },
     },

@@ -11,11 +11,12 @@ import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { RemoteError } from '../../src/core/errors.js';
 import { ReportRequest } from '../../src/core/messages.js';
-import { decisionProof, endorseProof, enrollPayload } from '../../src/cli/approver-key.js';
+import { decisionProof, endorseProof, enrollPayload, revokeProof } from '../../src/cli/approver-key.js';
 import {
   ApproverKeyEndorse,
   ApproverKeyEnroll,
   ApproverKeyList,
+  ApproverKeyRevoke,
   PayoutChanged,
   PayoutDecide,
   PayoutGet,
@@ -228,7 +229,7 @@ test('a decision counts only when signed by the approver’s enrolled key over t
   assert.equal((await payout(asked.id)).state, 'requested');
 });
 
-test('a key the hub enrolls for an approver after bootstrap stays pending until the quorum endorses it', async () => {
+test('a key the hub enrolls for an approver after bootstrap stays pending until the quorum endorses it; keys can be revoked', async () => {
   const asked = await request({ address: payee(18).address, sats: 32_000, reason: 'drill press', requester: 'ada' });
   const forged = strangerKey('carol');
   const pending = (await cli.request(ApproverKeyEnroll, enrollPayload(forged))) as ApproverKey;
@@ -272,6 +273,30 @@ test('a key the hub enrolls for an approver after bootstrap stays pending until 
   };
   assert.equal(bootstrap, false);
   assert.deepEqual(keys.map((key) => key.state).sort(), ['active', 'pending']);
+  // Another approver's key is retired by the quorum; each of them signs once.
+  const revoke = (approver: string, key: ApproverKey) =>
+    cli.request(ApproverKeyRevoke, {
+      keyId: key.keyId,
+      approver,
+      proof: revokeProof(approverKeyOf(approver), key, clock.now()),
+    }) as Promise<ApproverKey>;
+  assert.equal((await revoke('alice', pending)).state, 'pending');
+  const retired = await revoke('bob', pending);
+  assert.equal(retired.state, 'revoked');
+  assert.deepEqual(
+    retired.revocations.map((vote) => vote.approver),
+    ['alice', 'bob'],
+  );
+  const late = (await cli.request(ApproverKeyEndorse, {
+    keyId: pending.keyId,
+    approver: 'bob',
+    proof: endorseProof(approverKeyOf('bob'), pending, clock.now()),
+  })) as ApproverKey;
+  assert.equal(late.state, 'revoked', 'a revoked key is never endorsed back');
+  // Its owner retires their own key at once.
+  const spare = strangerKey('bob');
+  const bobsSpare = (await cli.request(ApproverKeyEnroll, enrollPayload(spare))) as ApproverKey;
+  assert.equal((await revoke('bob', bobsSpare)).state, 'revoked');
 });
 
 test('one rejection ends a request, with its reason; it can no longer be approved or paid', async () => {

@@ -1,8 +1,14 @@
 // `dctrl approver …`: an approver's personal key: made on their own machine, enrolled (pending until the quorum of
-// approvers endorses it, or active at once while bootstrapping), endorsed, listed.
+// approvers endorses it, or active at once while bootstrapping), endorsed, revoked, listed.
 import type { Command } from 'commander';
-import { ApproverKeyEndorse, ApproverKeyEnroll, ApproverKeyList, type ApproverKey } from '../../core/messages-payout.js';
-import { endorseProof, enrollPayload, readApproverKey, writeApproverKey } from '../approver-key.js';
+import {
+  ApproverKeyEndorse,
+  ApproverKeyEnroll,
+  ApproverKeyList,
+  ApproverKeyRevoke,
+  type ApproverKey,
+} from '../../core/messages-payout.js';
+import { endorseProof, enrollPayload, readApproverKey, revokeProof, writeApproverKey } from '../approver-key.js';
 import { onBus, print } from '../command-kit.js';
 import { CliError } from '../errors.js';
 import { table } from '../table.js';
@@ -15,8 +21,11 @@ function describeKey(key: ApproverKey): string {
   const state =
     key.state === 'active'
       ? `active${key.bootstrap ? ' (bootstrap: check that it is yours)' : ''}`
-      : `pending: endorsed by ${key.endorsements.length > 0 ? key.endorsements.map((e) => e.approver).join(', ') : 'nobody yet'}`;
-  return `${key.approver}: ${key.keyId} (${key.kind}) ${state}`;
+      : key.state === 'revoked'
+        ? 'revoked'
+        : `pending: endorsed by ${key.endorsements.length > 0 ? key.endorsements.map((e) => e.approver).join(', ') : 'nobody yet'}`;
+  const votes = key.state !== 'revoked' && key.revocations.length > 0;
+  return `${key.approver}: ${key.keyId} (${key.kind}) ${state}${votes ? `; revocation signed by ${key.revocations.map((r) => r.approver).join(', ')}` : ''}`;
 }
 
 export function registerApproverCommands(program: Command): void {
@@ -59,6 +68,20 @@ export function registerApproverCommands(program: Command): void {
         const proof = endorseProof(file, pending, Date.now());
         const key = (await bus.request(ApproverKeyEndorse, { keyId, approver: file.approver, proof })) as ApproverKey;
         print(describeKey(key));
+      });
+    });
+  approver
+    .command('revoke <keyId>')
+    .description('retire a key: your own at once, another approver’s once approvalsRequired approvers have signed')
+    .requiredOption('--key <file>', 'your approver key file')
+    .action(async (keyId: string, o: { key: string }, c: Command) => {
+      const file = readApproverKey(o.key);
+      await onBus(c, async (bus) => {
+        const { keys } = (await bus.request(ApproverKeyList, {})) as { keys: ApproverKey[] };
+        const target = keys.find((key) => key.keyId === keyId);
+        if (!target) throw new CliError('CLI_OPTION_INVALID', `no approver key ${keyId} is enrolled (dctrl approver keys)`);
+        const proof = revokeProof(file, target, Date.now());
+        print(describeKey((await bus.request(ApproverKeyRevoke, { keyId, approver: file.approver, proof })) as ApproverKey));
       });
     });
   approver

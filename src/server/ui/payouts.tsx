@@ -173,7 +173,10 @@ function ApproverKeysView(props: { me: string }) {
           <li key={key.keyId} data-testid="approver-key" data-state={key.state}>
             <strong>{key.approver}</strong> {key.kind === 'passkey' ? 'passkey' : 'key file'}{' '}
             <code class="small">{key.keyId.length > 32 ? `${key.keyId.slice(0, 32)}…` : key.keyId}</code>{' '}
-            <span class={`badge ${key.state === 'active' ? 'ok' : 'warn'}`} data-testid="approver-key-state">
+            <span
+              class={`badge ${key.state === 'active' ? 'ok' : key.state === 'pending' ? 'warn' : 'bad'}`}
+              data-testid="approver-key-state"
+            >
               {key.state}
             </span>
             {key.endorsements.length > 0 && (

@@ -156,7 +156,7 @@ export interface ApproverKey {
   keyId: string;
   approver: string;
   kind: 'ed25519' | 'passkey';
-  state: 'pending' | 'active';
+  state: 'pending' | 'active' | 'revoked';
   enrolledAt: number;
   bootstrap: boolean;
   endorsements: { approver: string; at: number }[];
