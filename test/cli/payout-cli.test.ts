@@ -129,7 +129,9 @@ test('the hub’s command line without the approver’s key cannot approve as th
   const requested = ok(['payout', 'request', '--to', PAYEE, '--sats', '26000', '--reason', 'tools', '--requester', 'bo']);
   const id = /^payout (\w{26})/.exec(requested)![1]!;
   const forged = join(dataDir, 'forged-treasurer.key');
-  assert.match(ok(['approver', 'keygen', '--out', forged, '--name', 'treasurer']), /key ed25519:[0-9a-f]{16} for treasurer/);
+  const made = ok(['approver', 'keygen', '--out', forged, '--name', 'treasurer']);
+  const forgedId = /key (ed25519:[0-9a-f]{16}) for treasurer/.exec(made)?.[1];
+  assert.ok(forgedId, made);
   refused(['payout', 'approve', id, '--key', forged], 'PAYOUT_APPROVER_KEY_UNKNOWN');
   // Enrolled from the hub's shell, it waits for the other approvers' endorsement and approves nothing meanwhile.
   assert.match(ok(['approver', 'enroll', '--key', forged]), /treasurer: ed25519:[0-9a-f]{16} \(ed25519\) pending/);
@@ -138,6 +140,12 @@ test('the hub’s command line without the approver’s key cannot approve as th
   assert.match(keys, /treasurer .* active \(bootstrap\)/);
   assert.match(keys, /treasurer .* pending/);
   assert.match(ok(['payout', 'show', id]), /approvals: 0 of 2/);
+  // The real treasurer retires the key made in their name, at once.
+  assert.match(
+    ok(['approver', 'revoke', forgedId, '--key', keyOf('treasurer')]),
+    new RegExp(`${forgedId} \\(ed25519\\) revoked`),
+  );
+  refused(['payout', 'approve', id, '--key', forged], 'PAYOUT_APPROVER_KEY_STATE_CONFLICT');
 });
 
 test('bad input is refused before or at the bus, naming what was wrong', () => {
