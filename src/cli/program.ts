@@ -1,6 +1,7 @@
 // The `dctrl` command tree; main.ts runs it, tests drive it directly.
 import { Command, Option } from 'commander';
 import { DctrlError } from '../core/errors.js';
+import { registerApproverCommands } from './commands/approver.js';
 import { registerLogCommands } from './commands/log.js';
 import { registerMachineCommands } from './commands/machine.js';
 import { registerMailCommands } from './commands/mail.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerMailCommands(program);
   registerPayoutCommands(program);
   registerTlsCommands(program);
+  registerApproverCommands(program);
   return program;
 }
 

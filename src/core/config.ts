@@ -743,7 +743,22 @@ export const configSchema = z
           .max(50)
           .default(['treasurer', 'admin'])
           .describe(
-            'Who may approve or reject payouts: dashboard login names, or the names the CLI gives with --as. Distinct from the co-signers, who sign in their own wallets.',
+            'Who may approve or reject payouts: dashboard login names. Each decision is signed by one of the approver’s enrolled keys (a passkey, or a key file for the CLI: dctrl approver keygen). Distinct from the co-signers, who sign in their own wallets.',
+          ),
+        passkeyRpId: z
+          .string()
+          .min(1)
+          .max(253)
+          .default('localhost')
+          .describe(
+            'The WebAuthn relying party id of approvers’ passkeys: the dashboard’s host name (passkeys made for one host name do not sign for another). Changing it orphans the passkeys enrolled so far.',
+          ),
+        passkeyOrigins: z
+          .array(z.url().max(300))
+          .max(20)
+          .default([])
+          .describe(
+            'The dashboard origins (https://dash.example.org) a passkey may sign on; empty: any origin whose host is passkeyRpId.',
           ),
         requesters: z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
@@ -754,7 +769,9 @@ export const configSchema = z
         delegates: z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
           .default(['cli', 'server'])
-          .describe('Clients trusted to say which approver approves (the CLI on the hub, the dashboard for its logged-in user).'),
+          .describe(
+            'Clients trusted to carry an approver’s signed decision or key (the CLI, the dashboard for its logged-in user); the signature, not the client, says who decides.',
+          ),
         operators: z
           .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/))
           .default(['cli', 'server'])

@@ -40,7 +40,94 @@ export const payoutState = z.enum(PAYOUT_STATES);
 export const PSBT_STATES = ['signing', 'signed', 'broadcast', 'confirmed', 'discarded'] as const;
 export type PsbtState = (typeof PSBT_STATES)[number];
 
-const decision = z.strictObject({ approver: personName, at: epochMs, reason: z.string().max(500).nullable() });
+const decision = z.strictObject({
+  approver: personName,
+  at: epochMs,
+  reason: z.string().max(500).nullable(),
+  /** The approver's enrolled key that signed the decision. */
+  keyId: z.string().max(1_500).nullable(),
+});
+const b64url = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]*$/, 'expected base64url text');
+
+/** A WebAuthn assertion as @simplewebauthn/browser returns it (AuthenticationResponseJSON). */
+const passkeyAssertion = z.object({
+  id: b64url(1_400),
+  rawId: b64url(1_400),
+  type: z.literal('public-key'),
+  response: z.object({
+    clientDataJSON: b64url(4_000),
+    authenticatorData: b64url(4_000),
+    signature: b64url(1_000),
+    userHandle: b64url(200).optional(),
+  }),
+  clientExtensionResults: z.record(z.string(), z.unknown()),
+  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
+});
+
+/** A WebAuthn registration as @simplewebauthn/browser returns it (RegistrationResponseJSON). */
+const passkeyRegistration = z.object({
+  id: b64url(1_400),
+  rawId: b64url(1_400),
+  type: z.literal('public-key'),
+  response: z.object({
+    clientDataJSON: b64url(4_000),
+    attestationObject: b64url(20_000),
+    authenticatorData: b64url(4_000).optional(),
+    transports: z.array(z.string().max(30)).max(10).optional(),
+    publicKeyAlgorithm: z.int().optional(),
+    publicKey: b64url(2_000).optional(),
+  }),
+  clientExtensionResults: z.record(z.string(), z.unknown()),
+  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
+});
+
+/**
+ * An approver's signature over a statement (src/core/approval.ts): by an enrolled Ed25519 key file, or by an
+ * enrolled passkey whose WebAuthn challenge is the statement's SHA-256. signedAt is part of the statement.
+ */
+export const approverProof = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('ed25519'),
+    keyId: z.string().regex(/^ed25519:[0-9a-f]{16}$/, 'expected an Ed25519 approver key id'),
+    signedAt: epochMs,
+    signature: b64url(100).length(86),
+  }),
+  z.strictObject({ kind: z.literal('passkey'), signedAt: epochMs, assertion: passkeyAssertion }),
+]);
+export type ApproverProof = z.infer<typeof approverProof>;
+
+export const APPROVER_KEY_STATES = ['pending', 'active', 'revoked'] as const;
+export const approverKey = z.strictObject({
+  keyId: z.string().max(1_500),
+  approver: personName,
+  kind: z.enum(['ed25519', 'passkey']),
+  /**
+   * pending until approvalsRequired approvers with active keys endorse it (none needed while bootstrapping); revoked
+   * by its owner, or by approvalsRequired approvers, for good.
+   */
+  state: z.enum(APPROVER_KEY_STATES),
+  /** Ed25519: the raw key, base64url; passkey: its COSE public key, base64url. */
+  publicKey: z.string().max(2_000),
+  enrolledAt: epochMs,
+  /** The bus client that carried the enrollment (cli, server). */
+  enrolledBy: z.string().max(64),
+  activatedAt: epochMs.nullable(),
+  /** Activated during bootstrap, before the quorum had keys: check it against what the approver holds. */
+  bootstrap: z.boolean(),
+  endorsements: z.array(z.strictObject({ approver: personName, keyId: z.string().max(1_500), at: epochMs })),
+  revocations: z.array(z.strictObject({ approver: personName, keyId: z.string().max(1_500), at: epochMs })),
+});
+export type ApproverKey = z.infer<typeof approverKey>;
+export const approverKeyList = z.strictObject({
+  keys: z.array(approverKey),
+  approvalsRequired: z.int().positive(),
+  /** True while fewer than approvalsRequired approvers have an active key: a key enrolled now is active at once. */
+  bootstrap: z.boolean(),
+});
 
 export const payoutRecord = z.strictObject({
   id: payoutId,
@@ -60,6 +147,8 @@ export const payoutRecord = z.strictObject({
   requestedBy: z.string().max(64),
   requestedAt: epochMs,
   expiresAt: epochMs,
+  /** SHA-256 of the request's unchanging terms (src/core/approval.ts), part of what each approver signs. */
+  requestDigest: z.string().regex(/^[0-9a-f]{64}$/),
   approvals: z.array(decision),
   approvalsRequired: z.int().positive(),
   rejection: decision.nullable(),
@@ -153,16 +242,73 @@ export const PayoutDecide = defineMessage({
   kind: 'request',
   issuers: 'any',
   description:
-    'An approver approves or rejects a requested payout; each approver counts once, and one rejection ends it. The approver is one of payoutMgr.approvers, stated by the client that carries it (payoutMgr.delegates) or the client itself.',
+    'An approver approves or rejects a requested payout, signed by one of their enrolled keys over the payout’s id, amount, address and request digest; each approver counts once, and one rejection ends it. The approver is one of payoutMgr.approvers, stated by the client that carries it (payoutMgr.delegates) or the client itself.',
   payload: z.strictObject({
     payoutId,
     approver: personName,
     decision: z.enum(['approve', 'reject']),
     reason: z.string().trim().min(1).max(500).optional(),
+    proof: approverProof,
   }),
   reply: payoutRecord,
   /** An approver's own client or a delegate; PayoutMgr checks payoutMgr.approvers and delegates. */
   askers: 'any',
+});
+
+export const ApproverKeyEnroll = defineMessage({
+  type: 'payout-mgr.key.enroll',
+  topic: 'dctrl/v1/payout-mgr/rpc/key-enroll',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Enroll an approver’s key: an Ed25519 public key with its own signature, or a WebAuthn passkey registration. It is pending until approvalsRequired approvers endorse it with their active keys; while fewer than that have keys (bootstrap), it is active at once.',
+  payload: z.strictObject({
+    approver: personName,
+    key: z.discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('ed25519'), publicKey: b64url(43).length(43), signature: b64url(86).length(86) }),
+      z.strictObject({ kind: z.literal('passkey'), nonce: b64url(64).min(16), registration: passkeyRegistration }),
+    ]),
+  }),
+  reply: approverKey,
+  /** An approver's own client or a delegate; PayoutMgr checks payoutMgr.approvers and delegates. */
+  askers: 'any',
+});
+
+export const ApproverKeyEndorse = defineMessage({
+  type: 'payout-mgr.key.endorse',
+  topic: 'dctrl/v1/payout-mgr/rpc/key-endorse',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'An approver vouches for a pending key with one of their own active keys; at approvalsRequired different approvers it becomes active.',
+  payload: z.strictObject({ keyId: z.string().min(1).max(1_500), approver: personName, proof: approverProof }),
+  reply: approverKey,
+  /** An approver's own client or a delegate; PayoutMgr checks payoutMgr.approvers and delegates. */
+  askers: 'any',
+});
+
+export const ApproverKeyRevoke = defineMessage({
+  type: 'payout-mgr.key.revoke',
+  topic: 'dctrl/v1/payout-mgr/rpc/key-revoke',
+  kind: 'request',
+  issuers: 'any',
+  description:
+    'Retire an approver’s key for good: at once when its owner signs the revocation with one of their active keys, else when approvalsRequired approvers have.',
+  payload: z.strictObject({ keyId: z.string().min(1).max(1_500), approver: personName, proof: approverProof }),
+  reply: approverKey,
+  /** An approver's own client or a delegate; PayoutMgr checks payoutMgr.approvers and delegates. */
+  askers: 'any',
+});
+
+export const ApproverKeyList = defineMessage({
+  type: 'payout-mgr.key.list',
+  topic: 'dctrl/v1/payout-mgr/rpc/key-list',
+  kind: 'request',
+  issuers: 'any',
+  description: 'The approvers’ enrolled keys, active and pending, with who endorsed them. Only payoutMgr.readers may.',
+  payload: z.strictObject({ approver: personName.optional() }),
+  reply: approverKeyList,
+  askers: ['cli', 'server'],
 });
 
 export const PayoutList = defineMessage({
@@ -286,9 +432,32 @@ export const PayoutChanged = defineMessage({
   }),
 });
 
+export const ApproverKeyChanged = defineMessage({
+  type: 'payout-mgr.key.changed',
+  topic: 'dctrl/v1/payout-mgr/approver-key',
+  kind: 'event',
+  issuers: ['payout-mgr'],
+  description:
+    'An approver’s key was enrolled (pending, or active at bootstrap), endorsed or activated: logged, so an enrollment is never silent.',
+  payload: z.strictObject({
+    keyId: z.string().max(1_500),
+    approver: personName,
+    kind: z.enum(['ed25519', 'passkey']),
+    state: z.enum(APPROVER_KEY_STATES),
+    bootstrap: z.boolean(),
+    endorsedBy: z.array(personName),
+    enrolledBy: z.string().max(64),
+    at: epochMs,
+  }),
+});
+
 export const payoutMessages: readonly MessageSpec[] = [
   PayoutRequest,
   PayoutDecide,
+  ApproverKeyEnroll,
+  ApproverKeyEndorse,
+  ApproverKeyRevoke,
+  ApproverKeyList,
   PayoutList,
   PayoutGet,
   PsbtBuild,
@@ -298,4 +467,5 @@ export const payoutMessages: readonly MessageSpec[] = [
   PsbtDiscard,
   PayoutWallet,
   PayoutChanged,
+  ApproverKeyChanged,
 ] as MessageSpec[];

@@ -40,6 +40,14 @@ export const PayoutMgrErrorCodes = {
     'A payout was paid by two transactions that do not conflict (a discarded PSBT sent by co-signers beside the one that replaced it): ask the payee to pay one back.',
   PAYOUT_WALLET_DEEP_REORG:
     'The chain reorganised deeper than payoutMgr.reorgLimit: the wallet stops following the chain until an operator checks the node.',
+  PAYOUT_APPROVAL_SIGNATURE_INVALID:
+    'The decision or endorsement is not signed by the named key over what stands now (another payout, a changed amount, address or reason, another key, or a passkey on another site): nothing was counted; sign again.',
+  PAYOUT_APPROVER_KEY_UNKNOWN:
+    'The signing key is not enrolled for this approver: enroll it (dctrl approver enroll --key FILE, or a passkey in the dashboard) and have the quorum endorse it.',
+  PAYOUT_APPROVER_KEY_STATE_CONFLICT:
+    'The key is enrolled but not active yet: approvalsRequired approvers must endorse it with their own active keys (dctrl approver endorse, or the dashboard).',
+  PAYOUT_APPROVER_KEY_INVALID:
+    'The key offered for enrollment does not prove itself (an Ed25519 key that did not sign its enrollment, a passkey registration that does not verify), or it belongs to another approver.',
   PAYOUT_UPSTREAM_UNAVAILABLE: 'The PriceNotifier or the Reporter did not answer; nothing was changed: try again when they run.',
 } as const;
 

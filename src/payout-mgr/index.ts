@@ -16,6 +16,11 @@ import { createIdFactory } from '../core/ids.js';
 import { DctrlError } from '../core/errors.js';
 import { LedgerRecord, MemberQuery, SettingsGet } from '../core/messages.js';
 import {
+  ApproverKeyChanged,
+  ApproverKeyEndorse,
+  ApproverKeyEnroll,
+  ApproverKeyList,
+  ApproverKeyRevoke,
   PayoutChanged,
   PayoutDecide,
   PayoutGet,
@@ -27,6 +32,7 @@ import {
   PsbtDiscard,
   PsbtGet,
   PsbtImport,
+  type ApproverKey,
   type PayoutRecord,
 } from '../core/messages-payout.js';
 import { PriceQuote } from '../core/messages-price.js';
@@ -209,6 +215,21 @@ export function createPayoutMgr(
       .catch((error: unknown) => log.warn({ err: (error as Error).message, payoutId: payout.id }, 'payout change not announced'));
   };
 
+  const announceKey = (key: ApproverKey): void => {
+    bus
+      ?.publish(ApproverKeyChanged, {
+        keyId: key.keyId,
+        approver: key.approver,
+        kind: key.kind,
+        state: key.state,
+        bootstrap: key.bootstrap,
+        endorsedBy: key.endorsements.map((endorsement) => endorsement.approver),
+        enrolledBy: key.enrolledBy,
+        at: clock.now(),
+      })
+      .catch((error: unknown) => log.warn({ err: (error as Error).message, keyId: key.keyId }, 'key change not announced'));
+  };
+
   const allowed = (list: readonly string[], key: string, issuer: string): void => {
     if (!list.includes(issuer)) throw new PayoutMgrError('PAYOUT_NOT_ALLOWED', `"${issuer}" is not in payoutMgr.${key}`);
   };
@@ -228,6 +249,19 @@ export function createPayoutMgr(
   const respond = async (active: BusClient, wallet: MultisigWallet, wanted: OutputDescriptor): Promise<void> => {
     await active.respond(PayoutRequest, (request, envelope) => running().request(request, envelope.issuer));
     await active.respond(PayoutDecide, (request, envelope) => running().decide(request, envelope.issuer));
+    await active.respond(ApproverKeyEnroll, (request, envelope) =>
+      running().inTurn(() => running().keys.enroll(request, envelope.issuer)),
+    );
+    await active.respond(ApproverKeyEndorse, (request, envelope) =>
+      running().inTurn(() => running().keys.endorse(request, envelope.issuer)),
+    );
+    await active.respond(ApproverKeyRevoke, (request, envelope) =>
+      running().inTurn(() => running().keys.revoke(request, envelope.issuer)),
+    );
+    await active.respond(ApproverKeyList, (request, envelope) => {
+      allowed(settings.readers, 'readers', envelope.issuer);
+      return running().keys.list(request.approver);
+    });
     await active.respond(PayoutList, (request, envelope) => {
       allowed(settings.readers, 'readers', envelope.issuer);
       return running().list(request);
@@ -312,6 +346,7 @@ export function createPayoutMgr(
         upstream,
         newId: createIdFactory(clock),
         changed: announce,
+        keyChanged: announceKey,
       });
       await respond(bus, wallet, descriptor);
       void follow();

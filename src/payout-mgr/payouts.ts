@@ -8,7 +8,10 @@ import type { PayloadOf } from '../core/contract.js';
 import { centsFor, ledgerAcceptsBitcoin, satsFor } from '../core/bitcoin-amounts.js';
 import { DctrlError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { decisionStatement, requestDigest, type PayoutTerms } from '../core/approval.js';
+import { ApproverKeys } from './approvers.js';
 import type {
+  ApproverKey,
   PayoutDecide,
   PayoutRecord,
   PayoutRequest,
@@ -75,6 +78,8 @@ export interface DeskOptions {
   newId: () => string;
   /** Told of every payout whose state changed, after it was committed. */
   changed: (payout: PayoutRecord) => void;
+  /** Told of every approver key enrolled, endorsed or activated. */
+  keyChanged: (key: ApproverKey) => void;
 }
 
 function problemOf(error: unknown): { code: string; message: string } {
@@ -88,13 +93,38 @@ function fail(code: PayoutMgrErrorCode, message: string): never {
 
 const outpointKey = (outpoint: Outpoint): string => `${outpoint.txid}:${outpoint.vout}`;
 
+function termsOf(row: PayoutRow): PayoutTerms {
+  return {
+    id: row.id,
+    address: row.address,
+    sats: Number(row.sats),
+    cents: row.cents === null ? null : Number(row.cents),
+    currency: row.currency,
+    reason: row.reason,
+    requester: row.requester,
+    memberId: row.member_id,
+    requestedBy: row.requested_by,
+    requestedAt: Number(row.requested_at),
+    expiresAt: Number(row.expires_at),
+  };
+}
+
 export class PayoutDesk {
   readonly #o: DeskOptions;
   /** Every change runs in turn: two imports, or a build and the chain follower, never interleave. */
   #turn: Promise<unknown> = Promise.resolve();
 
+  readonly keys: ApproverKeys;
+
   constructor(options: DeskOptions) {
     this.#o = options;
+    this.keys = new ApproverKeys({
+      db: options.db,
+      clock: options.clock,
+      log: options.log,
+      settings: options.settings,
+      changed: options.keyChanged,
+    });
   }
 
   inTurn<T>(work: () => Promise<T>): Promise<T> {
@@ -193,12 +223,7 @@ export class PayoutDesk {
 
   decide(input: PayloadOf<typeof PayoutDecide>, issuer: string): Promise<PayoutRecord> {
     const { settings, clock } = this.#o;
-    if (!settings.delegates.includes(issuer) && issuer !== input.approver) {
-      fail('PAYOUT_NOT_ALLOWED', `"${issuer}" may not speak for approver "${input.approver}" (payoutMgr.delegates)`);
-    }
-    if (!settings.approvers.includes(input.approver)) {
-      fail('PAYOUT_NOT_ALLOWED', `"${input.approver}" is not in payoutMgr.approvers`);
-    }
+    this.keys.checkCarrier(issuer, input.approver);
     if (input.decision === 'reject' && input.reason === undefined) {
       fail('PAYOUT_REQUEST_INVALID', 'a rejection needs a reason, for the requester');
     }
@@ -212,9 +237,8 @@ export class PayoutDesk {
       if (input.decision === 'approve' && (input.approver === payout.requester || input.approver === payout.requested_by)) {
         fail('PAYOUT_NOT_ALLOWED', `"${input.approver}" asked for payout ${payout.id} and cannot also approve it`);
       }
-      const now = clock.now();
-      await this.#db.transaction().execute(async (trx) => {
-        const earlier = await trx
+      const decidedBefore = async (db: Db | Trx) => {
+        const earlier = await db
           .selectFrom('payout_mgr_decisions')
           .select('decision')
           .where('payout_id', '=', payout.id)
@@ -223,6 +247,26 @@ export class PayoutDesk {
         if (earlier) {
           fail('PAYOUT_ALREADY_APPROVED', `"${input.approver}" has already ${earlier.decision}d payout ${payout.id}`);
         }
+      };
+      // A replayed decision is refused as a repeat before its signature is checked again.
+      await decidedBefore(this.#db);
+      const terms = termsOf(payout);
+      const { key, counter } = await this.keys.verify(
+        input.approver,
+        (signedAt) =>
+          decisionStatement({
+            payout: terms,
+            approver: input.approver,
+            decision: input.decision,
+            reason: input.reason ?? null,
+            signedAt,
+          }),
+        input.proof,
+      );
+      const now = clock.now();
+      await this.#db.transaction().execute(async (trx) => {
+        await decidedBefore(trx);
+        await trx.updateTable('payout_mgr_approver_keys').set({ counter }).where('key_id', '=', key.key_id).execute();
         await trx
           .insertInto('payout_mgr_decisions')
           .values({
@@ -232,6 +276,8 @@ export class PayoutDesk {
             reason: input.reason ?? null,
             at: now,
             carried_by: issuer,
+            key_id: key.key_id,
+            proof: JSON.stringify(input.proof),
           })
           .execute();
         const approvals = await trx
@@ -248,7 +294,10 @@ export class PayoutDesk {
               : 'requested';
         await this.#setState(trx, [payout.id], state, now);
       });
-      this.#o.log.info({ payoutId: payout.id, approver: input.approver, decision: input.decision }, 'payout decided');
+      this.#o.log.info(
+        { payoutId: payout.id, approver: input.approver, decision: input.decision, keyId: key.key_id },
+        'payout decided',
+      );
       return this.#announce(payout.id);
     });
   }
@@ -1147,7 +1196,12 @@ export class PayoutDesk {
     const psbt = row.psbt_id
       ? await this.#db.selectFrom('payout_mgr_psbts').selectAll().where('id', '=', row.psbt_id).executeTakeFirst()
       : undefined;
-    const decisionOf = (decision: DecisionRow) => ({ approver: decision.approver, at: decision.at, reason: decision.reason });
+    const decisionOf = (decision: DecisionRow) => ({
+      approver: decision.approver,
+      at: decision.at,
+      reason: decision.reason,
+      keyId: decision.key_id,
+    });
     const rejection = decisions.find((decision) => decision.decision === 'reject');
     return {
       id: row.id,
@@ -1166,6 +1220,7 @@ export class PayoutDesk {
       requestedBy: row.requested_by,
       requestedAt: row.requested_at,
       expiresAt: row.expires_at,
+      requestDigest: requestDigest(termsOf(row)),
       approvals: decisions.filter((decision) => decision.decision === 'approve').map(decisionOf),
       approvalsRequired: this.#o.settings.approvalsRequired,
       rejection: rejection ? decisionOf(rejection) : null,

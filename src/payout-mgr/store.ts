@@ -40,6 +40,32 @@ export interface DecisionRow {
   reason: string | null;
   at: number;
   carried_by: string;
+  /** The approver's key that signed it, and the proof as it came (JSON), kept so it can be checked again. */
+  key_id: string | null;
+  proof: string | null;
+}
+
+export interface ApproverKeyRow {
+  key_id: string;
+  approver: string;
+  kind: 'ed25519' | 'passkey';
+  state: 'pending' | 'active' | 'revoked';
+  /** Ed25519: raw key base64url; passkey: COSE public key base64url. */
+  public_key: string;
+  /** A passkey's signature counter as last seen (clone detection); 0 for Ed25519. */
+  counter: number;
+  enrolled_at: number;
+  enrolled_by: string;
+  activated_at: number | null;
+  bootstrap: number;
+}
+
+export interface EndorsementRow {
+  key_id: string;
+  approver: string;
+  endorser_key_id: string;
+  at: number;
+  proof: string;
 }
 
 export interface PsbtRow {
@@ -88,6 +114,10 @@ export interface PayoutTables {
   payout_mgr_decisions: DecisionRow;
   payout_mgr_psbts: PsbtRow;
   payout_mgr_psbt_imports: PsbtImportRow;
+  payout_mgr_approver_keys: ApproverKeyRow;
+  payout_mgr_key_endorsements: EndorsementRow;
+  /** Votes to retire a key, the same shape as endorsements. */
+  payout_mgr_key_revocations: EndorsementRow;
 }
 
 export const MIGRATIONS: MigrationList = [
@@ -170,6 +200,46 @@ export const MIGRATIONS: MigrationList = [
           .addColumn('by', 'text', (c) => c.notNull())
           .addColumn('carried_by', 'text', (c) => c.notNull())
           .addColumn('added', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  ],
+  [
+    '0002-approver-keys',
+    {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('payout_mgr_decisions').addColumn('key_id', 'text').execute();
+        await db.schema.alterTable('payout_mgr_decisions').addColumn('proof', 'text').execute();
+        await db.schema
+          .createTable('payout_mgr_approver_keys')
+          .addColumn('key_id', 'text', (c) => c.primaryKey())
+          .addColumn('approver', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('counter', 'bigint', (c) => c.notNull())
+          .addColumn('enrolled_at', 'bigint', (c) => c.notNull())
+          .addColumn('enrolled_by', 'text', (c) => c.notNull())
+          .addColumn('activated_at', 'bigint')
+          .addColumn('bootstrap', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('payout_mgr_key_endorsements')
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('approver', 'text', (c) => c.notNull())
+          .addColumn('endorser_key_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('proof', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('payout_mgr_key_endorsements_once', ['key_id', 'approver'])
+          .execute();
+        await db.schema
+          .createTable('payout_mgr_key_revocations')
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('approver', 'text', (c) => c.notNull())
+          .addColumn('endorser_key_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('proof', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('payout_mgr_key_revocations_once', ['key_id', 'approver'])
           .execute();
       },
     },

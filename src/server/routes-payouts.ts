@@ -1,9 +1,21 @@
 // Payouts: a member asks to be reimbursed (to their own record), staff ask for any payout, approvers approve or
 // reject as themselves, the treasurer builds the PSBT, downloads it for the co-signers, uploads their signed files
 // and sends the transaction. Asked of PayoutMgr over the bus; the approver is always the logged-in name.
+import { randomBytes } from 'node:crypto';
+import { generateAuthenticationOptions, generateRegistrationOptions } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { decisionStatement, endorseStatement, passkeyChallenge, passkeyEnrollStatement } from '../core/approval.js';
 import {
+  ApproverKeyEndorse,
+  ApproverKeyEnroll,
+  ApproverKeyList,
+  approverKey,
+  approverKeyList,
+  approverProof,
+  type ApproverKey,
+  type ApproverProof,
+  type PayoutRecord,
   PAYOUT_STATES,
   PayoutDecide,
   PayoutGet,
@@ -60,8 +72,32 @@ export const payoutBody = z.strictObject({
   memberId: memberIdValue.optional(),
   idempotencyKey: z.string().min(1).max(100).optional(),
 });
-const rejectBody = z.strictObject({ reason });
-const approveBody = z.strictObject({ reason: reason.optional() });
+// The proof is checked whole by PayoutMgr's contract; here only its shape, so a malformed one is a 400.
+const proofShape = z.looseObject({ kind: z.enum(['ed25519', 'passkey']), signedAt: z.int().nonnegative() });
+const rejectBody = z.strictObject({ reason, proof: proofShape });
+const approveBody = z.strictObject({ reason: reason.optional(), proof: proofShape });
+const challengeBody = z.strictObject({ reason: reason.optional() });
+const keyIdBody = z.strictObject({ keyId: z.string().min(1).max(1_500) });
+const passkeyBody = z.strictObject({
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+  registration: z.looseObject({ id: z.string().max(1_400) }),
+});
+const endorseBody = z.strictObject({ keyId: z.string().min(1).max(1_500), proof: proofShape });
+/** WebAuthn options as @simplewebauthn/browser takes them (PublicKeyCredential*OptionsJSON). */
+const webauthnOptions = z.looseObject({ challenge: z.string() });
+const decisionChallenge = z.strictObject({
+  signedAt: z.int().nonnegative(),
+  options: webauthnOptions,
+});
+const enrollChallenge = z.strictObject({ nonce: z.string(), options: webauthnOptions });
+
+function proofOf(body: { proof: unknown }): ApproverProof {
+  const parsed = approverProof.safeParse(body.proof);
+  if (!parsed.success) {
+    throw new ServerError('SERVER_BAD_REQUEST', `body.proof: ${parsed.error.issues[0]?.message ?? 'not an approver proof'}`);
+  }
+  return parsed.data;
+}
 const buildBody = z.strictObject({
   payoutIds: z.array(ulidValue).min(1).max(100).optional(),
   feeRateSatPerVb: z.number().min(1).max(10_000).optional(),
@@ -80,7 +116,7 @@ function who(request: FastifyRequest): { name: string; role: string; memberId: s
   return principal;
 }
 
-export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): void {
+export function registerPayoutRoutes(app: FastifyInstance, { ask, clock, config }: AppDeps): void {
   app.get(
     '/api/v1/payouts',
     {
@@ -175,16 +211,151 @@ export function registerPayoutRoutes(app: FastifyInstance, { ask }: AppDeps): vo
       },
       async (request) => {
         const { payoutId } = request.params as z.infer<typeof payoutParams>;
-        const { reason: why } = request.body as { reason?: string };
+        const body = request.body as { reason?: string; proof: unknown };
         return ask(PayoutDecide, {
           payoutId,
           approver: who(request).name,
           decision,
-          ...(why !== undefined ? { reason: why } : {}),
+          ...(body.reason !== undefined ? { reason: body.reason } : {}),
+          proof: proofOf(body),
         });
       },
     );
+    app.post(
+      `/api/v1/payouts/:payoutId/${decision}/challenge`,
+      {
+        schema: {
+          tags: ['payouts'],
+          summary: `WebAuthn options whose challenge binds this payout’s terms and the ${decision === 'approve' ? 'approval' : 'rejection'}, for the logged-in approver’s passkey`,
+          params: jsonSchema(payoutParams),
+          body: jsonSchema(challengeBody),
+          response: okReply(
+            'The options for navigator.credentials.get and the time signed into the statement',
+            decisionChallenge,
+          ),
+        },
+        config: { access: [...STAFF] },
+      },
+      async (request) => {
+        const { payoutId } = request.params as z.infer<typeof payoutParams>;
+        const { reason: why } = request.body as z.infer<typeof challengeBody>;
+        const approver = who(request).name;
+        const { payout } = (await ask(PayoutGet, { payoutId })) as { payout: PayoutRecord };
+        const signedAt = clock.now();
+        const statement = decisionStatement({ payout, approver, decision, reason: why ?? null, signedAt });
+        return { signedAt, options: await assertionOptions(approver, statement) };
+      },
+    );
   }
+  const assertionOptions = async (approver: string, statement: Uint8Array) => {
+    const { keys } = (await ask(ApproverKeyList, { approver })) as { keys: ApproverKey[] };
+    return generateAuthenticationOptions({
+      rpID: config.payoutMgr.passkeyRpId,
+      challenge: Buffer.from(passkeyChallenge(statement), 'base64url'),
+      userVerification: 'required',
+      allowCredentials: keys
+        .filter((key) => key.kind === 'passkey' && key.state === 'active')
+        .map((key) => ({ id: key.keyId.slice('passkey:'.length) })),
+    });
+  };
+  app.get(
+    '/api/v1/approver-keys',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'The approvers’ enrolled keys (passkeys and key files), active and pending, and who endorsed them',
+        response: okReply('The keys', approverKeyList),
+      },
+      config: { access: [...STAFF] },
+    },
+    async () => ask(ApproverKeyList, {}),
+  );
+  app.post(
+    '/api/v1/approver-keys/passkey/challenge',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'WebAuthn options to make a passkey for the logged-in approver',
+        response: okReply('The options for navigator.credentials.create and the nonce they bind', enrollChallenge),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => {
+      const approver = who(request).name;
+      const nonce = randomBytes(24).toString('base64url');
+      const { keys } = (await ask(ApproverKeyList, { approver })) as { keys: ApproverKey[] };
+      const options = await generateRegistrationOptions({
+        rpName: 'dctrl payouts',
+        rpID: config.payoutMgr.passkeyRpId,
+        userName: approver,
+        userID: new TextEncoder().encode(approver),
+        challenge: Buffer.from(passkeyChallenge(passkeyEnrollStatement(approver, nonce)), 'base64url'),
+        attestationType: 'none',
+        authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+        excludeCredentials: keys
+          .filter((key) => key.kind === 'passkey')
+          .map((key) => ({ id: key.keyId.slice('passkey:'.length) })),
+      });
+      return { nonce, options };
+    },
+  );
+  app.post(
+    '/api/v1/approver-keys/passkey',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary:
+          'Enroll the passkey just made as the logged-in approver’s key: pending until the quorum of approvers endorses it',
+        body: jsonSchema(passkeyBody),
+        response: okReply('The key', approverKey),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => {
+      const { nonce, registration } = request.body as z.infer<typeof passkeyBody>;
+      return ask(ApproverKeyEnroll, {
+        approver: who(request).name,
+        key: { kind: 'passkey', nonce, registration: registration as never },
+      });
+    },
+  );
+  app.post(
+    '/api/v1/approver-keys/endorse/challenge',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'WebAuthn options whose challenge binds a pending key, to endorse it with the logged-in approver’s passkey',
+        body: jsonSchema(keyIdBody),
+        response: okReply('The options for navigator.credentials.get', decisionChallenge),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => {
+      const { keyId } = request.body as z.infer<typeof keyIdBody>;
+      const approver = who(request).name;
+      const { keys } = (await ask(ApproverKeyList, {})) as { keys: ApproverKey[] };
+      const key = keys.find((candidate) => candidate.keyId === keyId);
+      if (!key) throw new ServerError('SERVER_NOT_FOUND', `no approver key ${keyId.slice(0, 60)} is enrolled`);
+      const statement = endorseStatement({ owner: key.approver, keyId, publicKey: key.publicKey, endorser: approver });
+      return { signedAt: clock.now(), options: await assertionOptions(approver, statement) };
+    },
+  );
+  app.post(
+    '/api/v1/approver-keys/endorse',
+    {
+      schema: {
+        tags: ['payouts'],
+        summary: 'Endorse a pending approver key, signed by the logged-in approver’s own active key',
+        body: jsonSchema(endorseBody),
+        response: okReply('The key', approverKey),
+      },
+      config: { access: [...STAFF] },
+    },
+    async (request) => {
+      const body = request.body as z.infer<typeof endorseBody>;
+      return ask(ApproverKeyEndorse, { keyId: body.keyId, approver: who(request).name, proof: proofOf(body) });
+    },
+  );
   app.post(
     '/api/v1/psbts',
     {

@@ -15,6 +15,9 @@ let hub: RunningCli;
 let common: string[];
 let dataDir: string;
 
+/** The demo approvers' key files, which the demo hub makes in its data folder. */
+const keyOf = (approver: string) => join(dataDir, `approver-${approver}.key`);
+
 function run(args: string[]) {
   return dctrl([...args, ...common]);
 }
@@ -79,10 +82,12 @@ test('the demo wallet is funded, and a payout goes from request to paid through 
   const id = /^payout (\w{26}): requested/.exec(requested)?.[1];
   assert.ok(id, requested);
   assert.match(requested, /42\.50 CAD = \d+ sats/);
-  assert.match(ok(['payout', 'approve', id, '--as', 'treasurer']), /approvals: 1 of 2 \(treasurer\)/);
-  refused(['payout', 'approve', id, '--as', 'treasurer'], 'PAYOUT_ALREADY_APPROVED');
-  refused(['payout', 'approve', id, '--as', 'mallory'], 'PAYOUT_NOT_ALLOWED');
-  assert.match(ok(['payout', 'approve', id, '--as', 'admin']), /: approved\n/);
+  assert.match(ok(['payout', 'approve', id, '--key', keyOf('treasurer')]), /approvals: 1 of 2 \(treasurer\)/);
+  refused(['payout', 'approve', id, '--key', keyOf('treasurer')], 'PAYOUT_ALREADY_APPROVED');
+  const mallory = join(dataDir, 'mallory.key');
+  ok(['approver', 'keygen', '--out', mallory, '--name', 'mallory']);
+  refused(['payout', 'approve', id, '--key', mallory], 'PAYOUT_NOT_ALLOWED');
+  assert.match(ok(['payout', 'approve', id, '--key', keyOf('admin')]), /: approved\n/);
 
   const file = join(dataDir, 'payout.psbt');
   const built = ok(['payout', 'psbt', '--out', file]);
@@ -113,11 +118,34 @@ test('the demo wallet is funded, and a payout goes from request to paid through 
 test('the demo co-signers can sign from the command line too', () => {
   const requested = ok(['payout', 'request', '--to', PAYEE, '--sats', '25000', '--reason', 'bounty', '--requester', 'bo']);
   const id = /^payout (\w{26})/.exec(requested)![1]!;
-  ok(['payout', 'approve', id, '--as', 'treasurer']);
-  ok(['payout', 'approve', id, '--as', 'admin']);
+  ok(['payout', 'approve', id, '--key', keyOf('treasurer')]);
+  ok(['payout', 'approve', id, '--key', keyOf('admin')]);
   const psbtId = /^PSBT (\w{26})/.exec(ok(['payout', 'psbt', id]))![1]!;
   ok(['payout', 'sign-demo', psbtId, '--cosigner', '2']);
   assert.match(ok(['payout', 'sign-demo', psbtId, '--cosigner', '3']), /the quorum has signed/);
+});
+
+test('the hub’s command line without the approver’s key cannot approve as them, even with a key it enrolls', () => {
+  const requested = ok(['payout', 'request', '--to', PAYEE, '--sats', '26000', '--reason', 'tools', '--requester', 'bo']);
+  const id = /^payout (\w{26})/.exec(requested)![1]!;
+  const forged = join(dataDir, 'forged-treasurer.key');
+  const made = ok(['approver', 'keygen', '--out', forged, '--name', 'treasurer']);
+  const forgedId = /key (ed25519:[0-9a-f]{16}) for treasurer/.exec(made)?.[1];
+  assert.ok(forgedId, made);
+  refused(['payout', 'approve', id, '--key', forged], 'PAYOUT_APPROVER_KEY_UNKNOWN');
+  // Enrolled from the hub's shell, it waits for the other approvers' endorsement and approves nothing meanwhile.
+  assert.match(ok(['approver', 'enroll', '--key', forged]), /treasurer: ed25519:[0-9a-f]{16} \(ed25519\) pending/);
+  refused(['payout', 'approve', id, '--key', forged], 'PAYOUT_APPROVER_KEY_STATE_CONFLICT');
+  const keys = ok(['approver', 'keys', '--approver', 'treasurer']);
+  assert.match(keys, /treasurer .* active \(bootstrap\)/);
+  assert.match(keys, /treasurer .* pending/);
+  assert.match(ok(['payout', 'show', id]), /approvals: 0 of 2/);
+  // The real treasurer retires the key made in their name, at once.
+  assert.match(
+    ok(['approver', 'revoke', forgedId, '--key', keyOf('treasurer')]),
+    new RegExp(`${forgedId} \\(ed25519\\) revoked`),
+  );
+  refused(['payout', 'approve', id, '--key', forged], 'PAYOUT_APPROVER_KEY_STATE_CONFLICT');
 });
 
 test('bad input is refused before or at the bus, naming what was wrong', () => {
@@ -141,7 +169,8 @@ test('bad input is refused before or at the bus, naming what was wrong', () => {
     'CLI_OPTION_INVALID',
   );
   refused(['payout', 'request', '--to', PAYEE, '--sats', '-5', '--reason', 'x', '--requester', 'y'], 'CLI_OPTION_INVALID');
-  refused(['payout', 'approve', 'not-an-id', '--as', 'admin'], 'CLI_OPTION_INVALID');
+  refused(['payout', 'approve', 'not-an-id', '--key', keyOf('admin')], 'CLI_OPTION_INVALID');
+  refused(['payout', 'approve', 'not-an-id', '--key', join(dataDir, 'missing.key')], 'CLI_OPTION_INVALID');
   refused(['payout', 'list', '--state', 'paid'], 'CLI_OPTION_INVALID');
   refused(['payout', 'import', join(dataDir, 'missing.psbt')], 'CLI_FAILED');
 });

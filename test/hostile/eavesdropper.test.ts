@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p2wpkh } from '@scure/btc-signer';
 import { MemberCommand, ReportRequest, Topics } from '../../src/core/messages.js';
-import { PayoutDecide, PayoutRequest } from '../../src/core/messages-payout.js';
+import { PayoutRequest } from '../../src/core/messages-payout.js';
+import { enrollApprovers, signedDecision } from '../payout-mgr/approvers.js';
 import { signToken } from '../../src/core/token.js';
 import { readCredentialsBundle } from '../../src/cli/credentials.js';
 import { DOOR, dumpRecording, startHostileSpace, until, VENDING, type HostileSpace } from './hostile-space.js';
@@ -104,12 +105,9 @@ before(async () => {
     requester: 'Morgan Stanleigh',
     memberId: ids.keyholder,
   })) as { id: string };
-  await cli.request(PayoutDecide, { payoutId: requested.id, approver: 'treasurer', decision: 'approve' });
-  const approved = (await cli.request(PayoutDecide, {
-    payoutId: requested.id,
-    approver: 'admin',
-    decision: 'approve',
-  })) as { state: string };
+  await enrollApprovers(cli, ['treasurer', 'admin']);
+  await signedDecision(cli, requested.id, 'treasurer');
+  const approved = await signedDecision(cli, requested.id, 'admin');
   results.payoutState = approved.state;
 
   // Receipts for the three payments, written as .eml files (no SMTP host): MemberMail asked for each address.

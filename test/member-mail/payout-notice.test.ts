@@ -9,7 +9,6 @@ import { createChainNotifier } from '../../src/chain-notifier/index.js';
 import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { LedgerRecord, MemberCommand } from '../../src/core/messages.js';
 import {
-  PayoutDecide,
   PayoutRequest,
   PayoutWallet,
   PsbtBroadcast,
@@ -25,6 +24,7 @@ import { startSmtp, type TestSmtp } from '../helpers/smtp.js';
 import { testDescriptor } from '../chain-notifier/watcher-cases.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from '../payout-mgr/hub.js';
 import { signWithScure } from '../payout-mgr/keys.js';
+import { enrollApprovers, signedDecision } from '../payout-mgr/approvers.js';
 
 const chain = new SimulatedChain('regtest');
 const PAYEE = addressFromScript(Uint8Array.from([0x00, 0x14, ...new Uint8Array(20).fill(0x77)]), NETWORKS.regtest);
@@ -62,6 +62,7 @@ before(async () => {
   await notifier.start();
   hub.services.push(notifier);
   cli = await h.client('cli');
+  await enrollApprovers(cli, ['alice', 'bob']);
   mail = createMemberMail(await h.context('member-mail'), hub.database);
   await mail.start();
   const joined = (await cli.request(MemberCommand, {
@@ -93,8 +94,8 @@ test('a confirmed payout to a member brings them one notice with the amount, the
     requester: 'Ada Lovelace',
     memberId: ada,
   })) as PayoutRecord;
-  await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'alice', decision: 'approve' });
-  await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'bob', decision: 'approve' });
+  await signedDecision(cli, asked.id, 'alice');
+  await signedDecision(cli, asked.id, 'bob');
   let psbt = (await cli.request(PsbtBuild, {})) as PsbtSummary;
   for (const k of [0, 1]) {
     const signed = base64.encode(signWithScure(base64.decode(psbt.base64), k));

@@ -12,7 +12,6 @@ import { addressFromScript, NETWORKS, parseAddress } from '../../src/core/bitcoi
 import { RemoteError } from '../../src/core/errors.js';
 import { ReportRequest } from '../../src/core/messages.js';
 import {
-  PayoutDecide,
   PayoutGet,
   PayoutRequest,
   PayoutWallet,
@@ -29,6 +28,7 @@ import { startBcoin, type Bcoin } from '../helpers/bcoin.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
 import { signWithBitcoinjs, signWithScure } from './keys.js';
+import { enrollApprovers, signedDecision } from './approvers.js';
 
 const PAYEE_SCRIPT = Uint8Array.from([0x00, 0x14, ...new Uint8Array(20).fill(0x5a)]);
 const PAYEE = addressFromScript(PAYEE_SCRIPT, NETWORKS.regtest);
@@ -49,8 +49,8 @@ const payoutEntries = async () =>
 
 async function approvedPayout(sats: number, reason: string): Promise<PayoutRecord> {
   const asked = (await cli.request(PayoutRequest, { address: PAYEE, sats, reason, requester: 'ada' })) as PayoutRecord;
-  await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'alice', decision: 'approve' });
-  return (await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'carol', decision: 'approve' })) as PayoutRecord;
+  await signedDecision(cli, asked.id, 'alice');
+  return signedDecision(cli, asked.id, 'carol');
 }
 
 before(async () => {
@@ -68,6 +68,7 @@ before(async () => {
   h = await startHarness({ config: payoutConfig({ birthHeight: (await adaptor.tip()).height }) });
   hub = await startPayoutHub(h, adaptor);
   cli = await h.client('cli');
+  await enrollApprovers(cli, ['alice', 'bob', 'carol']);
   // The multisig funded from the node's miner: two coins at two receive addresses.
   for (const sats of [3_000_000, 1_000_000]) {
     const { receiveAddress } = (await cli.request(PayoutWallet, { newAddress: true })) as { receiveAddress: string };

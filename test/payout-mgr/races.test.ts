@@ -13,7 +13,6 @@ import { ManualClock } from '../../src/core/clock.js';
 import { RemoteError } from '../../src/core/errors.js';
 import { ReportRequest } from '../../src/core/messages.js';
 import {
-  PayoutDecide,
   PayoutGet,
   PayoutRequest,
   PayoutWallet,
@@ -29,6 +28,7 @@ import { finalizePsbt } from '../../src/payout-mgr/psbt.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
 import { payee, signWithScure } from './keys.js';
+import { enrollApprovers, signedDecision } from './approvers.js';
 
 const FUNDED = 3_000_000;
 
@@ -45,6 +45,7 @@ async function withSpace(work: (space: Space) => Promise<void>): Promise<void> {
   const hub = await startPayoutHub(h, chain);
   try {
     const cli = await h.client('cli');
+    await enrollApprovers(cli, ['alice', 'bob', 'carol']);
     for (const value of [1_000_000, 2_000_000]) {
       const { receiveAddress } = (await cli.request(PayoutWallet, { newAddress: true })) as { receiveAddress: string };
       chain.send([{ script: parseAddress(receiveAddress, NETWORKS.regtest).script, value }]);
@@ -65,8 +66,8 @@ async function approved({ cli }: Space, sats: number, n: number): Promise<Payout
     reason: `payout ${n}`,
     requester: 'ada',
   })) as PayoutRecord;
-  await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'alice', decision: 'approve' });
-  return (await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'bob', decision: 'approve' })) as PayoutRecord;
+  await signedDecision(cli, asked.id, 'alice');
+  return signedDecision(cli, asked.id, 'bob');
 }
 
 /** What two co-signers do in their own wallets: sign and finalize, without the desk. */

@@ -10,7 +10,6 @@ import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { ReportRequest } from '../../src/core/messages.js';
 import {
-  PayoutDecide,
   PayoutGet,
   PayoutList,
   PayoutRequest,
@@ -29,6 +28,7 @@ import { postgresFactory } from '../helpers/databases.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
 import { payee, signWithBitcoinjs, signWithScure } from './keys.js';
+import { enrollApprovers, signedDecision } from './approvers.js';
 
 const factory = postgresFactory();
 const chain = new SimulatedChain('regtest');
@@ -51,11 +51,11 @@ async function approved(request: { cents?: number; sats?: number }, n: number): 
     reason: `payout ${n}`,
     requester: 'ada',
   })) as PayoutRecord;
-  await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'alice', decision: 'approve' });
-  await assert.rejects(cli.request(PayoutDecide, { payoutId: asked.id, approver: 'alice', decision: 'approve' }), {
+  await signedDecision(cli, asked.id, 'alice');
+  await assert.rejects(signedDecision(cli, asked.id, 'alice'), {
     code: 'PAYOUT_ALREADY_APPROVED',
   });
-  return (await cli.request(PayoutDecide, { payoutId: asked.id, approver: 'carol', decision: 'approve' })) as PayoutRecord;
+  return signedDecision(cli, asked.id, 'carol');
 }
 
 before(async () => {
@@ -63,6 +63,7 @@ before(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 10, 27, 12)), config: payoutConfig() });
   hub = await startPayoutHub(h, chain, { database });
   cli = await h.client('cli');
+  await enrollApprovers(cli, ['alice', 'bob', 'carol']);
   for (const value of [1_000_000, 2_000_000]) {
     const { receiveAddress } = (await cli.request(PayoutWallet, { newAddress: true })) as { receiveAddress: string };
     chain.send([{ script: parseAddress(receiveAddress, NETWORKS.regtest).script, value }]);

@@ -11,7 +11,12 @@ import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { RemoteError } from '../../src/core/errors.js';
 import { ReportRequest } from '../../src/core/messages.js';
+import { decisionProof, endorseProof, enrollPayload, revokeProof } from '../../src/cli/approver-key.js';
 import {
+  ApproverKeyEndorse,
+  ApproverKeyEnroll,
+  ApproverKeyList,
+  ApproverKeyRevoke,
   PayoutChanged,
   PayoutDecide,
   PayoutGet,
@@ -23,10 +28,12 @@ import {
   PsbtDiscard,
   PsbtGet,
   PsbtImport,
+  type ApproverKey,
   type PayoutRecord,
   type PsbtSummary,
 } from '../../src/core/messages-payout.js';
 import { eventually, startHarness, type Harness } from '../helpers/harness.js';
+import { approverKeyOf, enrollApprovers, signedDecision, strangerKey } from './approvers.js';
 import { payoutConfig, startPayoutHub, type PayoutHub } from './hub.js';
 import { COSIGNERS, payee, signWithBitcoinjs, signWithScure } from './keys.js';
 
@@ -42,7 +49,7 @@ const heard: string[] = [];
 const request = (payload: Parameters<typeof cli.request<typeof PayoutRequest>>[1]) =>
   cli.request(PayoutRequest, payload) as Promise<PayoutRecord>;
 const decide = (payoutId: string, approver: string, decision: 'approve' | 'reject' = 'approve', reason?: string) =>
-  cli.request(PayoutDecide, { payoutId, approver, decision, ...(reason ? { reason } : {}) }) as Promise<PayoutRecord>;
+  signedDecision(cli, payoutId, approver, decision, reason);
 const build = (payoutIds?: string[]) => cli.request(PsbtBuild, payoutIds ? { payoutIds } : {}) as Promise<PsbtSummary>;
 const signed = (psbt: PsbtSummary, k: number, signer = signWithScure) => base64.encode(signer(base64.decode(psbt.base64), k));
 const importSigned = (psbt: PsbtSummary, text: string) =>
@@ -82,6 +89,7 @@ before(async () => {
   });
   hub = await startPayoutHub(h, chain);
   cli = await h.client('cli');
+  await enrollApprovers(cli, ['alice', 'bob', 'carol']);
   const watcher = await h.client('payout-watcher', { extra: { sub: ['dctrl/v1/payout-mgr/#'] } });
   await watcher.listen(PayoutChanged, (change) => void heard.push(`${change.state}:${change.sats}`));
   // Two coins for the wallet: 0.01 and 0.02 BTC, mined.
@@ -179,6 +187,116 @@ test('M of N approvers, each once: the same approver twice is refused; an unknow
     ['alice', 'bob'],
   );
   await refused(decide(asked.id, 'carol'), 'PAYOUT_STATE_CONFLICT', /approved/);
+});
+
+test('a decision counts only when signed by the approver’s enrolled key over this payout’s exact terms', async () => {
+  const asked = await request({ address: payee(15).address, sats: 31_000, reason: 'band saw blade', requester: 'ada' });
+  const other = await request({ address: payee(16).address, sats: 31_000, reason: 'band saw blade', requester: 'ada' });
+  const send = (payoutId: string, approver: string, proof: ReturnType<typeof decisionProof>) =>
+    cli.request(PayoutDecide, { payoutId, approver, decision: 'approve', proof });
+  // Whoever runs the hub's shell can make a key and claim a name: the key is not alice's.
+  await refused(
+    send(asked.id, 'alice', decisionProof(strangerKey('alice'), asked, 'approve', null, clock.now())),
+    'PAYOUT_APPROVER_KEY_UNKNOWN',
+    /alice/,
+  );
+  // Bob's real key does not speak for alice.
+  await refused(
+    send(asked.id, 'alice', decisionProof({ ...approverKeyOf('bob'), approver: 'alice' }, asked, 'approve', null, clock.now())),
+    'PAYOUT_APPROVER_KEY_UNKNOWN',
+  );
+  // Alice's signature for another payout, or for this one with another amount or address, is refused.
+  const forOther = decisionProof(approverKeyOf('alice'), other, 'approve', null, clock.now());
+  await refused(send(asked.id, 'alice', forOther), 'PAYOUT_APPROVAL_SIGNATURE_INVALID', /another payout/);
+  const changedAmount = decisionProof(approverKeyOf('alice'), { ...asked, sats: asked.sats + 1 }, 'approve', null, clock.now());
+  await refused(send(asked.id, 'alice', changedAmount), 'PAYOUT_APPROVAL_SIGNATURE_INVALID');
+  const changedAddress = decisionProof(approverKeyOf('alice'), { ...asked, address: payee(17).address }, 'approve', null, 1);
+  await refused(send(asked.id, 'alice', changedAddress), 'PAYOUT_APPROVAL_SIGNATURE_INVALID');
+  // A rejection signed is not an approval.
+  const rejection = decisionProof(approverKeyOf('alice'), asked, 'reject', 'no', clock.now());
+  await refused(send(asked.id, 'alice', rejection), 'PAYOUT_APPROVAL_SIGNATURE_INVALID');
+  assert.equal((await payout(asked.id)).approvals.length, 0, 'nothing refused was counted');
+
+  // The right one counts; the same signed message again counts once.
+  const good = decisionProof(approverKeyOf('alice'), asked, 'approve', null, clock.now());
+  const first = (await send(asked.id, 'alice', good)) as PayoutRecord;
+  assert.deepEqual(
+    first.approvals.map((approval) => [approval.approver, approval.keyId]),
+    [['alice', approverKeyOf('alice').keyId]],
+  );
+  await refused(send(asked.id, 'alice', good), 'PAYOUT_ALREADY_APPROVED');
+  assert.equal((await payout(asked.id)).approvals.length, 1);
+  assert.equal((await payout(asked.id)).state, 'requested');
+});
+
+test('a key the hub enrolls for an approver after bootstrap stays pending until the quorum endorses it; keys can be revoked', async () => {
+  const asked = await request({ address: payee(18).address, sats: 32_000, reason: 'drill press', requester: 'ada' });
+  const forged = strangerKey('carol');
+  const pending = (await cli.request(ApproverKeyEnroll, enrollPayload(forged))) as ApproverKey;
+  assert.equal(pending.state, 'pending');
+  assert.equal(pending.bootstrap, false);
+  await refused(
+    cli.request(PayoutDecide, {
+      payoutId: asked.id,
+      approver: 'carol',
+      decision: 'approve',
+      proof: decisionProof(forged, asked, 'approve', null, clock.now()),
+    }),
+    'PAYOUT_APPROVER_KEY_STATE_CONFLICT',
+  );
+  // Endorsed by a key that is not enrolled either: still pending.
+  await refused(
+    cli.request(ApproverKeyEndorse, {
+      keyId: pending.keyId,
+      approver: 'alice',
+      proof: endorseProof(strangerKey('alice'), pending, clock.now()),
+    }),
+    'PAYOUT_APPROVER_KEY_UNKNOWN',
+  );
+  // One real endorsement is not the quorum of two.
+  const once = (await cli.request(ApproverKeyEndorse, {
+    keyId: pending.keyId,
+    approver: 'alice',
+    proof: endorseProof(approverKeyOf('alice'), pending, clock.now()),
+  })) as ApproverKey;
+  assert.equal(once.state, 'pending');
+  assert.deepEqual(
+    once.endorsements.map((endorsement) => endorsement.approver),
+    ['alice'],
+  );
+  // A key that does not sign its own enrollment is refused.
+  const other = strangerKey('bob');
+  await refused(cli.request(ApproverKeyEnroll, { ...enrollPayload(other), approver: 'carol' }), 'PAYOUT_APPROVER_KEY_INVALID');
+  const { keys, bootstrap } = (await cli.request(ApproverKeyList, { approver: 'carol' })) as {
+    keys: ApproverKey[];
+    bootstrap: boolean;
+  };
+  assert.equal(bootstrap, false);
+  assert.deepEqual(keys.map((key) => key.state).sort(), ['active', 'pending']);
+  // Another approver's key is retired by the quorum; each of them signs once.
+  const revoke = (approver: string, key: ApproverKey) =>
+    cli.request(ApproverKeyRevoke, {
+      keyId: key.keyId,
+      approver,
+      proof: revokeProof(approverKeyOf(approver), key, clock.now()),
+    }) as Promise<ApproverKey>;
+  assert.equal((await revoke('alice', pending)).state, 'pending');
+  const retired = await revoke('bob', pending);
+  assert.equal(retired.state, 'revoked');
+  assert.deepEqual(
+    retired.revocations.map((vote) => vote.approver),
+    ['alice', 'bob'],
+  );
+  const late = (await cli.request(ApproverKeyEndorse, {
+    keyId: pending.keyId,
+    approver: 'bob',
+    proof: endorseProof(approverKeyOf('bob'), pending, clock.now()),
+  })) as ApproverKey;
+  assert.equal(late.state, 'revoked', 'a revoked key is never endorsed back');
+  // Its owner retires their own key at once.
+  const spare = strangerKey('bob');
+  const bobsSpare = (await cli.request(ApproverKeyEnroll, enrollPayload(spare))) as ApproverKey;
+  assert.equal((await revoke('bob', bobsSpare)).state, 'revoked');
 });
 
 test('one rejection ends a request, with its reason; it can no longer be approved or paid', async () => {

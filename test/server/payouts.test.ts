@@ -13,6 +13,8 @@ import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
 import type { PayoutRecord, PsbtSummary } from '../../src/core/messages-payout.js';
 import { COSIGNERS, payee, signWithBitcoinjs, signWithScure, testWalletDescriptorText } from '../payout-mgr/keys.js';
 import { startServerHub, type ServerHub } from './hub.js';
+import { decisionProof } from '../../src/cli/approver-key.js';
+import { approverKeyOf, enrollApprovers, strangerKey } from '../payout-mgr/approvers.js';
 
 const FUNDED_SATS = 2_000_000;
 /** The PriceNotifier's fixed demo rate: 13,500,000 cents a bitcoin, so 135.00 is 100,000 sats. */
@@ -88,6 +90,19 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
     return json;
   }
 
+  /** A decision body signed with the approver's own key over the payout as the Server shows it. */
+  async function signedBody(
+    approver: string,
+    payoutId: string,
+    decision: 'approve' | 'reject' = 'approve',
+    reason?: string,
+    key = approverKeyOf(approver),
+  ) {
+    const { payout } = await call<{ payout: PayoutRecord }>(treasurer, 'GET', `/payouts/${payoutId}`, 200);
+    const proof = decisionProof(key, payout, decision, reason ?? null, Date.now());
+    return { ...(reason !== undefined ? { reason } : {}), proof };
+  }
+
   before(async () => {
     hub = await startServerHub({
       config: { bus: { requestTimeoutMs: 5_000 }, reporter: { checkIntervalMs: 3_600_000 } },
@@ -114,6 +129,7 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
     treasurer = await hub.login('tess');
     member = await hub.login('ada');
     document = (await (await hub.call('/api/openapi.json')).json()) as Document;
+    await enrollApprovers(hub.cli, ['tess', 'root']);
   });
   after(async () => {
     await hub?.stop();
@@ -203,20 +219,32 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
     const listed = await call<{ payouts: PayoutRecord[] }>(treasurer, 'GET', `/payouts?memberId=${ada}&state=requested`, 200);
     assert.deepEqual(listed.payouts.map((payout) => payout.id).sort(), [reimbursement.id, own.id].sort());
     // Rejected later, so that only the reimbursement is approved and built.
-    await call(treasurer, 'POST', `/payouts/${own.id}/reject`, 200, { reason: 'asked twice' });
+    await call(treasurer, 'POST', `/payouts/${own.id}/reject`, 200, await signedBody('tess', own.id, 'reject', 'asked twice'));
   });
 
-  test('a treasurer and an admin approve as themselves, each once; a member may not approve', async () => {
+  test('a treasurer and an admin approve as themselves with their own keys, each once; a member may not approve', async () => {
     const path = `/payouts/${reimbursement.id}/approve`;
-    await call(member, 'POST', path, 403, {}, 'SERVER_FORBIDDEN');
-    const once = await call<PayoutRecord>(treasurer, 'POST', path, 200, {});
+    const tessSigned = await signedBody('tess', reimbursement.id, 'approve');
+    await call(member, 'POST', path, 403, tessSigned, 'SERVER_FORBIDDEN');
+    await call(treasurer, 'POST', path, 400, {}, 'SERVER_BAD_REQUEST');
+    // The admin's login cannot carry the treasurer's signature as its own, nor sign with a key the hub made.
+    await call(admin, 'POST', path, 404, tessSigned, 'PAYOUT_APPROVER_KEY_UNKNOWN');
+    const madeOnTheHub = await signedBody('root', reimbursement.id, 'approve', undefined, strangerKey('root'));
+    await call(admin, 'POST', path, 404, madeOnTheHub, 'PAYOUT_APPROVER_KEY_UNKNOWN');
+    const once = await call<PayoutRecord>(treasurer, 'POST', path, 200, tessSigned);
     assert.equal(once.state, 'requested');
     assert.deepEqual(
       once.approvals.map((approval) => approval.approver),
       ['tess'],
     );
-    await call(treasurer, 'POST', path, 409, {}, 'PAYOUT_ALREADY_APPROVED');
-    const twice = await call<PayoutRecord>(admin, 'POST', path, 200, { reason: 'receipt seen' });
+    await call(treasurer, 'POST', path, 409, tessSigned, 'PAYOUT_ALREADY_APPROVED');
+    const twice = await call<PayoutRecord>(
+      admin,
+      'POST',
+      path,
+      200,
+      await signedBody('root', reimbursement.id, 'approve', 'receipt seen'),
+    );
     assert.equal(twice.state, 'approved');
     assert.deepEqual(
       twice.approvals.map((approval) => [approval.approver, approval.reason]),
@@ -244,14 +272,29 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
     });
     assert.equal(asked.memberId, ken, 'staff may name the member it pays');
     assert.equal(asked.requester, 'tess');
-    await call(admin, 'POST', `/payouts/${asked.id}/reject`, 400, {}, 'SERVER_BAD_REQUEST');
-    await call(admin, 'POST', `/payouts/${asked.id}/reject`, 400, { reason: '   ' }, 'SERVER_BAD_REQUEST');
-    const rejected = await call<PayoutRecord>(admin, 'POST', `/payouts/${asked.id}/reject`, 200, {
-      reason: 'not a space expense',
-    });
+    const signed = await signedBody('root', asked.id, 'reject', 'not a space expense');
+    await call(admin, 'POST', `/payouts/${asked.id}/reject`, 400, { proof: signed.proof }, 'SERVER_BAD_REQUEST');
+    await call(admin, 'POST', `/payouts/${asked.id}/reject`, 400, { ...signed, reason: '   ' }, 'SERVER_BAD_REQUEST');
+    // The reason is signed too: the hub cannot put other words in the approver's mouth.
+    await call(
+      admin,
+      'POST',
+      `/payouts/${asked.id}/reject`,
+      400,
+      { ...signed, reason: 'fraud' },
+      'PAYOUT_APPROVAL_SIGNATURE_INVALID',
+    );
+    const rejected = await call<PayoutRecord>(admin, 'POST', `/payouts/${asked.id}/reject`, 200, signed);
     assert.equal(rejected.state, 'rejected');
     assert.deepEqual([rejected.rejection?.approver, rejected.rejection?.reason], ['root', 'not a space expense']);
-    await call(treasurer, 'POST', `/payouts/${asked.id}/approve`, 409, {}, 'PAYOUT_STATE_CONFLICT');
+    await call(
+      treasurer,
+      'POST',
+      `/payouts/${asked.id}/approve`,
+      409,
+      await signedBody('tess', asked.id),
+      'PAYOUT_STATE_CONFLICT',
+    );
   });
 
   test('the PSBT is built for the approved payout and downloads as a binary .psbt file', async () => {
@@ -345,8 +388,15 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
       ['GET', '/payouts'],
       ['GET', `/payouts/${id}`],
       ['POST', '/payouts', { address: payee(9).address, sats: 10_000, reason: 'anonymous' }],
-      ['POST', `/payouts/${id}/approve`, {}],
-      ['POST', `/payouts/${id}/reject`, { reason: 'anonymous' }],
+      ['POST', `/payouts/${id}/approve`, { proof: { kind: 'ed25519', signedAt: 0 } }],
+      ['POST', `/payouts/${id}/reject`, { reason: 'anonymous', proof: { kind: 'ed25519', signedAt: 0 } }],
+      ['POST', `/payouts/${id}/approve/challenge`, {}],
+      ['POST', `/payouts/${id}/reject/challenge`, {}],
+      ['GET', '/approver-keys'],
+      ['POST', '/approver-keys/passkey/challenge'],
+      ['POST', '/approver-keys/passkey', { nonce: 'n'.repeat(20), registration: { id: 'x' } }],
+      ['POST', '/approver-keys/endorse/challenge', { keyId: 'ed25519:0000000000000000' }],
+      ['POST', '/approver-keys/endorse', { keyId: 'ed25519:0000000000000000', proof: { kind: 'ed25519', signedAt: 0 } }],
       ['POST', '/psbts', {}],
       ['GET', '/psbts'],
       ['GET', `/psbts/${psbt.id}`],
@@ -362,7 +412,7 @@ describe('server: payouts, approvals and PSBTs over the REST API', () => {
       Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
     );
     const payoutRoutes = documented.filter((route) =>
-      /\/api\/v1\/(payouts|psbts|payout-wallet|members\/\{memberId\}\/payouts)/.test(route),
+      /\/api\/v1\/(payouts|psbts|payout-wallet|approver-keys|members\/\{memberId\}\/payouts)/.test(route),
     );
     assert.equal(routes.length, payoutRoutes.length, `every documented payout route is tried: ${payoutRoutes.join(', ')}`);
     for (const [method, path, body] of routes) await call(undefined, method, path, 401, body, 'SERVER_NOT_LOGGED_IN');

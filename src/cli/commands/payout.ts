@@ -24,6 +24,7 @@ import {
   type PsbtImported,
   type PsbtSummary,
 } from '../../core/messages-payout.js';
+import { decisionProof, readApproverKey } from '../approver-key.js';
 import { onBus, oneOf, print } from '../command-kit.js';
 import { CliError } from '../errors.js';
 import { parseLimit } from '../options.js';
@@ -160,15 +161,25 @@ interface RequestOptions {
   key?: string;
 }
 
-async function decide(command: Command, id: string, decision: 'approve' | 'reject', options: { as: string; reason?: string }) {
+async function decide(command: Command, id: string, decision: 'approve' | 'reject', options: { key: string; reason?: string }) {
   if (decision === 'reject' && options.reason === undefined) invalid('payout reject needs --reason, for the requester');
-  const payload: PayloadOf<typeof PayoutDecide> = {
-    payoutId: idOf(`payout ${decision}`, id),
-    approver: options.as,
-    decision,
-    ...(options.reason !== undefined ? { reason: options.reason } : {}),
-  };
-  await onBus(command, async (bus) => print(describePayout((await bus.request(PayoutDecide, payload)) as PayoutRecord)));
+  const payoutId = idOf(`payout ${decision}`, id);
+  const keyFile = readApproverKey(options.key);
+  await onBus(command, async (bus) => {
+    const { payout } = (await bus.request(PayoutGet, { payoutId })) as { payout: PayoutRecord };
+    const reason = options.reason ?? null;
+    // What is signed is what is shown: a payout changed since, or another one, does not take this signature.
+    print(`${decision === 'approve' ? 'approving' : 'rejecting'} as ${keyFile.approver} (key ${keyFile.keyId}):`);
+    print(describePayout(payout));
+    const payload: PayloadOf<typeof PayoutDecide> = {
+      payoutId,
+      approver: keyFile.approver,
+      decision,
+      ...(options.reason !== undefined ? { reason: options.reason } : {}),
+      proof: decisionProof(keyFile, payout, decision, reason, Date.now()),
+    };
+    print(describePayout((await bus.request(PayoutDecide, payload)) as PayoutRecord));
+  });
 }
 
 async function list(
@@ -309,15 +320,15 @@ export function registerPayoutCommands(program: Command): void {
     .action((o: RequestOptions, c: Command) => request(c, o));
   payout
     .command('approve <payoutId>')
-    .description('approve a requested payout as one of payoutMgr.approvers (each counts once)')
-    .requiredOption('--as <approver>', 'who approves')
-    .action((id: string, o: { as: string }, c: Command) => decide(c, id, 'approve', o));
+    .description('approve a requested payout, signed with your approver key (each approver counts once)')
+    .requiredOption('--key <file>', 'your approver key file (dctrl approver keygen), enrolled and endorsed')
+    .action((id: string, o: { key: string }, c: Command) => decide(c, id, 'approve', o));
   payout
     .command('reject <payoutId>')
-    .description('reject a requested payout')
-    .requiredOption('--as <approver>', 'who rejects')
+    .description('reject a requested payout, signed with your approver key')
+    .requiredOption('--key <file>', 'your approver key file (dctrl approver keygen), enrolled and endorsed')
     .requiredOption('--reason <text>', 'why, for the requester')
-    .action((id: string, o: { as: string; reason: string }, c: Command) => decide(c, id, 'reject', o));
+    .action((id: string, o: { key: string; reason: string }, c: Command) => decide(c, id, 'reject', o));
   payout
     .command('list')
     .description('payouts, newest first, with their state and approvals')

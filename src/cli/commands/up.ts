@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import { SERVICE_NAMES } from '../../core/config.js';
 import { configFrom, loggerFor, VERSION, type GlobalOptions } from '../options.js';
+import { enrollDemoApprovers } from '../demo-approvers.js';
 import { demoLoginsFile, seedDemoSpace } from '../demo.js';
 import { startNode } from '../runtime.js';
 
@@ -45,12 +46,17 @@ export function registerUpCommand(program: Command): void {
             ? await seedDemoSpace(config, process.env, logger, systemClock)
             : undefined;
         const node = await startNode(config, { clock: systemClock, logger, secretEnv: process.env });
+        const approverKeys = await enrollDemoApprovers(node.config).catch((error: unknown) => {
+          logger.warn({ err: (error as Error).message }, 'the demo approvers’ keys were not enrolled');
+          return undefined;
+        });
         const mode = config.services.length === SERVICE_NAMES.length ? 'embedded' : `only ${config.services.join(', ')}`;
         process.stdout.write(
           [
             `dctrl-os ${VERSION} is running (${mode})`,
             ...node.describe().map((line) => `  ${line}`),
             ...(demo ? [`  ${demo}`] : []),
+            ...(approverKeys ? [`  ${approverKeys}`] : []),
             ...(existsSync(demoLoginsFile(config)) ? [`  dashboard logins (demo): ${demoLoginsFile(config)}`] : []),
             'Press Ctrl-C to stop.',
             '',

@@ -1,13 +1,19 @@
 // Payouts for staff: the multisig wallet's balance, payout requests to approve or reject, the PSBTs the co-signers
 // sign (downloaded as .psbt files, uploaded back signed) and the button that sends one; and the small form a member
 // asks to be reimbursed with.
+import {
+  startAuthentication,
+  startRegistration,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+} from '@simplewebauthn/browser';
 import { useState } from 'preact/hooks';
 import { parseAmountToCents } from '../../core/money.js';
 import { api, ApiError, query } from './api.js';
 import { dateTime, money, sats } from './format.js';
 import { usePages, useResource, type Resource } from './hooks.js';
 import { useRefreshOn } from './live.js';
-import type { Payout, PayoutState, PayoutWallet, Psbt } from './types.js';
+import type { ApproverKey, Payout, PayoutState, PayoutWallet, Psbt } from './types.js';
 import { ErrorBox, Loading, MoreButton, Section } from './widgets.js';
 
 const PAGE = 50;
@@ -74,7 +80,7 @@ export function Payouts(props: { name: string }) {
     psbts.reload();
     list.reload();
   };
-  useRefreshOn(['payout-mgr.changed'], reload);
+  useRefreshOn(['payout-mgr.changed', 'payout-mgr.key.changed'], reload);
   const action = useAction(reload);
   const open = (psbts.data?.psbts ?? []).filter((psbt) => psbt.state !== 'discarded' && psbt.state !== 'confirmed');
   const anyApproved = list.items.some((payout) => payout.state === 'approved');
@@ -82,6 +88,7 @@ export function Payouts(props: { name: string }) {
   return (
     <div class="payouts">
       <WalletView wallet={wallet} />
+      <ApproverKeysView me={props.name} />
       {action.error && <ErrorBox error={action.error} />}
       {psbts.error && <ErrorBox error={psbts.error} />}
       {open.map((psbt) => (
@@ -112,6 +119,78 @@ export function Payouts(props: { name: string }) {
         <MoreButton more={list.more} loading={list.loading} onClick={list.loadMore} />
       </Section>
     </div>
+  );
+}
+
+interface Challenge {
+  signedAt: number;
+  options: PublicKeyCredentialRequestOptionsJSON;
+}
+
+/** The approvers' keys: add a passkey of one's own, endorse another's pending key with one's own. */
+function ApproverKeysView(props: { me: string }) {
+  const keys = useResource<{ keys: ApproverKey[]; approvalsRequired: number; bootstrap: boolean }>('/approver-keys');
+  const action = useAction(keys.reload);
+  const addPasskey = () =>
+    action.run(async () => {
+      const { nonce, options } = await api<{ nonce: string; options: PublicKeyCredentialCreationOptionsJSON }>(
+        '/approver-keys/passkey/challenge',
+        { method: 'POST' },
+      );
+      const registration = await startRegistration({ optionsJSON: options });
+      return api('/approver-keys/passkey', { method: 'POST', body: { nonce, registration } });
+    });
+  const endorse = (keyId: string) =>
+    action.run(async () => {
+      const { signedAt, options } = await api<Challenge>('/approver-keys/endorse/challenge', {
+        method: 'POST',
+        body: { keyId },
+      });
+      const assertion = await startAuthentication({ optionsJSON: options });
+      return api('/approver-keys/endorse', { method: 'POST', body: { keyId, proof: { kind: 'passkey', signedAt, assertion } } });
+    });
+  const list = keys.data?.keys ?? [];
+  return (
+    <Section
+      title="Approval keys"
+      class="approver-keys"
+      actions={
+        <button type="button" disabled={action.busy} onClick={() => void addPasskey()}>
+          Add a passkey
+        </button>
+      }
+    >
+      {keys.error && <ErrorBox error={keys.error} />}
+      {action.error && <ErrorBox error={action.error} />}
+      {keys.data?.bootstrap && (
+        <p class="muted small">
+          Fewer than {keys.data.approvalsRequired} approvers have a key: a key added now counts at once. Check that every key
+          listed is one its approver holds.
+        </p>
+      )}
+      <ul class="approver-key-list">
+        {list.map((key) => (
+          <li key={key.keyId} data-testid="approver-key" data-state={key.state}>
+            <strong>{key.approver}</strong> {key.kind === 'passkey' ? 'passkey' : 'key file'}{' '}
+            <code class="small">{key.keyId.length > 32 ? `${key.keyId.slice(0, 32)}…` : key.keyId}</code>{' '}
+            <span
+              class={`badge ${key.state === 'active' ? 'ok' : key.state === 'pending' ? 'warn' : 'bad'}`}
+              data-testid="approver-key-state"
+            >
+              {key.state}
+            </span>
+            {key.endorsements.length > 0 && (
+              <span class="muted small"> endorsed by {key.endorsements.map((e) => e.approver).join(', ')}</span>
+            )}
+            {key.state === 'pending' && !key.endorsements.some((e) => e.approver === props.me) && (
+              <button type="button" class="secondary" disabled={action.busy} onClick={() => void endorse(key.keyId)}>
+                Endorse
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </Section>
   );
 }
 
@@ -160,9 +239,14 @@ function PayoutItem(props: { payout: Payout; me: string; action: ReturnType<type
   const { payout, action } = props;
   const [rejecting, setRejecting] = useState(false);
   const decide = (decision: 'approve' | 'reject', reason?: string) =>
-    action.run(() =>
-      api(`/payouts/${encodeURIComponent(payout.id)}/${decision}`, { method: 'POST', body: reason ? { reason } : {} }),
-    );
+    action.run(async () => {
+      const path = `/payouts/${encodeURIComponent(payout.id)}/${decision}`;
+      const said = reason ? { reason } : {};
+      // The challenge binds this payout's id, amount, address and request digest: the passkey signs exactly that.
+      const { signedAt, options } = await api<Challenge>(`${path}/challenge`, { method: 'POST', body: said });
+      const assertion = await startAuthentication({ optionsJSON: options });
+      return api(path, { method: 'POST', body: { ...said, proof: { kind: 'passkey', signedAt, assertion } } });
+    });
   const approvedByMe = payout.approvals.some((approval) => approval.approver === props.me);
   return (
     <li data-testid="payout" data-state={payout.state}>

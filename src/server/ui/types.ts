@@ -147,6 +147,19 @@ export interface PayoutDecision {
   approver: string;
   at: number;
   reason: string | null;
+  /** The approver's key that signed it. */
+  keyId: string | null;
+}
+
+/** An approver's enrolled key: a passkey or a key file; pending until the quorum of approvers endorses it. */
+export interface ApproverKey {
+  keyId: string;
+  approver: string;
+  kind: 'ed25519' | 'passkey';
+  state: 'pending' | 'active' | 'revoked';
+  enrolledAt: number;
+  bootstrap: boolean;
+  endorsements: { approver: string; at: number }[];
 }
 
 /** A payout request and where it stands; `cents` is null when it was asked in sats. */
