@@ -10,6 +10,8 @@ export const SubscriptionMgrErrorCodes = {
   SUBSCRIPTION_MGR_MESSAGE_TOO_LARGE: 'The message is larger than bus.maxMessageBytes.',
   SUBSCRIPTION_MGR_SESSION_EXPIRED: 'The token of a connected client expired without renewal; the client was disconnected.',
   SUBSCRIPTION_MGR_SESSION_REVOKED: 'The token of a connected client was revoked; the client was disconnected.',
+  SUBSCRIPTION_MGR_RENEWAL_INVALID:
+    'A renewed token on $dctrl/session/renew was not sealed to subscription-mgr by the session’s own client; the old token stays.',
   SUBSCRIPTION_MGR_TLS_FILES_MISSING: 'broker.tls.enabled needs broker.tls.certFile and broker.tls.keyFile.',
   SUBSCRIPTION_MGR_LISTEN_FAILED: 'A listener could not bind its port; is another broker running there?',
 } as const;

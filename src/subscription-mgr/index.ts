@@ -5,6 +5,8 @@ import { importPublicKey } from '../core/keys.js';
 import { AuditDenied, Revocations } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
+import { deriveSealingKey } from '../core/seal.js';
+import { openRenewal } from './renewal.js';
 import { closeBroker, createBroker } from './broker.js';
 import { SubscriptionMgrError } from './errors.js';
 import { openListeners, type OpenListener } from './listeners.js';
@@ -28,6 +30,7 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
   const { config, clock } = context;
   const log = context.logger.child({ service: SERVICE_NAME });
   const sessions = new SessionTable(importPublicKey(context.credentials.rootPublicKey), clock, config.bus.maxMessageBytes);
+  const sealingKey = deriveSealingKey(context.credentials.signingKey);
   const listeners: OpenListener[] = [];
   const denialListeners: ((denial: Denial) => void)[] = [];
   const auditLimit = new AuditLimiter(config.bus.auditPerSecond, clock);
@@ -88,7 +91,12 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
     async start() {
       try {
         if (options.initialRevocations) applyRevocations(options.initialRevocations);
-        broker = await createBroker({ sessions, drainTimeoutMs: config.broker.drainTimeoutMs, onDenial: report });
+        broker = await createBroker({
+          sessions,
+          drainTimeoutMs: config.broker.drainTimeoutMs,
+          onDenial: report,
+          openRenewal: (bytes, sessionClient) => openRenewal(bytes, sessionClient, sealingKey),
+        });
         const handle = broker.handle.bind(broker);
         listeners.push(...(await openListeners(config.broker, (stream) => handle(stream))));
         sweepTimer = setInterval(() => {
