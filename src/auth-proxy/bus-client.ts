@@ -282,7 +282,7 @@ export class BusClient {
   async publish<S extends MessageSpec>(
     spec: S,
     payload: PayloadOf<S>,
-    options: { topic?: string; expiresInMs?: number; replyTo?: string; correlationId?: string } = {},
+    options: { topic?: string; expiresInMs?: number; replyTo?: string; correlationId?: string; sealTo?: readonly string[] } = {},
   ): Promise<Envelope<PayloadOf<S>>> {
     const envelope = this.seal(spec, payload, options);
     await this.sendSealed(spec, envelope, options.topic);
@@ -547,8 +547,19 @@ export class BusClient {
     }
     const seen = opened && opened !== envelope ? { ...accepted, opened } : accepted;
     for (const handler of this.#anyHandlers) this.#runHandler(() => handler(seen), envelope);
-    // Sealed to others: only what sees every message (the EventLogger) takes it, as it is.
-    if (!opened) return;
+    if (!opened) {
+      // Sealed to others. Replies to others pass many clients by; any other type this client handles was misrouted.
+      if (handlers.length > 0 && accepted.spec.kind !== 'reply') {
+        this.#reject(
+          topic,
+          'CORE_SEAL_NOT_RECIPIENT',
+          `${envelope.type} ${envelope.id} is sealed to others, not "${this.client}"`,
+          envelope,
+          raw,
+        );
+      }
+      return;
+    }
     for (const handler of handlers) this.#runHandler(() => handler(opened.payload, opened, { topic, raw }), envelope);
   }
 

@@ -79,6 +79,8 @@ export const CoreErrorCodes = {
   CORE_SEAL_MALFORMED: 'A sealed payload is not a valid seal, or what it holds is not JSON.',
   CORE_SEAL_OPEN_FAILED:
     'A sealed payload addressed to this client does not open: tampered, or moved from another envelope or issuer.',
+  CORE_SEAL_NOT_RECIPIENT:
+    'A message this client handles came sealed to other clients only: misrouted, or the contract names other recipients.',
   CORE_SEAL_NO_RECIPIENT: 'A message to seal has no recipient, or more than a seal can carry.',
   CORE_SEAL_NO_KEY:
     'A recipient has no encryption key in the key directory; restart the Vault so it lists one, or check the name.',
