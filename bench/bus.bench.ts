@@ -1,4 +1,5 @@
-// Benchmark: raw Aedes QoS 1 vs the full signed path (sign, ACL check, verify, dedupe, EventLogger append), in one run.
+// Benchmark: raw Aedes QoS 1 vs the full signed path (sign, ACL check, verify, dedupe, EventLogger append), and the
+// signed path with the payload sealed to its reader (seal, open), in one run.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
 import { benchVault } from './bench-vault.js';
 import { loadConfig, type Config } from '../src/core/config.js';
+import { defineMessage } from '../src/core/contract.js';
 import { Ping } from '../src/core/messages.js';
 import { createEventLogger, eventLogDir, verifyLog } from '../src/event-logger/index.js';
 import { createSubscriptionMgr } from '../src/subscription-mgr/index.js';
@@ -130,13 +132,26 @@ async function rawPath(): Promise<Path> {
   };
 }
 
-async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string }> {
+/** Ping's payload, sealed to the one client that reads it: what a member event or a sealed reply costs. */
+const SealedPing = defineMessage({
+  type: 'bench.sealed-ping',
+  topic: 'dctrl/v1/{issuer}/ping',
+  kind: 'event',
+  sealed: { to: ['consumer'] },
+  issuers: 'any',
+  description: 'A probe sealed to the benchmark consumer.',
+  payload: Ping.payload,
+});
+
+async function signedPath(dataDir: string, sealed: boolean): Promise<{ path: Path; logDir: string }> {
   let config: Config = loadConfig({
     overrides: { dataDir, broker: { port: 0 }, log: { level: 'silent' }, eventLogger: { fsync: 'interval' } },
   });
   const vault = benchVault(dataDir, () => config, ['subscription-mgr', 'event-logger', 'sensor', 'consumer'], 3_600);
   const { keeper, shared } = vault;
   const context = (client: string, sub: string[] = []) => vault.context(client, { sub });
+  if (sealed) (await context('sensor')).registry.add(SealedPing);
+  const spec = sealed ? SealedPing : Ping;
   const broker = createSubscriptionMgr(await context('subscription-mgr'));
   await broker.start();
   config = Object.freeze({ ...config, broker: Object.freeze({ ...config.broker, url: broker.urls[0]! }) });
@@ -148,7 +163,7 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   await subscriber.start();
   const listeners: ((seq: number, sentAtNs: bigint) => void)[] = [];
   await subscriber.listen(
-    Ping,
+    spec,
     (payload) => {
       for (const listener of listeners) listener(payload.seq, BigInt(payload.sentAtNs));
     },
@@ -157,9 +172,11 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   return {
     logDir: eventLogDir(dataDir),
     path: {
-      name: 'signed path (sign, ACL, verify, dedupe, EventLogger append)',
+      name: sealed
+        ? 'signed and sealed path (the same, plus seal to one reader and open)'
+        : 'signed path (sign, ACL, verify, dedupe, EventLogger append)',
       send: async (seq) => {
-        await publisher.publish(Ping, { seq, sentAtNs: process.hrtime.bigint().toString(), pad: PAD });
+        await publisher.publish(spec, { seq, sentAtNs: process.hrtime.bigint().toString(), pad: PAD });
       },
       onDeliver: (listener) => void listeners.push(listener),
       close: async () => {
@@ -184,10 +201,14 @@ async function main(): Promise<void> {
     const raw = await rawPath();
     const rawResult = await measure(raw);
     await raw.close();
-    const signed = await signedPath(dataDir);
+    const signed = await signedPath(join(dataDir, 'signed'), false);
     const signedResult = await measure(signed.path);
     await signed.path.close();
     const log = verifyLog(signed.logDir);
+    const sealed = await signedPath(join(dataDir, 'sealed'), true);
+    const sealedResult = await measure(sealed.path);
+    await sealed.path.close();
+    const sealedLog = verifyLog(sealed.logDir);
     console.log(
       `# Bus benchmark (${THROUGHPUT_MESSAGES} messages for throughput; ${LATENCY_RATE} msgs/s for ${LATENCY_SECONDS} s for latency; one process, as in embedded mode)`,
     );
@@ -196,6 +217,7 @@ async function main(): Promise<void> {
     console.log('| --- | ---: | ---: | ---: | ---: |');
     console.log(row(raw.name, rawResult));
     console.log(row(signed.path.name, signedResult));
+    console.log(row(sealed.path.name, sealedResult));
     console.log('');
     console.log(
       `throughput ratio signed/raw: ${(signedResult.messagesPerSecond / rawResult.messagesPerSecond).toFixed(2)}x (aim >= 0.5x)`,
@@ -204,7 +226,10 @@ async function main(): Promise<void> {
       `p99 latency at ${LATENCY_RATE} msgs/s, signed: ${signedResult.p99Ms.toFixed(3)} ms (aim < 2 ms); ratio to raw p99: ${(signedResult.p99Ms / rawResult.p99Ms).toFixed(2)}x`,
     );
     console.log(
-      `event log after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}`,
+      `sealing: throughput ratio sealed/signed ${(sealedResult.messagesPerSecond / signedResult.messagesPerSecond).toFixed(2)}x; p50 ratio ${(sealedResult.p50Ms / signedResult.p50Ms).toFixed(2)}x, p99 ratio ${(sealedResult.p99Ms / signedResult.p99Ms).toFixed(2)}x`,
+    );
+    console.log(
+      `event logs after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}; sealed run ${sealedLog.records} records, chain ${sealedLog.ok ? 'intact' : `BROKEN: ${sealedLog.problem?.message}`}`,
     );
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
