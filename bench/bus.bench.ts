@@ -10,6 +10,11 @@ import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/
 import { benchVault } from './bench-vault.js';
 import { loadConfig, type Config } from '../src/core/config.js';
 import { defineMessage } from '../src/core/contract.js';
+import { signEnvelope, verifyEnvelopeSignature } from '../src/core/envelope.js';
+import { createIdFactory } from '../src/core/ids.js';
+import { generateSigningKey } from '../src/core/keys.js';
+import { deriveSealingKey, importSealPublicKey, openPayload, sealPayload } from '../src/core/seal.js';
+import { systemClock } from '../src/core/clock.js';
 import { Ping } from '../src/core/messages.js';
 import { createEventLogger, eventLogDir, verifyLog } from '../src/event-logger/index.js';
 import { createSubscriptionMgr } from '../src/subscription-mgr/index.js';
@@ -191,6 +196,49 @@ async function signedPath(dataDir: string, sealed: boolean): Promise<{ path: Pat
   };
 }
 
+/**
+ * The CPU cost of one message's cryptography alone, signed (sign + verify) against signed and sealed (seal + sign +
+ * verify + open), in alternating rounds so a busy machine slows both alike.
+ */
+function cryptoCost(rounds = 20, perRound = 250): { signedUs: number; sealedUs: number } {
+  const sender = generateSigningKey();
+  const reader = deriveSealingKey(generateSigningKey());
+  const readerKey = importSealPublicKey(reader.publicKeyB64);
+  const nextId = createIdFactory(systemClock);
+  const unsigned = (payload: unknown) => ({
+    v: 1 as const,
+    id: nextId(),
+    type: SealedPing.type,
+    issuer: 'sensor',
+    issuedAt: Date.now(),
+    payload,
+  });
+  const payload = { seq: 1, sentAtNs: '0', pad: PAD };
+  let signedNs = 0n;
+  let sealedNs = 0n;
+  for (let round = 0; round < rounds; round++) {
+    let t0 = process.hrtime.bigint();
+    for (let i = 0; i < perRound; i++) {
+      const envelope = signEnvelope(unsigned(payload), sender);
+      if (!verifyEnvelopeSignature(envelope, sender.publicKey)) throw new Error('signature did not verify');
+    }
+    signedNs += process.hrtime.bigint() - t0;
+    t0 = process.hrtime.bigint();
+    for (let i = 0; i < perRound; i++) {
+      const clear = unsigned(payload);
+      const envelope = signEnvelope(
+        { ...clear, payload: sealPayload(payload, [{ client: 'consumer', key: readerKey }], clear) },
+        sender,
+      );
+      if (!verifyEnvelopeSignature(envelope, sender.publicKey)) throw new Error('signature did not verify');
+      if (openPayload(envelope.payload, 'consumer', reader, envelope) === undefined) throw new Error('seal did not open');
+    }
+    sealedNs += process.hrtime.bigint() - t0;
+  }
+  const messages = rounds * perRound;
+  return { signedUs: Number(signedNs) / 1e3 / messages, sealedUs: Number(sealedNs) / 1e3 / messages };
+}
+
 function row(name: string, r: Result): string {
   return `| ${name} | ${Math.round(r.messagesPerSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${r.maxMs.toFixed(3)} |`;
 }
@@ -198,6 +246,7 @@ function row(name: string, r: Result): string {
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dctrl-bench-'));
   try {
+    const cost = cryptoCost();
     const raw = await rawPath();
     const rawResult = await measure(raw);
     await raw.close();
@@ -227,6 +276,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `sealing: throughput ratio sealed/signed ${(sealedResult.messagesPerSecond / signedResult.messagesPerSecond).toFixed(2)}x; p50 ratio ${(sealedResult.p50Ms / signedResult.p50Ms).toFixed(2)}x, p99 ratio ${(sealedResult.p99Ms / signedResult.p99Ms).toFixed(2)}x`,
+    );
+    console.log(
+      `cryptography per message alone: signed ${cost.signedUs.toFixed(1)} µs (sign + verify), signed and sealed ${cost.sealedUs.toFixed(1)} µs (seal + sign + verify + open): ${(cost.sealedUs / cost.signedUs).toFixed(2)}x`,
     );
     console.log(
       `event logs after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}; sealed run ${sealedLog.records} records, chain ${sealedLog.ok ? 'intact' : `BROKEN: ${sealedLog.problem?.message}`}`,
