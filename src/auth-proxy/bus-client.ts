@@ -449,9 +449,9 @@ export class BusClient {
   }
 
   /**
-   * The renewed token sealed to the embedded broker's own client, which alone reads Topics.sessionRenew; on a
-   * broker without it (Mosquitto) anyone may subscribe there, so nothing is sent and the token is used from the
-   * next reconnect on.
+   * The renewed token sealed to the embedded broker's own client, which alone reads Topics.sessionRenew: on a
+   * foreign broker (Mosquitto) anyone may subscribe there. With no subscription-mgr in the directory nothing is
+   * sent, and the token is used from the next reconnect on.
    */
   #sealedRenewal(token: string): Buffer | undefined {
     const key = this.#keys.sealKeyFor(SESSION_RENEWAL.reader, this.#clock.now());
