@@ -1,4 +1,5 @@
-// Benchmark: raw Aedes QoS 1 vs the full signed path (sign, ACL check, verify, dedupe, EventLogger append), in one run.
+// Benchmark: raw Aedes QoS 1 vs the full signed path (sign, ACL check, verify, dedupe, EventLogger append), and the
+// signed path with the payload sealed to its reader (seal, open), in one run.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,12 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { closeShared, createBusClient, type BusClient } from '../src/auth-proxy/index.js';
 import { benchVault, UNMETERED_BROKER_LIMITS } from './bench-vault.js';
 import { loadConfig, type Config } from '../src/core/config.js';
+import { defineMessage } from '../src/core/contract.js';
+import { signEnvelope, verifyEnvelopeSignature } from '../src/core/envelope.js';
+import { createIdFactory } from '../src/core/ids.js';
+import { generateSigningKey } from '../src/core/keys.js';
+import { deriveSealingKey, importSealPublicKey, openPayload, sealPayload } from '../src/core/seal.js';
+import { systemClock } from '../src/core/clock.js';
 import { Ping } from '../src/core/messages.js';
 import { createEventLogger, eventLogDir, verifyLog } from '../src/event-logger/index.js';
 import { ConnectionGuard } from '../src/subscription-mgr/guard.js';
@@ -143,7 +150,18 @@ async function rawPath(guard?: ConnectionGuard): Promise<Path> {
   };
 }
 
-async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string }> {
+/** Ping's payload, sealed to the one client that reads it: what a member event or a sealed reply costs. */
+const SealedPing = defineMessage({
+  type: 'bench.sealed-ping',
+  topic: 'dctrl/v1/{issuer}/ping',
+  kind: 'event',
+  sealed: { to: ['consumer'] },
+  issuers: 'any',
+  description: 'A probe sealed to the benchmark consumer.',
+  payload: Ping.payload,
+});
+
+async function signedPath(dataDir: string, sealed: boolean): Promise<{ path: Path; logDir: string }> {
   let config: Config = loadConfig({
     overrides: {
       dataDir,
@@ -155,6 +173,8 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   const vault = benchVault(dataDir, () => config, ['subscription-mgr', 'event-logger', 'sensor', 'consumer'], 3_600);
   const { keeper, shared } = vault;
   const context = (client: string, sub: string[] = []) => vault.context(client, { sub });
+  if (sealed) (await context('sensor')).registry.add(SealedPing);
+  const spec = sealed ? SealedPing : Ping;
   const broker = createSubscriptionMgr(await context('subscription-mgr'));
   await broker.start();
   config = Object.freeze({ ...config, broker: Object.freeze({ ...config.broker, url: broker.urls[0]! }) });
@@ -166,7 +186,7 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   await subscriber.start();
   const listeners: ((seq: number, sentAtNs: bigint) => void)[] = [];
   await subscriber.listen(
-    Ping,
+    spec,
     (payload) => {
       for (const listener of listeners) listener(payload.seq, BigInt(payload.sentAtNs));
     },
@@ -175,9 +195,11 @@ async function signedPath(dataDir: string): Promise<{ path: Path; logDir: string
   return {
     logDir: eventLogDir(dataDir),
     path: {
-      name: 'signed path (sign, ACL, verify, dedupe, EventLogger append)',
+      name: sealed
+        ? 'signed and sealed path (the same, plus seal to one reader and open)'
+        : 'signed path (sign, ACL, verify, dedupe, EventLogger append)',
       send: async (seq) => {
-        await publisher.publish(Ping, { seq, sentAtNs: process.hrtime.bigint().toString(), pad: PAD });
+        await publisher.publish(spec, { seq, sentAtNs: process.hrtime.bigint().toString(), pad: PAD });
       },
       onDeliver: (listener) => void listeners.push(listener),
       close: async () => {
@@ -223,6 +245,49 @@ async function guardOverhead(): Promise<string[]> {
   ];
 }
 
+/**
+ * The CPU cost of one message's cryptography alone, signed (sign + verify) against signed and sealed (seal + sign +
+ * verify + open), in alternating rounds so a busy machine slows both alike.
+ */
+function cryptoCost(rounds = 20, perRound = 250): { signedUs: number; sealedUs: number } {
+  const sender = generateSigningKey();
+  const reader = deriveSealingKey(generateSigningKey());
+  const readerKey = importSealPublicKey(reader.publicKeyB64);
+  const nextId = createIdFactory(systemClock);
+  const unsigned = (payload: unknown) => ({
+    v: 1 as const,
+    id: nextId(),
+    type: SealedPing.type,
+    issuer: 'sensor',
+    issuedAt: Date.now(),
+    payload,
+  });
+  const payload = { seq: 1, sentAtNs: '0', pad: PAD };
+  let signedNs = 0n;
+  let sealedNs = 0n;
+  for (let round = 0; round < rounds; round++) {
+    let t0 = process.hrtime.bigint();
+    for (let i = 0; i < perRound; i++) {
+      const envelope = signEnvelope(unsigned(payload), sender);
+      if (!verifyEnvelopeSignature(envelope, sender.publicKey)) throw new Error('signature did not verify');
+    }
+    signedNs += process.hrtime.bigint() - t0;
+    t0 = process.hrtime.bigint();
+    for (let i = 0; i < perRound; i++) {
+      const clear = unsigned(payload);
+      const envelope = signEnvelope(
+        { ...clear, payload: sealPayload(payload, [{ client: 'consumer', key: readerKey }], clear) },
+        sender,
+      );
+      if (!verifyEnvelopeSignature(envelope, sender.publicKey)) throw new Error('signature did not verify');
+      if (openPayload(envelope.payload, 'consumer', reader, envelope) === undefined) throw new Error('seal did not open');
+    }
+    sealedNs += process.hrtime.bigint() - t0;
+  }
+  const messages = rounds * perRound;
+  return { signedUs: Number(signedNs) / 1e3 / messages, sealedUs: Number(sealedNs) / 1e3 / messages };
+}
+
 function row(name: string, r: Result): string {
   return `| ${name} | ${Math.round(r.messagesPerSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${r.maxMs.toFixed(3)} |`;
 }
@@ -230,13 +295,18 @@ function row(name: string, r: Result): string {
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dctrl-bench-'));
   try {
+    const cost = cryptoCost();
     const raw = await rawPath();
     const rawResult = await measure(raw);
     await raw.close();
-    const signed = await signedPath(dataDir);
+    const signed = await signedPath(join(dataDir, 'signed'), false);
     const signedResult = await measure(signed.path);
     await signed.path.close();
     const log = verifyLog(signed.logDir);
+    const sealed = await signedPath(join(dataDir, 'sealed'), true);
+    const sealedResult = await measure(sealed.path);
+    await sealed.path.close();
+    const sealedLog = verifyLog(sealed.logDir);
     console.log(
       `# Bus benchmark (${THROUGHPUT_MESSAGES} messages for throughput; ${LATENCY_RATE} msgs/s for ${LATENCY_SECONDS} s for latency; one process, as in embedded mode)`,
     );
@@ -245,6 +315,7 @@ async function main(): Promise<void> {
     console.log('| --- | ---: | ---: | ---: | ---: |');
     console.log(row(raw.name, rawResult));
     console.log(row(signed.path.name, signedResult));
+    console.log(row(sealed.path.name, sealedResult));
     console.log('');
     console.log(
       `throughput ratio signed/raw: ${(signedResult.messagesPerSecond / rawResult.messagesPerSecond).toFixed(2)}x (aim >= 0.5x)`,
@@ -253,7 +324,13 @@ async function main(): Promise<void> {
       `p99 latency at ${LATENCY_RATE} msgs/s, signed: ${signedResult.p99Ms.toFixed(3)} ms (aim < 2 ms); ratio to raw p99: ${(signedResult.p99Ms / rawResult.p99Ms).toFixed(2)}x`,
     );
     console.log(
-      `event log after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}`,
+      `sealing: throughput ratio sealed/signed ${(sealedResult.messagesPerSecond / signedResult.messagesPerSecond).toFixed(2)}x; p50 ratio ${(sealedResult.p50Ms / signedResult.p50Ms).toFixed(2)}x, p99 ratio ${(sealedResult.p99Ms / signedResult.p99Ms).toFixed(2)}x`,
+    );
+    console.log(
+      `cryptography per message alone: signed ${cost.signedUs.toFixed(1)} µs (sign + verify), signed and sealed ${cost.sealedUs.toFixed(1)} µs (seal + sign + verify + open): ${(cost.sealedUs / cost.signedUs).toFixed(2)}x`,
+    );
+    console.log(
+      `event logs after the run: ${log.records} records, chain ${log.ok ? 'intact' : `BROKEN: ${log.problem?.message}`}; sealed run ${sealedLog.records} records, chain ${sealedLog.ok ? 'intact' : `BROKEN: ${sealedLog.problem?.message}`}`,
     );
     for (const line of await guardOverhead()) console.log(line);
   } finally {

@@ -4,8 +4,15 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Clock } from '../core/clock.js';
 import { MessageRegistry, type MessageSpec, type PayloadOf } from '../core/contract.js';
-import { encodeEnvelope, signEnvelope, type Envelope, describeIssues } from '../core/envelope.js';
-import { DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
+import {
+  encodeEnvelope,
+  signEnvelope,
+  type Envelope,
+  describeIssues,
+  isOpenedEnvelope,
+  openedEnvelope,
+} from '../core/envelope.js';
+import { CoreError, DctrlError, errorFromWire, errorToWire } from '../core/errors.js';
 import { createIdFactory, type IdFactory } from '../core/ids.js';
 import type { SigningKey } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
@@ -20,6 +27,14 @@ import {
   Topics,
   TokenRenew,
 } from '../core/messages.js';
+import {
+  deriveSealingKey,
+  openEnvelope,
+  sealPayload,
+  SESSION_RENEWAL,
+  type SealingKey,
+  type SealRecipient,
+} from '../core/seal.js';
 import { readTokenUnverified, type TokenClaims } from '../core/token.js';
 import { anyFilterContains, anyFilterMatches, assertTopicFilter, assertTopicName, topicMatches } from '../core/topic-filter.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
@@ -69,7 +84,11 @@ export interface MessageContext {
 }
 
 export type Handler<P> = (payload: P, envelope: Envelope<P>, context: MessageContext) => void | Promise<void>;
-export type AnyHandler = (accepted: AcceptedMessage) => void | Promise<void>;
+/**
+ * Sees each accepted message as signed (a sealed payload stays sealed), with `opened` when this client is one of
+ * its recipients and could open it.
+ */
+export type AnyHandler = (accepted: AcceptedMessage & { opened?: Envelope }) => void | Promise<void>;
 export type Responder<P, R> = (payload: P, envelope: Envelope<P>) => R | Promise<R>;
 export type RejectionListener = (rejection: {
   topic: string;
@@ -101,6 +120,7 @@ export class BusClient {
   readonly #log: Logger;
   readonly #nextId: IdFactory;
   readonly #keys: TrustedKeys;
+  readonly #sealingKey: SealingKey;
   readonly #checks: InboundChecks;
   readonly #replay = new ReplayGuard();
   readonly #audit: AuditLimiter;
@@ -133,6 +153,7 @@ export class BusClient {
     this.#log = options.logger.child({ bus: options.client });
     this.#nextId = createIdFactory(options.clock);
     this.#keys = new TrustedKeys(options.rootPublicKey);
+    this.#sealingKey = deriveSealingKey(options.signingKey);
     if (options.initialDirectory) this.#keys.apply(options.initialDirectory.directory, options.initialDirectory.expiresAt);
     this.#checks = new InboundChecks(
       options.registry,
@@ -299,18 +320,23 @@ export class BusClient {
   async publish<S extends MessageSpec>(
     spec: S,
     payload: PayloadOf<S>,
-    options: { topic?: string; expiresInMs?: number; replyTo?: string; correlationId?: string } = {},
+    options: { topic?: string; expiresInMs?: number; replyTo?: string; correlationId?: string; sealTo?: readonly string[] } = {},
   ): Promise<Envelope<PayloadOf<S>>> {
     const envelope = this.seal(spec, payload, options);
     await this.sendSealed(spec, envelope, options.topic);
     return envelope;
   }
 
-  /** Builds and signs an envelope without sending it: for commands handed to another path, and the benchmark. */
+  /**
+   * Builds and signs an envelope without sending it: for commands handed to another path, and the benchmark. When the
+   * type travels sealed (or `sealTo` names recipients) the payload is sealed inside the signature; the envelope
+   * returned shows the plaintext but encodes and verifies as sealed.
+   * @throws AuthProxyError AUTH_PROXY_PAYLOAD_INVALID; CoreError CORE_SEAL_NO_KEY when no recipient has a key.
+   */
   seal<S extends MessageSpec>(
     spec: S,
     payload: PayloadOf<S>,
-    options: { expiresInMs?: number; replyTo?: string; correlationId?: string } = {},
+    options: { expiresInMs?: number; replyTo?: string; correlationId?: string; topic?: string; sealTo?: readonly string[] } = {},
   ): Envelope<PayloadOf<S>> {
     const checked = spec.payload.safeParse(payload);
     if (!checked.success) {
@@ -318,20 +344,47 @@ export class BusClient {
     }
     const issuedAt = this.#clock.now();
     const expiresInMs = options.expiresInMs ?? defaultLifetime(spec, this.#options.policy.maxCommandTtlMs);
-    return signEnvelope(
-      {
-        v: 1,
-        id: this.#nextId(),
-        type: spec.type,
-        issuer: this.client,
-        issuedAt,
-        ...(expiresInMs !== undefined ? { expiresAt: issuedAt + expiresInMs } : {}),
-        ...(options.replyTo !== undefined ? { replyTo: options.replyTo } : {}),
-        ...(options.correlationId !== undefined ? { correlationId: options.correlationId } : {}),
-        payload: checked.data as PayloadOf<S>,
-      },
-      this.#options.signingKey,
-    );
+    const unsigned = {
+      v: 1 as const,
+      id: this.#nextId(),
+      type: spec.type,
+      issuer: this.client,
+      issuedAt,
+      ...(expiresInMs !== undefined ? { expiresAt: issuedAt + expiresInMs } : {}),
+      ...(options.replyTo !== undefined ? { replyTo: options.replyTo } : {}),
+      ...(options.correlationId !== undefined ? { correlationId: options.correlationId } : {}),
+      payload: checked.data as PayloadOf<S>,
+    };
+    const recipients = options.sealTo ?? recipientsOf(spec, unsigned.payload, options.topic);
+    if (recipients === undefined) return signEnvelope(unsigned, this.#options.signingKey);
+    const sealed = sealPayload(unsigned.payload, this.#sealKeysOf(spec.type, recipients), unsigned);
+    return openedEnvelope(signEnvelope({ ...unsigned, payload: sealed }, this.#options.signingKey), unsigned.payload);
+  }
+
+  /**
+   * Opens an envelope sealed to this client (a stored allow-list at start); the envelope itself when it is not
+   * sealed, undefined when this client is not a recipient.
+   * @throws CoreError CORE_SEAL_OPEN_FAILED, CORE_SEAL_MALFORMED, CORE_ENVELOPE_PAYLOAD_INVALID.
+   */
+  open<P>(envelope: Envelope, spec: MessageSpec<P>): Envelope<P> | undefined {
+    return openEnvelope(envelope, spec.payload, this.client, this.#sealingKey);
+  }
+
+  /** Recipients without a key in the directory are not running anywhere and are left out; none at all is an error. */
+  #sealKeysOf(type: string, names: readonly string[]): SealRecipient[] {
+    const now = this.#clock.now();
+    const recipients: SealRecipient[] = [];
+    for (const client of new Set(names)) {
+      const key = this.#keys.sealKeyFor(client, now);
+      if (key) recipients.push({ client, key });
+    }
+    if (recipients.length === 0) {
+      throw new CoreError(
+        'CORE_SEAL_NO_KEY',
+        `${type} is sealed to ${names.join(', ') || 'nobody'}, but the key directory lists no encryption key for ${names.length === 1 ? 'it' : 'any of them'}`,
+      );
+    }
+    return recipients;
   }
 
   async sendSealed(spec: MessageSpec, envelope: Envelope, topic?: string): Promise<void> {
@@ -412,6 +465,7 @@ export class BusClient {
       await this.publish(spec.privateReply ? RpcPrivateReply : RpcReply, reply, {
         topic: replyTo,
         correlationId: envelope.correlationId!,
+        ...(spec.sealed?.reply ? { sealTo: [envelope.issuer] } : {}),
       });
     };
     await this.listen(spec, handler, topic);
@@ -440,8 +494,22 @@ export class BusClient {
     }
     const connection = this.#connection();
     connection.options.password = token;
-    if (connection.connected) await connection.publishAsync(Topics.sessionRenew, Buffer.from(token), { qos: 1 });
+    const sealed = this.#sealedRenewal(token);
+    if (connection.connected && sealed) await connection.publishAsync(Topics.sessionRenew, sealed, { qos: 1 });
     this.#scheduleRenewal();
+  }
+
+  /**
+   * The renewed token sealed to the embedded broker's own client, which alone reads Topics.sessionRenew: on a
+   * foreign broker (Mosquitto) anyone may subscribe there. With no subscription-mgr in the directory nothing is
+   * sent, and the token is used from the next reconnect on.
+   */
+  #sealedRenewal(token: string): Buffer | undefined {
+    const key = this.#keys.sealKeyFor(SESSION_RENEWAL.reader, this.#clock.now());
+    if (!key) return undefined;
+    const binding = { id: this.#nextId(), type: SESSION_RENEWAL.type, issuer: this.client };
+    const sealed = sealPayload({ token }, [{ client: SESSION_RENEWAL.reader, key }], binding);
+    return Buffer.from(JSON.stringify({ id: binding.id, issuer: binding.issuer, ...sealed }));
   }
 
   /** The retained status that says this client is alive (or leaving), for dashboards and operators. */
@@ -521,8 +589,29 @@ export class BusClient {
     if (handlers.length === 0 && this.#anyHandlers.length === 0) {
       this.#log.warn({ type: envelope.type, topic }, 'accepted a message no handler takes');
     }
-    for (const handler of this.#anyHandlers) this.#runHandler(() => handler(accepted), envelope);
-    for (const handler of handlers) this.#runHandler(() => handler(envelope.payload, envelope, { topic, raw }), envelope);
+    let opened: Envelope | undefined;
+    try {
+      opened = this.open(envelope, accepted.spec);
+    } catch (error) {
+      this.#rejectError(topic, error, raw);
+      return;
+    }
+    const seen = opened && opened !== envelope ? { ...accepted, opened } : accepted;
+    for (const handler of this.#anyHandlers) this.#runHandler(() => handler(seen), envelope);
+    if (!opened) {
+      // Sealed to others. Replies to others pass many clients by; any other type this client handles was misrouted.
+      if (handlers.length > 0 && accepted.spec.kind !== 'reply') {
+        this.#reject(
+          topic,
+          'CORE_SEAL_NOT_RECIPIENT',
+          `${envelope.type} ${envelope.id} is sealed to others, not "${this.client}"`,
+          envelope,
+          raw,
+        );
+      }
+      return;
+    }
+    for (const handler of handlers) this.#runHandler(() => handler(opened.payload, opened, { topic, raw }), envelope);
   }
 
   #runHandler(run: () => void | Promise<void>, envelope: Envelope): void {
@@ -663,6 +752,15 @@ export class BusClient {
       );
       return;
     }
+    if (pending.spec.sealed?.reply && !isOpenedEnvelope(envelope)) {
+      this.#reject(
+        envelope.replyTo ?? this.#replyTopic,
+        'CORE_SEAL_REQUIRED',
+        `reply to ${pending.spec.type} from "${envelope.issuer}" came in clear; it must be sealed to "${this.client}"`,
+        envelope,
+      );
+      return;
+    }
     this.#pending.delete(envelope.correlationId!);
     clearTimeout(pending.timer);
     if (!reply.ok) {
@@ -701,6 +799,14 @@ export class BusClient {
       this.#renewTimer = setTimeout(() => void this.renewNow(), RENEW_RETRY_MS).unref();
     }
   }
+}
+
+/** Whom a message of this type is sealed to, or undefined when it travels in clear. */
+function recipientsOf(spec: MessageSpec, payload: unknown, topic: string | undefined): readonly string[] | undefined {
+  const to = spec.sealed?.to;
+  if (to === undefined) return undefined;
+  if (to === 'responder') return [ownerOfTopic(topic ?? spec.topic)];
+  return typeof to === 'function' ? to(payload) : to;
 }
 
 function defaultLifetime(spec: MessageSpec, maxCommandTtlMs: number): number | undefined {

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { MessageRegistry, MessageSpec } from '../core/contract.js';
 import { decodeEnvelope, describeIssues, signingInput, type Envelope } from '../core/envelope.js';
 import { CoreError } from '../core/errors.js';
+import { isSealed, sealedPayloadSchema } from '../core/seal.js';
 import type { IssuerKey, TrustedKeys } from './key-directory.js';
 import type { ReplayGuard } from './replay-guard.js';
 import { inlineVerifier, type Verifier } from './verifier-pool.js';
@@ -93,8 +94,9 @@ export class InboundChecks {
   }
 
   /**
-   * Step 3, in arrival order: the verdict, replay, payload schema.
-   * @throws CoreError CORE_ENVELOPE_BAD_SIGNATURE, CORE_ENVELOPE_REPLAYED, CORE_ENVELOPE_PAYLOAD_INVALID, or ExpectedDuplicate.
+   * Step 3, in arrival order: the verdict, replay, payload schema (or, for a sealed payload, the seal's form).
+   * @throws CoreError CORE_ENVELOPE_BAD_SIGNATURE, CORE_ENVELOPE_REPLAYED, CORE_ENVELOPE_PAYLOAD_INVALID,
+   * CORE_SEAL_REQUIRED, CORE_SEAL_MALFORMED, or ExpectedDuplicate.
    */
   finish(pending: PendingMessage, signatureOk: boolean, redelivery: boolean): AcceptedMessage {
     const { envelope, spec } = pending;
@@ -158,6 +160,19 @@ export class InboundChecks {
   }
 
   #checkPayload(envelope: Envelope, spec: MessageSpec): void {
+    if (isSealed(envelope.payload)) {
+      // Only a recipient can check what a seal holds; it does so once it has opened it.
+      if (spec.sealed?.to === undefined && spec.kind !== 'reply') {
+        throw new CoreError('CORE_SEAL_MALFORMED', `${spec.type} travels in clear, but this one came sealed`);
+      }
+      if (!sealedPayloadSchema.safeParse(envelope.payload).success) {
+        throw new CoreError('CORE_SEAL_MALFORMED', `${spec.type} ${envelope.id}: the sealed payload is not a valid seal`);
+      }
+      return;
+    }
+    if (spec.sealed?.to !== undefined) {
+      throw new CoreError('CORE_SEAL_REQUIRED', `${spec.type} must travel sealed to its recipients; this one came in clear`);
+    }
     const result = spec.payload.safeParse(envelope.payload);
     if (!result.success) {
       throw new CoreError('CORE_ENVELOPE_PAYLOAD_INVALID', `${spec.type} payload invalid: ${describeIssues(result.error)}`);

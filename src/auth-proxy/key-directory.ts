@@ -1,6 +1,7 @@
 // The issuer keys this client trusts: the pinned Vault root key, plus the directory the root key signed.
 import type { KeyObject } from 'node:crypto';
 import { importPublicKey } from '../core/keys.js';
+import { importSealPublicKey } from '../core/seal.js';
 import type { PayloadOf } from '../core/contract.js';
 import type { KeyDirectory } from '../core/messages.js';
 
@@ -16,6 +17,7 @@ export const ROOT_ISSUER = 'vault';
 export class TrustedKeys {
   readonly #root: IssuerKey;
   #issuers = new Map<string, IssuerKey>();
+  #sealKeys = new Map<string, { b64: string; key: KeyObject }>();
   #version = 0;
   #expiresAt = 0;
 
@@ -55,6 +57,7 @@ export class TrustedKeys {
       );
     }
     this.#issuers = next;
+    this.#sealKeys = sealKeysOf(directory, this.#sealKeys);
     this.#version = directory.version;
     return true;
   }
@@ -64,9 +67,27 @@ export class TrustedKeys {
     return this.#version > 0 && now >= this.#expiresAt;
   }
 
+  /** The X25519 key to seal to for `client`, when the directory lists one and has not expired. */
+  sealKeyFor(client: string, now: number): KeyObject | undefined {
+    return this.expired(now) ? undefined : this.#sealKeys.get(client)?.key;
+  }
+
   /** The key that must have signed a message from `issuer`; the root key for the Vault itself, always. */
   keyFor(issuer: string, now: number): IssuerKey | undefined {
     if (issuer === ROOT_ISSUER) return this.#root;
     return this.expired(now) ? undefined : this.#issuers.get(issuer);
   }
+}
+
+function sealKeysOf(
+  directory: DirectoryPayload,
+  current: ReadonlyMap<string, { b64: string; key: KeyObject }>,
+): Map<string, { b64: string; key: KeyObject }> {
+  const next = new Map<string, { b64: string; key: KeyObject }>();
+  for (const { client, encryptionKey } of directory.keys) {
+    if (encryptionKey === undefined) continue;
+    const known = current.get(client);
+    next.set(client, known?.b64 === encryptionKey ? known : { b64: encryptionKey, key: importSealPublicKey(encryptionKey) });
+  }
+  return next;
 }

@@ -22,6 +22,7 @@ import {
 } from '../core/messages-machine.js';
 import {
   BalanceChanged,
+  KeyDirectory,
   LedgerRecord,
   MemberChanged,
   MemberQuery,
@@ -529,7 +530,16 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
     const version = Math.max((await state.allowListVersion(deviceId)) + 1, now);
     const ttlMs = settings.allowListTtlHours * 3_600_000;
     const payload = { device: deviceId, version, issuedAt: now, expiresAt: now + ttlMs, ...content };
-    const sealed = client().seal(AllowList, payload, { expiresInMs: ttlMs });
+    let sealed: Envelope<typeof payload>;
+    try {
+      sealed = client().seal(AllowList, payload, { expiresInMs: ttlMs });
+    } catch (error) {
+      // Sealed to the door: one not enrolled yet (no key in the directory) could not read it; it gets its list
+      // when the directory names it.
+      if (!(error instanceof DctrlError && error.code === 'CORE_SEAL_NO_KEY')) throw error;
+      log.info({ device: deviceId }, 'allow-list waits until the device is in the key directory');
+      return;
+    }
     const bytes = encodeEnvelope(sealed).length;
     if (bytes > config.bus.maxMessageBytes) {
       log.error(
@@ -614,6 +624,8 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
   // ---- start and stop ---------------------------------------------------------------------------------------
 
   const subscribeCache = async (client: BusClient): Promise<void> => {
+    // A door enrolled since (a new key in the directory) can now be sealed to.
+    client.on(KeyDirectory, () => scheduleAllowLists());
     await client.listen(MemberChanged, (changed) => {
       change(() => cache.applyFacts(changed.member));
       void refreshLine(changed.member.memberId);

@@ -13,11 +13,30 @@ import { topicMatches } from './topic-filter.js';
  */
 export type MessageKind = 'event' | 'command' | 'state' | 'request' | 'reply';
 
+/**
+ * Who can read a sealed payload: fixed client names, `responder` (the service that owns a request's topic),
+ * or names taken from the payload itself (the device an allow-list is for).
+ */
+export type SealRecipients<P> =
+  | 'responder'
+  | readonly string[]
+  // Method form so a spec of one payload type still fits MessageSpec<unknown> (parameter bivariance).
+  | { bivariance(payload: P): readonly string[] }['bivariance'];
+
+/** Whether a type travels sealed (inside the signature), and to whom; see docs/design.md, "Sealed payloads". */
+export interface SealSpec<P> {
+  /** The message's own payload is sealed to these recipients; a clear one is refused. */
+  readonly to?: SealRecipients<P>;
+  /** For requests: the reply (result or error) is sealed to the requester, and a clear one is refused. */
+  readonly reply?: boolean;
+}
+
 export interface MessageSpec<P = unknown> {
   readonly type: string;
   /** MQTT topic filter the message travels on; `{issuer}` stands for the signer's name. */
   readonly topic: string;
   readonly kind: MessageKind;
+  readonly sealed?: SealSpec<P>;
   /** Who may sign this type: a list of client names, or any client in the directory. */
   readonly issuers: 'any' | readonly string[];
   readonly payload: z.ZodType<P>;

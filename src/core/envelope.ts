@@ -28,9 +28,30 @@ const envelopeSchema = z.strictObject({
 export type Envelope<P = unknown> = Omit<z.infer<typeof envelopeSchema>, 'payload'> & { payload: P };
 export type UnsignedEnvelope<P = unknown> = Omit<Envelope<P>, 'sig'>;
 
+// An opened envelope shows its recipient the plaintext; the signature and the wire still carry the seal.
+const sealedPayloads = new WeakMap<object, unknown>();
+
+/** The envelope as its recipient reads it: the opened payload in place of the seal, which it still encodes and verifies as. */
+export function openedEnvelope<P>(wire: Envelope, payload: P): Envelope<P> {
+  const opened = { ...wire, payload };
+  sealedPayloads.set(opened, sealedPayloads.has(wire) ? sealedPayloads.get(wire) : wire.payload);
+  return opened;
+}
+
+/** True for an envelope that was opened from a seal. */
+export function isOpenedEnvelope(envelope: Envelope): boolean {
+  return sealedPayloads.has(envelope);
+}
+
+/** The envelope as it travels and was signed: with the seal, for an opened one. */
+export function wireEnvelope<P>(envelope: Envelope<P>): Envelope {
+  return sealedPayloads.has(envelope) ? { ...envelope, payload: sealedPayloads.get(envelope) } : envelope;
+}
+
 /** The bytes a signature covers: the canonical encoding of every field but the signature. */
 export function signingInput(envelope: UnsignedEnvelope): Buffer {
-  const { v, id, type, issuer, issuedAt, expiresAt, replyTo, correlationId, payload } = envelope;
+  const { v, id, type, issuer, issuedAt, expiresAt, replyTo, correlationId } = envelope;
+  const payload = sealedPayloads.has(envelope) ? sealedPayloads.get(envelope) : envelope.payload;
   return canonicalBytes({ v, id, type, issuer, issuedAt, expiresAt, replyTo, correlationId, payload });
 }
 
@@ -42,8 +63,9 @@ export function verifyEnvelopeSignature(envelope: Envelope, publicKey: KeyObject
   return verifyBytes(publicKey, signingInput(envelope), envelope.sig);
 }
 
+/** The wire bytes; an opened envelope is encoded sealed, as it was signed. */
 export function encodeEnvelope(envelope: Envelope): Buffer {
-  return Buffer.from(JSON.stringify(envelope), 'utf8');
+  return Buffer.from(JSON.stringify(wireEnvelope(envelope)), 'utf8');
 }
 
 /**

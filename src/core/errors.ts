@@ -75,6 +75,15 @@ export const CoreErrorCodes = {
   CORE_ENVELOPE_STALE: 'The message is older than the freshness window or past its expiry.',
   CORE_ENVELOPE_FROM_FUTURE: 'The message claims to be issued in the future beyond the allowed clock skew.',
   CORE_ENVELOPE_REPLAYED: 'A message with this id was already accepted.',
+  CORE_SEAL_REQUIRED: 'A message type that travels sealed arrived with a clear payload; the sender must seal it.',
+  CORE_SEAL_MALFORMED: 'A sealed payload is not a valid seal, or what it holds is not JSON.',
+  CORE_SEAL_OPEN_FAILED:
+    'A sealed payload addressed to this client does not open: tampered, or moved from another envelope or issuer.',
+  CORE_SEAL_NOT_RECIPIENT:
+    'A message this client handles came sealed to other clients only: misrouted, or the contract names other recipients.',
+  CORE_SEAL_NO_RECIPIENT: 'A message to seal has no recipient, or more than a seal can carry.',
+  CORE_SEAL_NO_KEY:
+    'A recipient has no encryption key in the key directory; restart the Vault so it lists one, or check the name.',
   CORE_FOB_NUMBER_INVALID: 'A fob number is the 10 digits an EM4100 reader types.',
   CORE_AMOUNT_INVALID: 'An amount is written like 75 or 75.00: no sign, at most two decimals (cents).',
   CORE_TOPIC_INVALID: 'A topic or topic filter breaks MQTT topic rules.',

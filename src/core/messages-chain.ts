@@ -25,6 +25,7 @@ export const ChainPayment = defineMessage({
   type: 'chain.payment',
   topic: 'dctrl/v1/chain-notifier/payment',
   kind: 'event',
+  sealed: { to: ['server'] },
   issuers: ['chain-notifier'],
   description:
     'A payment to a watched address changed: seen in the mempool, mined, confirmed (credited to the ledger), reorged out of the best chain, or replaced by a double spend.',
@@ -45,6 +46,7 @@ export const DepositAddress = defineMessage({
   type: 'chain-notifier.deposit-address',
   topic: 'dctrl/v1/chain-notifier/rpc/deposit-address',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'A member’s bitcoin deposit address (the same every time; derived from the space’s watch-only key) and its BIP21 URI.',
@@ -57,6 +59,7 @@ export const ChainPayments = defineMessage({
   type: 'chain-notifier.payments',
   topic: 'dctrl/v1/chain-notifier/rpc/payments',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description: 'The bitcoin payments to one member’s address (or all, newest last, at most 200), as they stand.',
   payload: z.strictObject({ memberId: memberId.optional() }),
@@ -103,6 +106,7 @@ export const InvoiceCreate = defineMessage({
   type: 'chain-notifier.invoice.create',
   topic: 'dctrl/v1/chain-notifier/rpc/invoice-create',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'An invoice for an amount in the space currency, for a member, a product or a donation: the rate locked now, a fresh address, its BIP21 URI and QR code (SVG, PNG). Only invoice creators; a repeated idempotencyKey returns the same invoice.',
@@ -121,6 +125,7 @@ export const InvoiceGet = defineMessage({
   type: 'chain-notifier.invoice.get',
   topic: 'dctrl/v1/chain-notifier/rpc/invoice-get',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description: 'One invoice as it stands, with its QR code; for invoice creators and address readers.',
   payload: z.strictObject({ id: invoiceId }),
@@ -132,6 +137,7 @@ export const InvoiceList = defineMessage({
   type: 'chain-notifier.invoice.list',
   topic: 'dctrl/v1/chain-notifier/rpc/invoice-list',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'The newest invoices (at most 50), optionally only one member’s or in one state, without QR codes; for invoice creators and address readers.',
@@ -148,6 +154,7 @@ export const ChainInvoice = defineMessage({
   type: 'chain.invoice',
   topic: 'dctrl/v1/chain-notifier/invoice',
   kind: 'event',
+  sealed: { to: ['business-mgr', 'server'] },
   issuers: ['chain-notifier'],
   description:
     'An invoice was made or changed: its state (new, processing, settled, expired, invalid), what was paid and its partial, over and late flags.',

@@ -22,6 +22,7 @@ export const MachineTap = defineMessage({
   type: 'machine.tap',
   topic: 'dctrl/v1/{issuer}/tap',
   kind: 'event',
+  sealed: { to: ['business-mgr', 'server'] },
   issuers: 'any',
   description:
     'A fob was presented to a device’s reader (a repeated read within the debounce window is one tap); the fob travels only as its keyed hash and last three digits.',
@@ -83,6 +84,7 @@ export const AllowList = defineMessage({
   type: 'business-mgr.allow-list',
   topic: 'dctrl/v1/business-mgr/allow-list/+',
   kind: 'state',
+  sealed: { to: (payload) => [payload.device] },
   issuers: ['business-mgr'],
   retained: true,
   description:
@@ -174,6 +176,7 @@ export const OfflineLog = defineMessage({
   type: 'business-mgr.offline-log',
   topic: 'dctrl/v1/business-mgr/rpc/offline-log',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'A door uploads what it decided from its allow-list while the hub was unreachable, once the bus returns; BusinessMgr stores each entry once by its local id, so the door re-sends until it hears the reply.',
@@ -254,6 +257,7 @@ export const DecisionsQuery = defineMessage({
   type: 'business-mgr.decisions',
   topic: 'dctrl/v1/business-mgr/rpc/decisions',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'The recorded decisions, newest first, filtered by device, member, tap or invoice, a page at a time (`before` is the last decision id of the previous page).',
@@ -273,6 +277,7 @@ export const SimulateTap = defineMessage({
   type: 'machine.simulate-tap',
   topic: 'dctrl/v1/+/rpc/simulate-tap',
   kind: 'request',
+  sealed: { to: 'responder' },
   /** Only the operators' tools: a client that has seen a tap's fob hash must not be able to present it again. */
   issuers: ['cli', 'server'],
   description:

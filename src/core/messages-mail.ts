@@ -47,6 +47,7 @@ export const MailOutbox = defineMessage({
   type: 'member-mail.outbox',
   topic: 'dctrl/v1/member-mail/rpc/outbox',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'The outbox, newest first, a page at a time: every mail made, its state, attempts and last error; filter by member (a member’s mail history), state or kind. Only memberMail.operators may.',
@@ -71,6 +72,7 @@ export const MailRetry = defineMessage({
   type: 'member-mail.retry',
   topic: 'dctrl/v1/member-mail/rpc/retry',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'Send failed or unsure mails again (by id, or every failed one): the address is looked up again and the mail keeps its Message-ID. Only memberMail.operators may.',
@@ -88,6 +90,7 @@ export const MailPreview = defineMessage({
   type: 'member-mail.preview',
   topic: 'dctrl/v1/member-mail/rpc/preview',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'A template rendered for one member with their data as it is now, without sending it: subject, plain text and HTML. A template with a missing variable fails here. Only memberMail.operators may.',

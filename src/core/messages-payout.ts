@@ -215,6 +215,7 @@ export const PayoutRequest = defineMessage({
   type: 'payout-mgr.request',
   topic: 'dctrl/v1/payout-mgr/rpc/request',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Ask for a payout: an address on the configured network, an amount in sats or in the space’s currency (integer cents, converted at a fresh rate that is recorded), a reason and who asks. Only payoutMgr.requesters may; the same idempotencyKey gives back the first request.',
@@ -240,6 +241,7 @@ export const PayoutDecide = defineMessage({
   type: 'payout-mgr.decide',
   topic: 'dctrl/v1/payout-mgr/rpc/decide',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'An approver approves or rejects a requested payout, signed by one of their enrolled keys over the payout’s id, amount, address and request digest; each approver counts once, and one rejection ends it. The approver is one of payoutMgr.approvers, stated by the client that carries it (payoutMgr.delegates) or the client itself.',
@@ -315,6 +317,7 @@ export const PayoutList = defineMessage({
   type: 'payout-mgr.list',
   topic: 'dctrl/v1/payout-mgr/rpc/list',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description: 'Payouts, newest first, a page at a time; filter by state or member. Only payoutMgr.readers may.',
   payload: z.strictObject({
@@ -331,6 +334,7 @@ export const PayoutGet = defineMessage({
   type: 'payout-mgr.get',
   topic: 'dctrl/v1/payout-mgr/rpc/get',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description: 'One payout with its approvals and, once in a PSBT, that PSBT. Only payoutMgr.readers may.',
   payload: z.strictObject({ payoutId }),
@@ -342,6 +346,7 @@ export const PsbtBuild = defineMessage({
   type: 'payout-mgr.psbt.build',
   topic: 'dctrl/v1/payout-mgr/rpc/psbt-build',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Build one PSBT paying approved payouts (those named, or every approved one, batched): coins chosen from the wallet, the fee rate from the node within payoutMgr.fee’s floor and ceiling, change back to the wallet, key origins for every key. Only payoutMgr.operators may.',
@@ -358,6 +363,7 @@ export const PsbtGet = defineMessage({
   type: 'payout-mgr.psbt.get',
   topic: 'dctrl/v1/payout-mgr/rpc/psbt-get',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'A PSBT as it stands, with the co-signers’ signatures so far, to hand to the next co-signer; or every PSBT not yet confirmed. Only payoutMgr.readers may.',
@@ -370,6 +376,7 @@ export const PsbtImport = defineMessage({
   type: 'payout-mgr.psbt.import',
   topic: 'dctrl/v1/payout-mgr/rpc/psbt-import',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'A co-signer’s signed PSBT: it must sign exactly the transaction built, with keys of the wallet only, each signature valid; its signatures are combined in, and at the quorum the transaction is finalized (not sent). Found by its transaction when no psbtId is given. Only payoutMgr.operators may.',
@@ -382,6 +389,7 @@ export const PsbtBroadcast = defineMessage({
   type: 'payout-mgr.psbt.broadcast',
   topic: 'dctrl/v1/payout-mgr/rpc/psbt-broadcast',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Send a fully signed PSBT’s transaction to the network. A refusal by the node is reported with its reason and the payouts stay signed and unpaid. Only payoutMgr.operators may.',
@@ -394,6 +402,7 @@ export const PsbtDiscard = defineMessage({
   type: 'payout-mgr.psbt.discard',
   topic: 'dctrl/v1/payout-mgr/rpc/psbt-discard',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Give up a PSBT that was not sent (a co-signer is away, the fee is wrong): its coins are free again and its payouts go back to approved, to be built anew. Only payoutMgr.operators may.',
@@ -406,6 +415,7 @@ export const PayoutWallet = defineMessage({
   type: 'payout-mgr.wallet',
   topic: 'dctrl/v1/payout-mgr/rpc/wallet',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'The multisig wallet: its descriptor, balance, coins and how far it has followed the chain; with newAddress, a fresh receive address to fund it. Only payoutMgr.readers may.',
@@ -418,6 +428,7 @@ export const PayoutChanged = defineMessage({
   type: 'payout-mgr.changed',
   topic: 'dctrl/v1/payout-mgr/payout',
   kind: 'event',
+  sealed: { to: ['member-mail'] },
   issuers: ['payout-mgr'],
   description:
     'A payout changed state (requested, approved, rejected, expired, signing, signed, broadcast, confirmed); for dashboards and for the payee’s notice mail.',

@@ -32,10 +32,20 @@ export const KeyDirectory = defineMessage({
   kind: 'state',
   issuers: ['vault'],
   retained: true,
-  description: 'Every client name and its Ed25519 public key, signed by the Vault root key.',
+  description:
+    'Every client name, its Ed25519 public key and its X25519 key for payloads sealed to it, signed by the Vault root key.',
   payload: z.strictObject({
     version: z.int().positive(),
-    keys: z.array(z.strictObject({ client: clientNameSchema, publicKey: z.string().length(43) })).max(10_000),
+    keys: z
+      .array(
+        z.strictObject({
+          client: clientNameSchema,
+          publicKey: z.string().length(43),
+          /** X25519, base64url: what is sealed to this client is encrypted to it (see src/core/seal.ts). */
+          encryptionKey: z.string().length(43).optional(),
+        }),
+      )
+      .max(10_000),
   }),
 });
 
@@ -69,6 +79,7 @@ export const TokenRenew = defineMessage({
   type: 'vault.token.renew',
   topic: Topics.tokenRenew,
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   privateReply: true,
   description:
@@ -83,6 +94,7 @@ export const SecretGet = defineMessage({
   type: 'vault.secret',
   topic: 'dctrl/v1/vault/rpc/secret',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   privateReply: true,
   description:
@@ -334,6 +346,7 @@ export const MemberCommand = defineMessage({
   type: 'member-data.command',
   topic: 'dctrl/v1/member-data/rpc/command',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Record a member fact (join, email or tier change, fob issued or revoked, exemption, leaving, rejoining, group or badge added or taken away); only memberData.editors may. Fobs travel as keyed hashes.',
@@ -369,6 +382,7 @@ export const MemberQuery = defineMessage({
   type: 'member-data.query',
   topic: 'dctrl/v1/member-data/rpc/query',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'One member by id, or the current members (and, when asked, those who left) a page at a time in id order: pass the previous reply’s `next` as `after`.',
@@ -386,6 +400,7 @@ export const MemberImport = defineMessage({
   type: 'member-data.import',
   topic: 'dctrl/v1/member-data/rpc/import',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Add many members at once (a CSV the CLI has read): all or nothing, and a bad row is named by its line. Only memberData.editors may.',
@@ -411,6 +426,7 @@ export const MemberEvents = defineMessage({
   type: 'member-data.events',
   topic: 'dctrl/v1/member-data/rpc/events',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'The recorded member facts after an event id, oldest first, a page at a time: how the Reporter catches up after downtime.',
@@ -434,6 +450,7 @@ export const MemberChanged = defineMessage({
   type: 'member-data.changed',
   topic: 'dctrl/v1/member-data/changed',
   kind: 'event',
+  sealed: { to: ['business-mgr', 'reporter', 'chain-notifier', 'member-mail', 'server'] },
   issuers: ['member-data'],
   description:
     'A member fact was recorded; carries its event id (for member-data.events), the event type and the member as they are now.',
@@ -473,6 +490,7 @@ export const LedgerRecord = defineMessage({
   type: 'reporter.ledger.record',
   topic: 'dctrl/v1/reporter/rpc/record',
   kind: 'request',
+  sealed: { to: 'responder', reply: true },
   issuers: 'any',
   description:
     'Record a money movement (payment received, purchase, donation, adjustment, payout) in integer cents; once per (kind, causedBy), so a retry records nothing twice. Each client may record only the kinds reporter.ledgerWriters gives it.',
@@ -526,6 +544,7 @@ export const ReportRequest = defineMessage({
   type: 'reporter.report',
   topic: 'dctrl/v1/reporter/rpc/report',
   kind: 'request',
+  sealed: { reply: true },
   issuers: 'any',
   description:
     'A report as JSON or CSV: income for a month by source and method, members with status, balance and end of grace, balances, one member statement, or ledger entries after a cursor in the order recorded, all or one member’s; long ones in pages.',
@@ -562,6 +581,7 @@ export const MemberStatusChanged = defineMessage({
   type: 'reporter.status-changed',
   topic: 'dctrl/v1/reporter/member-status',
   kind: 'event',
+  sealed: { to: ['business-mgr', 'member-mail', 'server'] },
   issuers: ['reporter'],
   description:
     'A member became active or inactive (dues overdue past grace, paid up, left, rejoined, exempt); for access caches.',
@@ -578,6 +598,7 @@ export const BalanceChanged = defineMessage({
   type: 'reporter.balance-changed',
   topic: 'dctrl/v1/reporter/balance',
   kind: 'event',
+  sealed: { to: ['business-mgr', 'member-mail', 'server'] },
   issuers: ['reporter'],
   description: 'A ledger entry changed a member balance; carries the entry and the balance after it.',
   payload: z.strictObject({ memberId, balanceCents: z.int(), entry: ledgerEntry }),

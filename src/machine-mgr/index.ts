@@ -10,6 +10,7 @@ import { decideFromAllowList, fobKey, type AllowListPayload } from '../core/door
 import { decodeEnvelope, verifyEnvelopeSignature, type Envelope } from '../core/envelope.js';
 import { createIdFactory } from '../core/ids.js';
 import { importPublicKey } from '../core/keys.js';
+import { deriveSealingKey, openEnvelope } from '../core/seal.js';
 import {
   AllowList,
   MachineActuation,
@@ -115,6 +116,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
   let latestSeen = 0;
   let settings: DeviceConfig;
   let pinnedKey: KeyObject;
+  const sealingKey = deriveSealingKey(context.credentials.signingKey);
   let store: DeviceStore | undefined;
   let actuator: Actuator | undefined;
   let drivers = new Map<string, OutputDriver>();
@@ -333,19 +335,25 @@ export function createMachineMgr(context: ServiceContext, device: string, option
   // ---- the allow-list ----
 
   const loadAllowList = async (): Promise<Envelope<AllowListPayload> | undefined> => {
-    const stored = await store!.loadAllowList();
-    if (!stored) return undefined;
-    const parsed = AllowList.payload.safeParse(stored.payload);
-    const problem = !verifyEnvelopeSignature(stored, pinnedKey)
+    const sealed = await store!.loadAllowList();
+    if (!sealed) return undefined;
+    let stored: Envelope<AllowListPayload> | undefined;
+    let unopened: string | undefined;
+    try {
+      stored = openEnvelope(sealed, AllowList.payload, context.credentials.client, sealingKey);
+    } catch (error) {
+      unopened = `it does not open with this device's key: ${(error as Error).message}`;
+    }
+    const problem = !verifyEnvelopeSignature(sealed, pinnedKey)
       ? 'its signature is not by the pinned BusinessMgr key'
-      : !parsed.success
-        ? 'its payload no longer matches the contract'
+      : unopened !== undefined || !stored
+        ? (unopened ?? 'it is sealed to another device')
         : stored.payload.device !== device
           ? `it is for "${stored.payload.device}"`
           : undefined;
-    if (problem) {
+    if (problem || !stored) {
       const code: MachineMgrErrorCode = 'MACHINE_MGR_ALLOW_LIST_INVALID';
-      log.error({ code, id: stored.id }, `stored allow-list not used: ${problem}; offline taps are denied until a new one comes`);
+      log.error({ code, id: sealed.id }, `stored allow-list not used: ${problem}; offline taps are denied until a new one comes`);
       return undefined;
     }
     return stored;

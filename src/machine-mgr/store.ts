@@ -1,7 +1,7 @@
 // A device's own SQLite file: command ids it has seen (against replay across restarts), its allow-list (the signed
 // envelope, re-verified at load) and the log of what it decided offline until BusinessMgr has it.
 import type { Kysely } from 'kysely';
-import type { Envelope } from '../core/envelope.js';
+import { wireEnvelope, type Envelope } from '../core/envelope.js';
 import type { AllowListPayload } from '../core/door-access.js';
 import { migrate, openDatabase, type DatabaseHandle, type MigrationList } from '../core/storage/index.js';
 import type { offlineReasons } from '../core/messages-machine.js';
@@ -134,6 +134,7 @@ export class DeviceStore {
     return Number(result.numDeletedRows);
   }
 
+  /** The allow-list as stored: sealed to this device, as it came (see MachineMgr's loadAllowList). */
   async loadAllowList(): Promise<Envelope<AllowListPayload> | undefined> {
     const row = await this.#db
       .selectFrom('machine_mgr_allow_list')
@@ -144,7 +145,12 @@ export class DeviceStore {
   }
 
   async saveAllowList(envelope: Envelope<AllowListPayload>, now: number): Promise<void> {
-    const row = { device: this.device, version: envelope.payload.version, envelope: JSON.stringify(envelope), stored_at: now };
+    const row = {
+      device: this.device,
+      version: envelope.payload.version,
+      envelope: JSON.stringify(wireEnvelope(envelope)),
+      stored_at: now,
+    };
     await this.#db
       .insertInto('machine_mgr_allow_list')
       .values(row)

@@ -6,6 +6,7 @@ import type { ReaderConfig } from '../core/config.js';
 import { deviceLinkOf } from '../core/device-link.js';
 import { DctrlError } from '../core/errors.js';
 import { hashFob, type HashedFob } from '../core/fob-hash.js';
+import { createIdFactory } from '../core/ids.js';
 import { MachineInput, MachineTap, MachineTopics, SimulateTap } from '../core/messages-machine.js';
 import { SecretGet } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
@@ -160,6 +161,7 @@ export function createMachineNotifier(
   let fobKey: Buffer | undefined;
   /** The client taps are sealed with: the last one tried, so a tap has an id even before the bus was ever up. */
   let sealer: BusClient | undefined;
+  const nextTapId = createIdFactory(clock);
   /** The client that joined the bus; it reconnects by itself from then on. */
   let bus: BusClient | undefined;
   let joining: Promise<void> | undefined;
@@ -251,16 +253,17 @@ export function createMachineNotifier(
       );
       burstDropped = 0;
     }
-    const envelope = client.seal(MachineTap, { device, fob, at, reader: from });
-    // Sent only while the bus is up: a tap held in a queue could open the door minutes later.
+    // Sent only while the bus is up: a tap held in a queue could open the door minutes later. Sealing needs the
+    // recipients' keys from the directory, so a tap that is not sent is not sealed; it needs only its id.
     const online = bus !== undefined && bus.connected;
+    const envelope = online ? client.seal(MachineTap, { device, fob, at, reader: from }) : { id: nextTapId() };
     stats.taps++;
     if (online) stats.published++;
     else stats.unpublished++;
     // The device's own MachineMgr hears it first and at once, whether or not the bus carries it.
     link.tap({ tapId: envelope.id, device, fob, at, published: online });
     log.info({ tapId: envelope.id, lastDigits: fob.lastDigits, reader: from, published: online }, 'tap');
-    if (online) {
+    if (online && 'sig' in envelope) {
       bus!.sendSealed(MachineTap, envelope).catch((error: unknown) => {
         stats.sendFailures++;
         log.warn(

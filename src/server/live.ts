@@ -34,6 +34,7 @@ import {
   SettingChanged,
   Topics,
 } from '../core/messages.js';
+import { isSealed } from '../core/seal.js';
 import { topicMatches } from '../core/topic-filter.js';
 
 export type SummaryValue = string | number | boolean | null;
@@ -165,7 +166,8 @@ const ANY_REPLY = `${Topics.root}/+/reply/#`;
 
 /**
  * The live summary of one accepted message, or null when it is never shown: replies, anything on the private tree
- * or a reply topic, replays and probes. Pure, so a logged envelope can be shown the same way.
+ * or a reply topic, replays and probes. Pure, so a logged envelope can be shown the same way; a sealed one (the
+ * Server is not among its recipients, or it comes from the log) shows only its type, topic and issuer.
  */
 export function summarizeMessage(envelope: Envelope, topic: string, receivedAt: number): LiveEvent | null {
   if (NEVER_SHOWN.has(envelope.type) || topicMatches(PRIVATE_ROOT, topic) || topicMatches(ANY_REPLY, topic)) return null;
@@ -177,7 +179,8 @@ export function summarizeMessage(envelope: Envelope, topic: string, receivedAt: 
     type: envelope.type,
     topic,
     issuer: envelope.issuer,
-    summary: redact ? redact(envelope.payload) : {},
+    // Sealed to others than the Server: what it says stays unknown here too.
+    summary: redact && !isSealed(envelope.payload) ? redact(envelope.payload) : {},
   };
 }
 
@@ -200,9 +203,9 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     return false;
   };
 
-  const hear = ({ envelope, topic }: AcceptedMessage): void => {
+  const hear = ({ envelope, topic, opened }: AcceptedMessage & { opened?: Envelope }): void => {
     if (stopped) return;
-    const event = summarizeMessage(envelope, topic, clock.now());
+    const event = summarizeMessage(opened ?? envelope, topic, clock.now());
     if (!event || isRepeatedHeartbeat(event)) return;
     buffer.push(event);
     if (buffer.length > bufferSize) buffer.splice(0, buffer.length - bufferSize);

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { BusClient } from '../auth-proxy/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Envelope } from '../core/envelope.js';
+import { isSealed } from '../core/seal.js';
 import { ChainPayment } from '../core/messages-chain.js';
 import { BusinessDecision, MachineStatus } from '../core/messages-machine.js';
 import { MailChanged } from '../core/messages-mail.js';
@@ -189,10 +190,13 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
 
   let started = false;
   let stopped = false;
-  const record = ({ envelope }: { envelope: Envelope; topic: string }): void => {
+  const record = ({ envelope, opened }: { envelope: Envelope; topic: string; opened?: Envelope }): void => {
     if (stopped) return;
     messages.inc({ type: envelope.type });
-    counters.get(envelope.type)?.(envelope.payload, envelope);
+    const readable = opened ?? envelope;
+    // Sealed to others: counted by type only.
+    if (isSealed(readable.payload)) return;
+    counters.get(envelope.type)?.(readable.payload, readable);
   };
 
   return {

@@ -13,6 +13,8 @@ export interface BrokerOptions {
   onDenial: (denial: Denial) => void;
   /** Told when a connection's CONNECT was accepted, before the CONNACK goes out. */
   onLogin: (client: Client) => void;
+  /** The token inside a renewal sealed to this broker (see renewal.ts); throws when it is not one. */
+  openRenewal: (bytes: Buffer, sessionClient: string | undefined) => Buffer;
 }
 
 const CONTROL_PREFIX = '$dctrl/';
@@ -62,10 +64,12 @@ export async function createBroker(options: BrokerOptions): Promise<Aedes> {
         return done(deny(client, 'publish', error, packet.topic));
       }
       if (packet.topic !== Topics.sessionRenew) return done(null);
-      sessions.renew(client, Buffer.from(packet.payload)).then(
-        () => done(null),
-        (error: unknown) => done(deny(client, 'session', error, packet.topic)),
-      );
+      Promise.resolve()
+        .then(() => sessions.renew(client, options.openRenewal(Buffer.from(packet.payload), sessions.claimsOf(client)?.client)))
+        .then(
+          () => done(null),
+          (error: unknown) => done(deny(client, 'session', error, packet.topic)),
+        );
     },
     authorizeSubscribe: (client, subscription, done) => {
       try {

@@ -16,6 +16,8 @@ export const SubscriptionMgrErrorCodes = {
     'Refused a connection: its address already has broker.limits.connectionsPerAddress open, or broker.limits.unauthenticatedConnections are waiting to log in.',
   SUBSCRIPTION_MGR_QUOTA_EXCEEDED:
     'The client published more messages or bytes than broker.limits.publish (or its publishOverrides entry) allows; it was disconnected.',
+  SUBSCRIPTION_MGR_RENEWAL_INVALID:
+    'A renewed token on $dctrl/session/renew was not sealed to subscription-mgr by the session’s own client; the old token stays.',
   SUBSCRIPTION_MGR_TLS_FILES_MISSING:
     'broker.tls.enabled needs a certificate and its key: run `dctrl tls init` (dataDir/tls) or set broker.tls.certFile and keyFile.',
   SUBSCRIPTION_MGR_LISTEN_FAILED: 'A listener could not bind its port; is another broker running there?',

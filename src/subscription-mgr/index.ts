@@ -6,6 +6,8 @@ import { AuditDenied, Revocations } from '../core/messages.js';
 import type { Service, ServiceContext } from '../core/service.js';
 import { AuditLimiter } from '../core/audit-limiter.js';
 import { brokerTlsPaths } from '../core/broker-tls.js';
+import { deriveSealingKey } from '../core/seal.js';
+import { openRenewal } from './renewal.js';
 import { closeBroker, createBroker } from './broker.js';
 import { SubscriptionMgrError } from './errors.js';
 import { ConnectionGuard } from './guard.js';
@@ -31,6 +33,7 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
   const { config, clock } = context;
   const log = context.logger.child({ service: SERVICE_NAME });
   const sessions = new SessionTable(importPublicKey(context.credentials.rootPublicKey), clock, config.bus.maxMessageBytes);
+  const sealingKey = deriveSealingKey(context.credentials.signingKey);
   const listeners: OpenListener[] = [];
   const denialListeners: ((denial: Denial) => void)[] = [];
   const auditLimit = new AuditLimiter(config.bus.auditPerSecond, clock);
@@ -116,6 +119,7 @@ export function createSubscriptionMgr(context: ServiceContext, options: Subscrip
           connectTimeoutMs: limits.connectTimeoutMs,
           onDenial: report,
           onLogin: (client) => guard.loggedIn(client.conn),
+          openRenewal: (bytes, sessionClient) => openRenewal(bytes, sessionClient, sealingKey),
         });
         const handle = broker.handle.bind(broker);
         listeners.push(

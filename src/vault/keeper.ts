@@ -6,6 +6,7 @@ import { ulid } from 'ulid';
 import type { Clock } from '../core/clock.js';
 import { CLIENT_NAME_PATTERN, describeIssues } from '../core/envelope.js';
 import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, type SigningKey } from '../core/keys.js';
+import { deriveSealingKey, type SealingKey } from '../core/seal.js';
 import { grantsSchema, signToken, TokenError, type Grants } from '../core/token.js';
 import { VaultError } from './errors.js';
 import { SecretBox } from './secret-box.js';
@@ -51,6 +52,7 @@ export class VaultKeeper {
   readonly #clock: Clock;
   readonly #tokenTtlMs: number;
   readonly #keys = new Map<string, SigningKey>();
+  readonly #sealingKeys = new WeakMap<SigningKey, SealingKey>();
   readonly root: SigningKey;
 
   private constructor(store: VaultStore, box: SecretBox, options: KeeperOptions) {
@@ -169,23 +171,30 @@ export class VaultKeeper {
   }
 
   /** The payload of the signed key directory: every client but the root, whose key is pinned instead. */
-  directory(): { version: number; keys: { client: string; publicKey: string }[] } {
+  directory(): { version: number; keys: { client: string; publicKey: string; encryptionKey: string }[] } {
     const keys = this.#store
       .listKeys()
       .filter((row) => row.client !== ROOT_CLIENT && row.retired_at === null)
       .map((row) => {
         // From the sealed private key, not the plain column: someone who can write vault.db but has no
         // master key must not get a key of their own signed into the directory.
-        const publicKey = this.signingKey(row.client).publicKeyB64;
+        const signingKey = this.signingKey(row.client);
+        const publicKey = signingKey.publicKeyB64;
         if (publicKey !== row.public_key) {
           throw new VaultError(
             'VAULT_SECRET_CORRUPT',
             `the public key stored for "${row.client}" does not match its sealed private key`,
           );
         }
-        return { client: row.client, publicKey };
+        return { client: row.client, publicKey, encryptionKey: this.#sealingKeyOf(signingKey).publicKeyB64 };
       });
     return { version: this.#store.versions().directory, keys };
+  }
+
+  #sealingKeyOf(signingKey: SigningKey): SealingKey {
+    let sealing = this.#sealingKeys.get(signingKey);
+    if (!sealing) this.#sealingKeys.set(signingKey, (sealing = deriveSealingKey(signingKey)));
+    return sealing;
   }
 
   versions(): { directory: number; revocations: number } {

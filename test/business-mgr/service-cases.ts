@@ -154,7 +154,9 @@ export function runBusinessMgrCases(name: string, factory: DatabaseFactory): voi
       ];
       for (const service of services) await service.start();
       cli = await h.client('cli', { extra: { sub: ['dctrl/v1/business-mgr/decision', 'dctrl/v1/reporter/#'] } });
-      await cli.listen(MemberStatusChanged, (status) => void statuses.push(`${status.memberId}:${status.active}`));
+      // Status changes carry balances, sealed to their readers: the Server is one.
+      const observer = await h.client('server', { extra: { sub: ['dctrl/v1/reporter/#'] } });
+      await observer.listen(MemberStatusChanged, (status) => void statuses.push(`${status.memberId}:${status.active}`));
       door = await h.client('front-door');
       vending = await h.client('vending');
       chain = await h.client('chain-notifier');

@@ -96,7 +96,8 @@ before(async () => {
   hub = await startChainHub(h, chain);
   ({ database, services, notifier } = hub);
   cli = await h.client('cli');
-  const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
+  // Invoices name addresses and members, sealed to BusinessMgr and the Server.
+  const watcher = await h.client('server', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
   await watcher.listen(ChainInvoice, (invoice) => void heard.push(`${invoice.id}:${invoice.state}`));
   await watcher.listen(ChainAlarm, (alarm) => {
     // An invoice's alarms share one code; the message names the invoice.

@@ -45,7 +45,8 @@ before(async () => {
   hub = await startChainHub(h, chain);
   ({ services, notifier } = hub);
   cli = await h.client('cli');
-  const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
+  // Payments name deposit addresses, sealed to the Server.
+  const watcher = await h.client('server', { extra: { sub: ['dctrl/v1/chain-notifier/#'] } });
   await watcher.listen(ChainPayment, (payment) => void heard.push(`${payment.event}:${payment.sats}:${payment.credited}`));
   await watcher.listen(ChainAlarm, (alarm) => void heard.push(`alarm:${alarm.code}:${alarm.cleared}`));
   const { member } = (await cli.request(MemberCommand, {

@@ -46,6 +46,16 @@ test('a list for another door, sent to this one, is refused', async () => {
   assert.equal(door.allowList()?.version, 5);
 });
 
+test('a list sealed to another door, sent on this one’s topic, is refused unread', async () => {
+  const sent = await f.bm.publish(AllowList, allowListFor('door-2', 6, Date.now(), []), {
+    topic: MachineTopics.allowList('door-1'),
+    expiresInMs: 3_600_000,
+  });
+  await eventually(() => refusalsOf(sent.id).length > 0, 'the refusal');
+  assert.equal(refusalsOf(sent.id)[0]!.code, 'CORE_SEAL_NOT_RECIPIENT');
+  assert.equal(door.allowList()?.version, 5);
+});
+
 test('a list from the past (version not above the stored one) is refused', async () => {
   for (const version of [4, 5]) {
     const sent = await f.allowList(allowListFor('door-1', version, Date.now(), []));

@@ -96,6 +96,8 @@ export async function startFixture(config: ConfigInput, options: { brokerPort?: 
     allowList: (payload, expiresInMs, topicDevice) =>
       bm.publish(AllowList, payload, {
         topic: MachineTopics.allowList(topicDevice ?? payload.device),
+        // Sealed to the door whose topic it travels on, so a list naming another door reaches the device's own checks.
+        sealTo: [topicDevice ?? payload.device],
         expiresInMs: expiresInMs ?? payload.expiresAt - h.clock.now(),
       }),
     async stop() {

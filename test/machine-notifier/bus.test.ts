@@ -18,7 +18,8 @@ import { fobNumber, startRig, type Rig } from './rig.js';
 type Tap = { payload: PayloadOf<typeof MachineTap>; envelope: Envelope<PayloadOf<typeof MachineTap>>; raw: string };
 
 async function tapWatcher(h: Harness): Promise<{ client: BusClient; seen: Tap[] }> {
-  const client = await h.client('watcher', { extra: { sub: ['dctrl/v1/+/tap'] } });
+  // Taps carry fob hashes, sealed to BusinessMgr and the Server.
+  const client = await h.client('server', { extra: { sub: ['dctrl/v1/+/tap'] } });
   const seen: Tap[] = [];
   await client.listen(
     MachineTap,

@@ -143,7 +143,8 @@ before(async () => {
   cli = space.cli;
   businessMgr = space.hub.find((service) => service.name === 'business-mgr') as BusinessMgr;
   month = DateTime.fromMillis(space.clock.now(), { zone: 'America/Vancouver' }).toFormat('yyyy-MM');
-  const listener = await space.h.client('invoice-listener', { extra: { sub: ['dctrl/v1/chain-notifier/invoice'] } });
+  // Invoices travel sealed; the Server is one of their readers.
+  const listener = await space.h.client('server', { extra: { sub: ['dctrl/v1/chain-notifier/invoice'] } });
   await listener.listen(ChainInvoice, (invoice) => void heard.push(`${invoice.id}:${invoice.previousState}>${invoice.state}`));
 });
 after(async () => {

@@ -69,7 +69,8 @@ before(async () => {
   await businessData.start();
   memberData = createMemberData(await h.context('member-data'), database);
   await memberData.start();
-  const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/member-data/changed'] } });
+  // Member facts travel sealed to their readers; the Server is one.
+  const watcher = await h.client('server', { extra: { sub: ['dctrl/v1/member-data/changed'] } });
   await watcher.listen(
     MemberChanged,
     (change) => void heard.push({ eventId: change.eventId, event: change.event, name: change.member.name }),

@@ -90,7 +90,8 @@ before(async () => {
   hub = await startPayoutHub(h, chain);
   cli = await h.client('cli');
   await enrollApprovers(cli, ['alice', 'bob', 'carol']);
-  const watcher = await h.client('payout-watcher', { extra: { sub: ['dctrl/v1/payout-mgr/#'] } });
+  // Payout changes name members and amounts, sealed to MemberMail, which mails the payee.
+  const watcher = await h.client('member-mail', { extra: { sub: ['dctrl/v1/payout-mgr/#'] } });
   await watcher.listen(PayoutChanged, (change) => void heard.push(`${change.state}:${change.sats}`));
   // Two coins for the wallet: 0.01 and 0.02 BTC, mined.
   const wallet = (await cli.request(PayoutWallet, { newAddress: true })) as { receiveAddress: string };

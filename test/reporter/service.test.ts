@@ -63,7 +63,8 @@ before(async () => {
   ];
   for (const service of services) await service.start();
   cli = await h.client('cli');
-  const watcher = await h.client('watcher', { extra: { sub: ['dctrl/v1/reporter/#'] } });
+  // Balances and status changes travel sealed to their readers; the Server is one.
+  const watcher = await h.client('server', { extra: { sub: ['dctrl/v1/reporter/#'] } });
   await watcher.listen(BalanceChanged, (change) => void heard.push(`balance:${change.memberId}:${change.balanceCents}`));
   await watcher.listen(
     MemberStatusChanged,

@@ -1,4 +1,5 @@
 // The Vault at rest and its tokens: sealed keys, the right secret to open it, issue, renew, revoke.
+import { deriveSealingKey } from '../../src/core/seal.js';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -159,7 +160,10 @@ describe('rotating and retiring keys', () => {
     const fresh = keeper.rotateKey('door');
     assert.notEqual(fresh.publicKeyB64, old.publicKeyB64);
     assert.equal(keeper.signingKey('door').publicKeyB64, fresh.publicKeyB64);
-    assert.deepEqual(keeper.directory().keys, [{ client: 'door', publicKey: fresh.publicKeyB64 }]);
+    assert.deepEqual(keeper.directory().keys, [
+      { client: 'door', publicKey: fresh.publicKeyB64, encryptionKey: deriveSealingKey(fresh).publicKeyB64 },
+    ]);
+    assert.notEqual(deriveSealingKey(fresh).publicKeyB64, deriveSealingKey(old).publicKeyB64, 'the sealing key follows');
     assert.ok(keeper.versions().directory > before.directory && keeper.versions().revocations > before.revocations);
     assert.ok(keeper.revocationList().revoked.some((r) => r.tokenId === token.tokenId));
     keeper.close();
