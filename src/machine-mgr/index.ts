@@ -342,7 +342,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     try {
       stored = openEnvelope(sealed, AllowList.payload, context.credentials.client, sealingKey);
     } catch (error) {
-      unopened = `it does not open with this device's key: ${(error as Error).message}`;
+      unopened = `it does not open with this device's key or is no allow-list: ${(error as Error).message}`;
     }
     const problem = !verifyEnvelopeSignature(sealed, pinnedKey)
       ? 'its signature is not by the pinned BusinessMgr key'
