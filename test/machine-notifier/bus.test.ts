@@ -212,7 +212,7 @@ describe('when a tap cannot be sealed', () => {
     // A fresh harness: BusinessMgr has no key yet, so the directory lists no encryption key to seal taps to.
     const rig = await startRig({ device: 'lonely-door' });
     try {
-      await eventually(() => rig.notifier.stats().busConnected, 'the door on the bus');
+      await eventually(() => rig.notifier.stats().fobKey === 'vault', 'the door on the bus with its fob key');
       rig.notifier.handleReaderText(`${fobNumber(400)}\n`, 'stdin');
       const tap = rig.taps.at(-1);
       assert.ok(tap, 'the DeviceLink heard the tap: MachineMgr decides it from its allow-list');
