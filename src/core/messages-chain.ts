@@ -36,6 +36,8 @@ export const ChainAlarm = defineMessage({
   type: 'chain.alarm',
   topic: 'dctrl/v1/chain-notifier/alarm',
   kind: 'event',
+  // Its message may name a member, an outpoint and an amount; the Server's live view is its only reader.
+  sealed: { to: ['server'] },
   issuers: ['chain-notifier'],
   description:
     'Something an operator must look at: a reorg deeper than the limit (the notifier stops), the node unreachable, or a payment that cannot be credited (no rate); and when it clears.',

@@ -57,6 +57,8 @@ export const MachineCommand = defineMessage({
   type: 'machine.command',
   topic: 'dctrl/v1/business-mgr/machine/+',
   kind: 'command',
+  // Its tap id and reason say who is in arrears at which door; the device still checks the pinned signature.
+  sealed: { to: (payload) => [payload.device] },
   issuers: ['business-mgr'],
   description:
     'BusinessMgr tells one device to open its door, vend (count times, spaced), or not act on a tap (deny). The device acts only when the signature is by its pinned BusinessMgr key, the command names it, has not expired and was never seen.',
@@ -247,6 +249,8 @@ export const BusinessDecision = defineMessage({
   type: 'business-mgr.decision',
   topic: 'dctrl/v1/business-mgr/decision',
   kind: 'event',
+  // Who came in, or was refused for arrears: for the Server's live view and metrics only.
+  sealed: { to: ['server'] },
   issuers: ['business-mgr'],
   description:
     'Every door and vend decision, allowed or denied with its reason, including those a door made offline once they are uploaded.',

@@ -139,6 +139,8 @@ export const MailChanged = defineMessage({
   type: 'member-mail.changed',
   topic: 'dctrl/v1/member-mail/mail',
   kind: 'event',
+  // A reminder or deactivation mail to a member says they are in arrears: for the Server's live view and metrics only.
+  sealed: { to: ['server'] },
   issuers: ['member-mail'],
   description: 'A mail was made, sent, or failed (for dashboards and metrics); carries no address and no body.',
   payload: z.strictObject({

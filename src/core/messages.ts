@@ -248,6 +248,8 @@ export const Replayed = defineMessage({
   type: 'event-logger.replayed',
   topic: 'dctrl/v1/event-logger/replay/+',
   kind: 'event',
+  // The log in full, personal data included: the EventLogger seals each one to the client that asked (see askers).
+  sealed: { to: ['cli', 'server'] },
   issuers: ['event-logger'],
   description: 'One logged envelope, re-published whole so its original signature can still be checked.',
   payload: z.strictObject({

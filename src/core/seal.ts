@@ -163,8 +163,8 @@ export function openPayload(payload: unknown, client: string, key: SealingKey, b
 }
 
 /**
- * The envelope as `client` reads it: itself when it is not sealed, opened (and its payload checked against
- * `schema`) when sealed to `client`, undefined when sealed to others.
+ * The envelope as `client` reads it, its payload checked against `schema`: itself when it is not sealed, opened
+ * when sealed to `client`, undefined when sealed to others.
  * @throws CoreError CORE_SEAL_OPEN_FAILED, CORE_SEAL_MALFORMED, CORE_ENVELOPE_PAYLOAD_INVALID.
  */
 export function openEnvelope<P>(
@@ -173,14 +173,16 @@ export function openEnvelope<P>(
   client: string,
   key: SealingKey,
 ): Envelope<P> | undefined {
-  if (isOpenedEnvelope(envelope) || !isSealed(envelope.payload)) return envelope as Envelope<P>;
-  const payload = openPayload(envelope.payload, client, key, envelope);
+  if (isOpenedEnvelope(envelope)) return envelope as Envelope<P>;
+  const sealed = isSealed(envelope.payload);
+  const payload = sealed ? openPayload(envelope.payload, client, key, envelope) : envelope.payload;
   if (payload === undefined) return undefined;
   const checked = schema.safeParse(payload);
   if (!checked.success) {
     throw new CoreError('CORE_ENVELOPE_PAYLOAD_INVALID', `${envelope.type} payload invalid: ${describeIssues(checked.error)}`);
   }
-  return openedEnvelope(envelope, checked.data);
+  // A clear payload is checked but kept as signed, so its signature still verifies.
+  return sealed ? openedEnvelope(envelope, checked.data) : (envelope as Envelope<P>);
 }
 
 /** The names a seal is addressed to (visible on the wire). */

@@ -163,7 +163,7 @@ export function createEventLogger(context: ServiceContext): EventLogger {
       await bus.start();
       await bus.subscribe(Topics.everything);
       const replayer = bus;
-      await bus.respond(ReplayRequest, (request) => {
+      await bus.respond(ReplayRequest, (request, asked) => {
         const start = replayStart(request);
         const replayTopic = Topics.replayStream(request.session);
         writer.flush();
@@ -184,7 +184,7 @@ export function createEventLogger(context: ServiceContext): EventLogger {
                 envelope: record.env,
                 last: index === records.length - 1,
               },
-              { topic: replayTopic },
+              { topic: replayTopic, sealTo: [asked.issuer] },
             );
           }
         })().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'replay stream interrupted'));

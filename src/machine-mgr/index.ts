@@ -342,7 +342,7 @@ export function createMachineMgr(context: ServiceContext, device: string, option
     try {
       stored = openEnvelope(sealed, AllowList.payload, context.credentials.client, sealingKey);
     } catch (error) {
-      unopened = `it does not open with this device's key: ${(error as Error).message}`;
+      unopened = `it does not open with this device's key or is no allow-list: ${(error as Error).message}`;
     }
     const problem = !verifyEnvelopeSignature(sealed, pinnedKey)
       ? 'its signature is not by the pinned BusinessMgr key'
@@ -391,8 +391,8 @@ export function createMachineMgr(context: ServiceContext, device: string, option
       try {
         const candidate = decodeEnvelope(rejection.raw, config.bus.maxMessageBytes);
         if (candidate.type === MachineCommand.type) {
-          const parsed = MachineCommand.payload.safeParse(candidate.payload);
-          if (parsed.success) settleDenied({ ...candidate, payload: parsed.data });
+          const opened = openEnvelope(candidate, MachineCommand.payload, context.credentials.client, sealingKey);
+          if (opened) settleDenied(opened);
         }
       } catch {
         // Not even an envelope: nothing to settle.

@@ -37,6 +37,8 @@ export const MachineNotifierErrorCodes = {
     'gpiomon or gpioget failed or exited (chip missing, line busy or not an input, no permission on /dev/gpiochipN); the message has its error output. The notifier restarts it; fix the chip and line in machines.devices.<id>.inputs.',
   MACHINE_NOTIFIER_BUS_UNREACHABLE:
     'The device could not join the bus (broker unreachable, no key directory yet); it keeps reading fobs, hands taps to its own MachineMgr and tries again every few seconds. Check broker.url and the network.',
+  MACHINE_NOTIFIER_TAP_NOT_SEALED:
+    'The bus was up but the tap could not be sealed to its readers (the key directory has expired or lists no encryption key for them; the cause code says which), so it was not sent and the device’s MachineMgr decided it from its allow-list. Check that the device receives the Vault’s key directory and that BusinessMgr has a key in it.',
   MACHINE_NOTIFIER_TAP_NOT_SENT:
     'A tap was sealed and the bus was up, but sending it failed; the device’s MachineMgr already has it and decides from its allow-list. Look at the bus error in the message.',
 } as const;

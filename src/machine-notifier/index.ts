@@ -3,6 +3,7 @@
 // the device's own MachineMgr and publishes it signed when the bus is up; watches GPIO buttons and sensors.
 import { createBusClient, type BusClient } from '../auth-proxy/index.js';
 import type { ReaderConfig } from '../core/config.js';
+import type { PayloadOf } from '../core/contract.js';
 import { deviceLinkOf } from '../core/device-link.js';
 import { DctrlError } from '../core/errors.js';
 import { hashFob, type HashedFob } from '../core/fob-hash.js';
@@ -228,6 +229,19 @@ export function createMachineNotifier(
     tap(hashFob(result.digits, fobKey), from);
   };
 
+  /** A tap that cannot be sealed (directory expired, no recipient's key) is not sent: it is decided offline. */
+  const sealTap = (client: BusClient, payload: PayloadOf<typeof MachineTap>) => {
+    try {
+      return client.seal(MachineTap, payload);
+    } catch (error) {
+      log.warn(
+        { code: 'MACHINE_NOTIFIER_TAP_NOT_SEALED', cause: (error as DctrlError).code, err: (error as Error).message },
+        'the tap could not be sealed, so it is not sent; MachineMgr decides it from its allow-list',
+      );
+      return undefined;
+    }
+  };
+
   const tap = (fob: HashedFob, from: ReaderKind): TapResult => {
     const client = assertRunning();
     const at = clock.now();
@@ -255,15 +269,17 @@ export function createMachineNotifier(
     }
     // Sent only while the bus is up: a tap held in a queue could open the door minutes later. Sealing needs the
     // recipients' keys from the directory, so a tap that is not sent is not sealed; it needs only its id.
-    const online = bus !== undefined && bus.connected;
-    const envelope = online ? client.seal(MachineTap, { device, fob, at, reader: from }) : { id: nextTapId() };
+    const envelope = (bus?.connected ? sealTap(client, { device, fob, at, reader: from }) : undefined) ?? {
+      id: nextTapId(),
+    };
+    const online = 'sig' in envelope;
     stats.taps++;
     if (online) stats.published++;
     else stats.unpublished++;
     // The device's own MachineMgr hears it first and at once, whether or not the bus carries it.
     link.tap({ tapId: envelope.id, device, fob, at, published: online });
     log.info({ tapId: envelope.id, lastDigits: fob.lastDigits, reader: from, published: online }, 'tap');
-    if (online && 'sig' in envelope) {
+    if ('sig' in envelope) {
       bus!.sendSealed(MachineTap, envelope).catch((error: unknown) => {
         stats.sendFailures++;
         log.warn(

@@ -3,6 +3,8 @@
 // reorg or a double spend removes them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { ulid } from 'ulid';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { SimulatedChain } from '../../src/chain-adaptor/index.js';
 import { NETWORKS, parseAddress } from '../../src/core/bitcoin/index.js';
@@ -23,6 +25,9 @@ let cli: BusClient;
 let ada: string;
 let adaScript: Uint8Array;
 const heard: string[] = [];
+// What a subscriber to the alarm topic that is not its reader sees on the wire.
+const overheard: string[] = [];
+let eavesdropper: MqttClient;
 
 const statement = async () =>
   (
@@ -58,8 +63,17 @@ before(async () => {
     member: { memberId: string };
   };
   ada = member.memberId;
+  eavesdropper = await mqtt.connectAsync(h.brokerUrl, {
+    clientId: `eve:${ulid()}`,
+    username: 'eve',
+    password: (await h.credentials('eve', { sub: [ChainAlarm.topic] })).token,
+    reconnectPeriod: 0,
+  });
+  eavesdropper.on('message', (_topic, bytes) => void overheard.push(bytes.toString('utf8')));
+  await eavesdropper.subscribeAsync(ChainAlarm.topic, { qos: 1 });
 });
 after(async () => {
+  await eavesdropper.endAsync();
   await hub.stop();
   await h.stop();
 });
@@ -168,6 +182,9 @@ test('with the Reporter away the credit waits; if the payment is double spent me
     ['adjustment', -4_050],
   ]);
   assert.equal(closingCents, before);
+  // The alarm named the outpoint, its amount and the member: a bystander on the topic sees none of them.
+  await eventually(() => overheard.length >= 2, 'the alarms on the wire');
+  assert.ok(!overheard.some((raw) => raw.includes(txid) || raw.includes(ada) || raw.includes('30000')), overheard.join('\n'));
 });
 
 test('the node going away raises an alarm that clears when it returns, and nothing is lost meanwhile', async () => {

@@ -84,6 +84,40 @@ test('a replay request re-publishes logged envelopes whole, and they verify agai
   await assert.rejects(admin.request(ReplayRequest, { session, limit: 3 }), { code: 'EVENT_LOGGER_REPLAY_INVALID' });
 });
 
+test('a replay is sealed to the client that asked: a subscriber to the replay topics reads nothing of it', async () => {
+  const alice = await h.client('alice', { instance: 'mail' });
+  const sent = await alice.publish(Ping, { seq: 99, sentAtNs: '0', pad: 'ada@example.org' });
+  await eventually(() => {
+    logger.writer.flush();
+    return [...readRecords(eventLogDir(h.dataDir))].some((r) => (r.env as { id: string }).id === sent.id);
+  }, 'the ping logged');
+  const overheard: string[] = [];
+  const eve = await mqtt.connectAsync(h.brokerUrl, {
+    clientId: `eve:${ulid()}`,
+    username: 'eve',
+    password: (await h.credentials('eve', { sub: ['dctrl/v1/event-logger/replay/+'] })).token,
+    reconnectPeriod: 0,
+  });
+  eve.on('message', (_topic, bytes) => void overheard.push(bytes.toString('utf8')));
+  await eve.subscribeAsync('dctrl/v1/event-logger/replay/+', { qos: 1 });
+  try {
+    const admin = await h.client('cli', {
+      instance: 'sealed-replay',
+      extra: { pub: ['dctrl/v1/event-logger/rpc/#'], sub: ['dctrl/v1/event-logger/replay/+'] },
+    });
+    const session = `sealed-${Date.now()}`;
+    const replayed: Envelope[] = [];
+    await admin.listen(Replayed, (payload) => void replayed.push(payload.envelope as Envelope), Topics.replayStream(session));
+    await admin.request(ReplayRequest, { session, fromId: sent.id, limit: 1 });
+    await eventually(() => replayed.length === 1 && overheard.length > 0, 'the replay at the asker and on the wire');
+    assert.equal(replayed[0]!.id, sent.id);
+    assert.ok(verifyEnvelopeSignature(replayed[0]!, h.keeper.signingKey('alice').publicKey), 'the original signature verifies');
+    assert.ok(!overheard.some((raw) => raw.includes('ada@example.org')), overheard.join('\n'));
+  } finally {
+    await eve.endAsync();
+  }
+});
+
 test('the EventLogger refuses to extend a log cut short while it was stopped', async () => {
   const logDir = eventLogDir(h.dataDir);
   await logger.stop();

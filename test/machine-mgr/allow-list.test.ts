@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { AllowList, MachineTopics } from '../../src/core/messages-machine.js';
+import { signEnvelope } from '../../src/core/envelope.js';
 import { generateSigningKey } from '../../src/core/keys.js';
+import { join } from 'node:path';
+import { DeviceStore } from '../../src/machine-mgr/store.js';
 import { eventually } from '../helpers/harness.js';
 import { allowListFor, sleep, startFixture, type Fixture } from './fixture.js';
 import type { MachineMgr } from '../../src/machine-mgr/index.js';
@@ -13,7 +16,9 @@ let door: MachineMgr;
 const key = 'ab'.repeat(16);
 
 before(async () => {
-  f = await startFixture({ machines: { devices: { 'door-1': { kind: 'door' }, 'door-2': { kind: 'door' } } } });
+  f = await startFixture({
+    machines: { devices: { 'door-1': { kind: 'door' }, 'door-2': { kind: 'door' }, 'door-3': { kind: 'door' } } },
+  });
   door = await f.machine('door-1');
   await eventually(() => door.connected(), 'door-1 online');
 });
@@ -94,4 +99,26 @@ test('a list signed by a key that is not pinned is refused; a restart keeps the 
   const repinned = await f.machine('door-2', { pin: generateSigningKey().publicKeyB64 });
   assert.equal(repinned.allowList(), undefined);
   await repinned.stop();
+});
+
+test('a clear list stored before sealing is used only when it is signed and fits the schema', async () => {
+  const signed = (payload: unknown) =>
+    signEnvelope(
+      { v: 1, id: f.nextId(), type: AllowList.type, issuer: 'business-mgr', issuedAt: Date.now(), payload },
+      f.h.keeper.signingKey('business-mgr'),
+    );
+  const store = async (payload: unknown) => {
+    const file = await DeviceStore.open(join(f.h.config.dataDir, 'device-door-3.db'), 'door-3');
+    await file.saveAllowList(signed(payload) as never, Date.now());
+    await file.close();
+  };
+  // Signed by the pinned key but not an allow-list: an entry with no fob hash.
+  await store({ ...allowListFor('door-3', 7, Date.now(), []), entries: [['not-a-hash', 1]] });
+  const bad = await f.machine('door-3');
+  assert.equal(bad.allowList(), undefined);
+  await bad.stop();
+  await store(allowListFor('door-3', 8, Date.now(), [['cd'.repeat(16), 1]]));
+  const good = await f.machine('door-3');
+  assert.equal(good.allowList()?.version, 8);
+  await good.stop();
 });

@@ -91,7 +91,12 @@ export async function startFixture(config: ConfigInput, options: { brokerPort?: 
       return mgr;
     },
     command: (device, input, expiresInMs = 10_000) =>
-      bm.publish(MachineCommand, commandPayload(device, input), { topic: MachineTopics.command(device), expiresInMs }),
+      bm.publish(MachineCommand, commandPayload(device, input), {
+        topic: MachineTopics.command(device),
+        // Sealed to the door whose topic it travels on, so a command naming another door reaches the device's checks.
+        sealTo: [device],
+        expiresInMs,
+      }),
     sealCommand: (device, input, expiresInMs = 10_000) => bm.seal(MachineCommand, commandPayload(device, input), { expiresInMs }),
     allowList: (payload, expiresInMs, topicDevice) =>
       bm.publish(AllowList, payload, {

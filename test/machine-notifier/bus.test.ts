@@ -206,3 +206,27 @@ describe('starting while the hub is down', () => {
     await rig.stop();
   });
 });
+
+describe('when a tap cannot be sealed', () => {
+  test('a door whose directory lists no key for the tap’s readers decides the tap offline, logged with its code', async () => {
+    // A fresh harness: BusinessMgr has no key yet, so the directory lists no encryption key to seal taps to.
+    const rig = await startRig({ device: 'lonely-door' });
+    try {
+      await eventually(() => rig.notifier.stats().fobKey === 'vault', 'the door on the bus with its fob key');
+      rig.notifier.handleReaderText(`${fobNumber(400)}\n`, 'stdin');
+      const tap = rig.taps.at(-1);
+      assert.ok(tap, 'the DeviceLink heard the tap: MachineMgr decides it from its allow-list');
+      assert.equal(tap.published, false);
+      assert.equal(rig.notifier.stats().unpublished, 1);
+      const record = rig
+        .logText()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { code?: string; cause?: string })
+        .find((each) => each.code === 'MACHINE_NOTIFIER_TAP_NOT_SEALED');
+      assert.equal(record?.cause, 'CORE_SEAL_NO_KEY');
+    } finally {
+      await rig.stop();
+    }
+  });
+});

@@ -1,10 +1,18 @@
 // The live feed on a real bus: what each message type may show, and that names, emails, fob hashes and addresses never do.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import mqtt from 'mqtt';
 import { ulid } from 'ulid';
 import type { BusClient } from '../../src/auth-proxy/index.js';
 import { ChainInvoice, ChainPayment } from '../../src/core/messages-chain.js';
-import { BusinessDecision, MachineInput, MachineStatus, MachineTap } from '../../src/core/messages-machine.js';
+import {
+  BusinessDecision,
+  MachineCommand,
+  MachineInput,
+  MachineStatus,
+  MachineTap,
+  MachineTopics,
+} from '../../src/core/messages-machine.js';
 import { doorStatus } from './door-status.js';
 import { MailChanged } from '../../src/core/messages-mail.js';
 import {
@@ -340,4 +348,65 @@ test('private and reply topics are never summarized, whatever their type', () =>
   assert.equal(summarizeMessage(envelope as never, 'dctrl/v1/server/reply/abc', 2), null);
   assert.equal(summarizeMessage({ ...envelope, type: 'rpc.private-reply' } as never, 'dctrl/v1/x/tap', 2), null);
   assert.equal(summarizeMessage(envelope as never, 'dctrl/v1/front-door/tap', 2)!.summary.lastDigits, '123');
+});
+
+test('decisions, mail events and commands are sealed: a subscriber to everything learns no member, reason or tap', async () => {
+  const overheard: string[] = [];
+  const eve = await mqtt.connectAsync(h.brokerUrl, {
+    clientId: `eve:${ulid()}`,
+    username: 'eve',
+    password: (await h.credentials('eve', { sub: [Topics.everything] })).token,
+    reconnectPeriod: 0,
+  });
+  eve.on('message', (_topic, bytes) => void overheard.push(bytes.toString('utf8')));
+  await eve.subscribeAsync(Topics.everything, { qos: 1 });
+  try {
+    const tapId = ulid();
+    const decisionId = ulid();
+    await clients['business-mgr']!.publish(BusinessDecision, {
+      decisionId,
+      at: h.clock.now(),
+      device: 'front-door',
+      kind: 'door',
+      via: 'fob',
+      allowed: false,
+      reason: 'insufficient-balance',
+      tapId,
+      invoiceId: null,
+      memberId: 'm-arrears',
+      fobLastDigits: '987',
+      product: null,
+      count: 1,
+      cents: null,
+      outcome: null,
+    });
+    await clients['member-mail']!.publish(MailChanged, {
+      id: ulid(),
+      kind: 'deactivation',
+      memberId: 'm-arrears',
+      state: 'sent',
+      attempts: 1,
+      errorCode: null,
+    });
+    await clients['business-mgr']!.publish(
+      MachineCommand,
+      { device: 'front-door', action: 'deny', count: 1, tapId, decisionId, reason: 'insufficient-balance' },
+      { topic: MachineTopics.command('front-door') },
+    );
+    // The Server still reads what it shows.
+    await eventually(
+      () =>
+        feed.recent().some((event) => event.type === 'business-mgr.decision' && event.summary['memberId'] === 'm-arrears') &&
+        feed.recent().some((event) => event.type === 'member-mail.changed' && event.summary['kind'] === 'deactivation'),
+      'the decision and the mail event in the Server’s feed',
+    );
+    await eventually(() => overheard.some((raw) => raw.includes('"machine.command"')), 'the command on the wire');
+    const wire = overheard.filter((raw) => /business-mgr\.decision|member-mail\.changed|machine\.command/.test(raw));
+    assert.equal(wire.length, 3, 'the eavesdropper heard all three');
+    for (const secret of ['m-arrears', 'insufficient-balance', 'deactivation', tapId, '987']) {
+      assert.ok(!wire.some((raw) => raw.includes(secret)), `${secret} is not readable on the wire`);
+    }
+  } finally {
+    await eve.endAsync();
+  }
 });
