@@ -90,6 +90,7 @@ export function groupsFromFacts(facts: MemberFacts): string[] {
 
 export class MemberCache {
   readonly #members = new Map<string, CachedMember>();
+  readonly #balanceStamps = new Map<string, number>();
   readonly #byFob = new Map<string, string>();
   readonly #byFobKey = new Map<string, string>();
   policies: SpacePolicies | undefined;
@@ -176,12 +177,13 @@ export class MemberCache {
   }
 
   /** The Reporter's view: active or not, balance and groups. A member MemberData has not told of is not added. */
-  applyLine(line: MemberLine): void {
+  applyLine(line: MemberLine, readAt?: number): void {
     const member = this.#members.get(line.memberId);
     if (!member) return;
     member.active = line.status === 'active';
     if (line.status === 'left') member.active = false;
-    member.balanceCents = line.balanceCents;
+    // A line read before a balance event arrived is older than that event: its balance must not undo it.
+    if (readAt === undefined || this.balanceStamp(line.memberId) === readAt) member.balanceCents = line.balanceCents;
     member.groups = [...line.groups];
   }
 
@@ -189,12 +191,22 @@ export class MemberCache {
     const member = this.#members.get(memberId);
     if (!member) return;
     member.active = active && !member.left;
-    member.balanceCents = balanceCents;
+    this.#setBalance(member, balanceCents);
     member.groups = [...groups];
   }
 
   applyBalance(memberId: string, balanceCents: number): void {
     const member = this.#members.get(memberId);
-    if (member) member.balanceCents = balanceCents;
+    if (member) this.#setBalance(member, balanceCents);
+  }
+
+  /** How many balance events this member has had: taken before reading a line, so a stale line is known. */
+  balanceStamp(memberId: string): number {
+    return this.#balanceStamps.get(memberId) ?? 0;
+  }
+
+  #setBalance(member: CachedMember, balanceCents: number): void {
+    member.balanceCents = balanceCents;
+    this.#balanceStamps.set(member.memberId, this.balanceStamp(member.memberId) + 1);
   }
 }

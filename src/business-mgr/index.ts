@@ -215,10 +215,11 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
   /** After a member fact the Reporter may report them differently (groups, left, rejoined): read their line again. */
   const refreshLine = async (memberId: string): Promise<void> => {
     try {
+      const stamp = cache.balanceStamp(memberId);
       const reply = (await client().request(ReportRequest, { report: 'statement', memberId, format: 'json', limit: 1 })) as {
         json: { member: MemberLine };
       };
-      change(() => cache.applyLine(reply.json.member));
+      change(() => cache.applyLine(reply.json.member, stamp));
     } catch (error) {
       log.warn({ memberId, err: why(error) }, 'could not read the member’s line from the Reporter; the next refresh will');
     }
