@@ -81,12 +81,12 @@ describe('tokens', () => {
     const keeper = open(tempDir(), { demo: true }, clock);
     const grants = defaultGrants('door');
     const issued = await keeper.issueToken('door', grants);
-    const claims = await verifyToken(issued.token, keeper.root.publicKey, clock);
+    const claims = await verifyToken(issued.token, keeper.root.publicKey, clock, 'bus');
     assert.deepEqual(claims.grants, grants);
     assert.equal(claims.expiresAt - claims.issuedAt, 3_600_000);
     clock.advance(60_000);
     const renewed = await keeper.renewToken(issued.tokenId, 'door');
-    assert.equal((await verifyToken(renewed.token, keeper.root.publicKey, clock)).expiresAt, renewed.expiresAt);
+    assert.equal((await verifyToken(renewed.token, keeper.root.publicKey, clock, 'bus')).expiresAt, renewed.expiresAt);
     await assert.rejects(keeper.renewToken(renewed.tokenId, 'vending'), { code: 'VAULT_RENEW_MISMATCH' });
     assert.equal(keeper.revokeToken(renewed.tokenId, 'stolen'), true);
     assert.equal(keeper.revokeToken(renewed.tokenId, 'again'), false);
@@ -120,7 +120,7 @@ describe('tokens', () => {
     const keeper = open(tempDir(), { demo: true }, clock);
     const issued = await keeper.issueToken('door', defaultGrants('door'), 60);
     clock.advance(61_000);
-    await assert.rejects(verifyToken(issued.token, keeper.root.publicKey, clock), { code: 'TOKEN_EXPIRED' });
+    await assert.rejects(verifyToken(issued.token, keeper.root.publicKey, clock, 'bus'), { code: 'TOKEN_EXPIRED' });
     await assert.rejects(keeper.renewToken(issued.tokenId, 'door'), { code: 'TOKEN_EXPIRED' });
     keeper.close();
   });
@@ -130,7 +130,7 @@ describe('tokens', () => {
     const ours = open(tempDir(), { demo: true }, clock);
     const theirs = open(tempDir(), { demo: true }, clock);
     const foreign = await theirs.issueToken('door', defaultGrants('door'));
-    await assert.rejects(verifyToken(foreign.token, ours.root.publicKey, clock), { code: 'TOKEN_BAD_SIGNATURE' });
+    await assert.rejects(verifyToken(foreign.token, ours.root.publicKey, clock, 'bus'), { code: 'TOKEN_BAD_SIGNATURE' });
     await assert.rejects(ours.issueToken('door', { pub: ['dctrl/#/x'], sub: [] }), { code: 'VAULT_GRANTS_INVALID' });
     ours.close();
     theirs.close();
