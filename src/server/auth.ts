@@ -158,7 +158,9 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
     if (bearer !== undefined) {
       const claims = await verifyToken(bearer, rootKey, clock, 'api').catch((cause: unknown) => {
         if (cause instanceof TokenError && cause.code === 'TOKEN_WRONG_AUDIENCE')
-          throw new ServerError('SERVER_TOKEN_WRONG_AUDIENCE', `the Bearer token is not an API token: ${cause.message}`, { cause });
+          throw new ServerError('SERVER_TOKEN_WRONG_AUDIENCE', `the Bearer token is not an API token: ${cause.message}`, {
+            cause,
+          });
         throw new ServerError('SERVER_NOT_LOGGED_IN', `the API token is not valid: ${(cause as Error).message}`, { cause });
       });
       const role = settings.apiClients[claims.client];

@@ -280,12 +280,9 @@ export class VaultKeeper {
       if (renewal.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `the renewal of ${tokenId} was revoked`);
       return this.#resign(toRecord(renewal));
     }
-    return this.issueToken(
-      record.client,
-      JSON.parse(record.grants) as Grants,
-      (record.expires_at - record.issued_at) / 1000,
-      { renewedFrom: tokenId },
-    );
+    return this.issueToken(record.client, JSON.parse(record.grants) as Grants, (record.expires_at - record.issued_at) / 1000, {
+      renewedFrom: tokenId,
+    });
   }
 
   async #resign(record: TokenRecord): Promise<IssuedToken> {

@@ -97,8 +97,7 @@ export async function startHarness(options: { clock?: Clock; config?: ConfigInpu
     shared,
     credentials,
     context,
-    apiToken: (client) =>
-      keeper.issueToken(client, { pub: [], sub: [] }, config.vault.apiTokenTtlSeconds, { audience: 'api' }),
+    apiToken: (client) => keeper.issueToken(client, { pub: [], sub: [] }, config.vault.apiTokenTtlSeconds, { audience: 'api' }),
     async client(client, clientOptions = {}) {
       // A fresh directory, so clients made after new keys were added know them.
       keeper.ensureClient(client);

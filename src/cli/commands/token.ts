@@ -54,7 +54,10 @@ export function registerTokenCommands(program: Command): void {
     .option('--api', 'a token for the REST API (Bearer) only: the broker refuses it, and the REST API refuses bus tokens')
     .action(async (client: string, options: GrantOptions, command: Command) => {
       if (options.api && (options.pub !== undefined || options.sub !== undefined))
-        throw new CliError('CLI_OPTION_INVALID', '--api issues a REST API token, which has no topic grants: drop --pub and --sub');
+        throw new CliError(
+          'CLI_OPTION_INVALID',
+          '--api issues a REST API token, which has no topic grants: drop --pub and --sub',
+        );
       const config = configFrom(command.optsWithGlobals<GlobalOptions>());
       return withVault(command, async (keeper) => {
         const grants = options.api
@@ -100,9 +103,13 @@ export function registerTokenCommands(program: Command): void {
           const status =
             t.revokedAt !== null ? `revoked (${t.revokeReason ?? ''})` : t.expiresAt <= systemClock.now() ? 'expired' : 'valid';
           print(
-            [t.tokenId.padEnd(26), t.client.padEnd(20), t.audience.padEnd(4), new Date(t.expiresAt).toISOString().padEnd(24), status].join(
-              '  ',
-            ),
+            [
+              t.tokenId.padEnd(26),
+              t.client.padEnd(20),
+              t.audience.padEnd(4),
+              new Date(t.expiresAt).toISOString().padEnd(24),
+              status,
+            ].join('  '),
           );
         }
       }),
