@@ -99,6 +99,30 @@ describe('tokens', () => {
     keeper.close();
   });
 
+  test('an API token verifies only as an API token, is never renewed on the bus, and is revoked like a bus token', async () => {
+    const clock = new ManualClock(Date.now());
+    const keeper = open(tempDir(), { demo: true }, clock);
+    const bus = await keeper.issueToken('door', defaultGrants('door'));
+    const api = await keeper.issueToken('door', { pub: [], sub: [] }, 600, { audience: 'api' });
+    assert.equal((await verifyToken(api.token, keeper.root.publicKey, clock, 'api')).audience, 'api');
+    await assert.rejects(verifyToken(api.token, keeper.root.publicKey, clock, 'bus'), { code: 'TOKEN_WRONG_AUDIENCE' });
+    await assert.rejects(verifyToken(bus.token, keeper.root.publicKey, clock, 'api'), { code: 'TOKEN_WRONG_AUDIENCE' });
+    await assert.rejects(keeper.renewToken(api.tokenId, 'door'), { code: 'VAULT_RENEW_NOT_BUS_TOKEN' });
+    assert.deepEqual(
+      new Map(keeper.listTokens().map((t) => [t.tokenId, t.audience])),
+      new Map([
+        [bus.tokenId, 'bus'],
+        [api.tokenId, 'api'],
+      ]),
+    );
+    assert.equal(keeper.revokeToken(api.tokenId, 'leaked'), true);
+    assert.deepEqual(
+      keeper.revocationList().revoked.map((r) => r.tokenId),
+      [api.tokenId],
+    );
+    keeper.close();
+  });
+
   test('renewing the same token twice gives the same renewal; revoking a token revokes its renewals', async () => {
     const clock = new ManualClock(Date.now());
     const keeper = open(tempDir(), { demo: true }, clock);
