@@ -482,7 +482,7 @@ export const configSchema = z
           .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), z.enum(['admin', 'treasurer', 'member']))
           .default({})
           .describe(
-            'Machines that call the REST API with a Vault token (`Authorization: Bearer`, from `dctrl token issue <client>`), and the role each gets.',
+            'Machines that call the REST API with a Vault API token (`Authorization: Bearer`, from `dctrl token issue <client> --api`; a bus token is refused), and the role each gets.',
           ),
         maxBodyBytes: z
           .int()
@@ -1020,6 +1020,14 @@ export const configSchema = z
           .default(3_600)
           .describe(
             'Token lifetime; AuthProxy renews at two thirds of it. A token copied without its signing key works only until then (or until revoked)',
+          ),
+        apiTokenTtlSeconds: z
+          .int()
+          .min(60)
+          .max(30 * 86_400)
+          .default(30 * 86_400)
+          .describe(
+            'Lifetime of an API token (`dctrl token issue <client> --api`, the REST API Bearer token); not renewed, issue a new one before it ends',
           ),
         directoryTtlSeconds: z
           .int()

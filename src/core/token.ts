@@ -1,4 +1,5 @@
-// Bus access tokens: EdDSA JWTs from the Vault that name a client and its topic grants.
+// Access tokens: EdDSA JWTs from the Vault that name a client and its topic grants, for one audience: the bus
+// (the MQTT CONNECT password, which a foreign broker sees) or the REST API (a Bearer token, never sent to a broker).
 import { errors as joseErrors, jwtVerify, SignJWT, decodeJwt } from 'jose';
 import { z } from 'zod';
 import type { KeyObject } from 'node:crypto';
@@ -8,7 +9,8 @@ import { errorClass } from './errors.js';
 import { assertTopicFilter } from './topic-filter.js';
 
 export const TOKEN_ISSUER = 'dctrl-vault';
-export const TOKEN_AUDIENCE = 'dctrl-bus';
+export const TOKEN_AUDIENCES = { bus: 'dctrl-bus', api: 'dctrl-api' } as const;
+export type TokenAudience = keyof typeof TOKEN_AUDIENCES;
 
 const topicFilterSchema = z
   .string()
@@ -34,6 +36,7 @@ const claimsSchema = z.object({
   jti: z.string().min(1).max(64),
   iat: z.int(),
   exp: z.int(),
+  aud: z.enum(Object.values(TOKEN_AUDIENCES)),
   acl: grantsSchema,
 });
 
@@ -43,6 +46,7 @@ export interface TokenClaims {
   issuedAt: number;
   expiresAt: number;
   grants: Grants;
+  audience: TokenAudience;
 }
 
 export const TokenErrorCodes = {
@@ -50,6 +54,8 @@ export const TokenErrorCodes = {
   TOKEN_EXPIRED: 'The token has expired; the client must renew it or get a new one from the Vault.',
   TOKEN_BAD_SIGNATURE: 'The token was not signed by this Vault.',
   TOKEN_REVOKED: 'The token was revoked by an operator.',
+  TOKEN_WRONG_AUDIENCE:
+    'The token is for another audience: a bus token (the MQTT password) is not accepted by the REST API, nor an API token by the broker. Issue one for this use (`dctrl token issue <client> --api` for the REST API).',
 } as const;
 
 export const TokenError = errorClass('TokenError', TokenErrorCodes);
@@ -59,7 +65,7 @@ export async function signToken(rootKey: KeyObject, claims: TokenClaims): Promis
   return new SignJWT({ acl: claims.grants })
     .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
     .setIssuer(TOKEN_ISSUER)
-    .setAudience(TOKEN_AUDIENCE)
+    .setAudience(TOKEN_AUDIENCES[claims.audience])
     .setSubject(claims.client)
     .setJti(claims.tokenId)
     .setIssuedAt(Math.floor(claims.issuedAt / 1000))
@@ -69,14 +75,19 @@ export async function signToken(rootKey: KeyObject, claims: TokenClaims): Promis
 
 /**
  * Verifies a token's signature, issuer, audience and expiry against the injected clock.
- * @throws TokenError TOKEN_MALFORMED, TOKEN_EXPIRED or TOKEN_BAD_SIGNATURE.
+ * @throws TokenError TOKEN_MALFORMED, TOKEN_EXPIRED, TOKEN_BAD_SIGNATURE or TOKEN_WRONG_AUDIENCE.
  */
-export async function verifyToken(token: string, rootPublicKey: KeyObject, clock: Clock): Promise<TokenClaims> {
+export async function verifyToken(
+  token: string,
+  rootPublicKey: KeyObject,
+  clock: Clock,
+  audience: TokenAudience,
+): Promise<TokenClaims> {
   let payload: unknown;
   try {
     ({ payload } = await jwtVerify(token, rootPublicKey, {
       issuer: TOKEN_ISSUER,
-      audience: TOKEN_AUDIENCE,
+      audience: TOKEN_AUDIENCES[audience],
       algorithms: ['EdDSA'],
       currentDate: new Date(clock.now()),
       clockTolerance: 0,
@@ -87,6 +98,14 @@ export async function verifyToken(token: string, rootPublicKey: KeyObject, clock
     }
     if (cause instanceof joseErrors.JWSSignatureVerificationFailed) {
       throw new TokenError('TOKEN_BAD_SIGNATURE', 'token signature does not verify with the Vault root key', { cause });
+    }
+    if (cause instanceof joseErrors.JWTClaimValidationFailed && cause.claim === 'aud') {
+      const said = JSON.stringify(cause.payload.aud ?? null);
+      throw new TokenError(
+        'TOKEN_WRONG_AUDIENCE',
+        `expected a token for "${TOKEN_AUDIENCES[audience]}", got one for ${said}; issue one for this use${audience === 'api' ? ' with `dctrl token issue <client> --api`' : ' with `dctrl token issue <client>`'}`,
+        { cause },
+      );
     }
     throw new TokenError('TOKEN_MALFORMED', `token rejected: ${(cause as Error).message}`, { cause });
   }
@@ -108,6 +127,7 @@ function claimsFromPayload(payload: unknown): TokenClaims {
   if (!parsed.success) {
     throw new TokenError('TOKEN_MALFORMED', `token claims invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
   }
-  const { sub, jti, iat, exp, acl } = parsed.data;
-  return { client: sub, tokenId: jti, issuedAt: iat * 1000, expiresAt: exp * 1000, grants: acl };
+  const { sub, jti, iat, exp, aud, acl } = parsed.data;
+  const audience = aud === TOKEN_AUDIENCES.api ? 'api' : 'bus';
+  return { client: sub, tokenId: jti, issuedAt: iat * 1000, expiresAt: exp * 1000, grants: acl, audience };
 }

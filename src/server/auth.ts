@@ -1,4 +1,4 @@
-// Who is asking: a dashboard session (cookie) or a machine's Vault token (Bearer), with a role; logins checked
+// Who is asking: a dashboard session (cookie) or a machine's Vault API token (Bearer), with a role; logins checked
 // against memory-hard hashes and slowed per address and per name from an address; every route says which roles may
 // use it.
 import type {} from '@fastify/cookie';
@@ -8,7 +8,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import { importPublicKey } from '../core/keys.js';
-import { verifyToken } from '../core/token.js';
+import { TokenError, verifyToken } from '../core/token.js';
 import type { AppDeps } from './deps.js';
 import { jsonSchema } from './schema.js';
 import { ServerError } from './errors.js';
@@ -156,7 +156,11 @@ export function registerAuth(app: FastifyInstance, deps: AppDeps): void {
   const principalOf = async (request: FastifyRequest): Promise<Principal | null> => {
     const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
     if (bearer !== undefined) {
-      const claims = await verifyToken(bearer, rootKey, clock).catch((cause: unknown) => {
+      const claims = await verifyToken(bearer, rootKey, clock, 'api').catch((cause: unknown) => {
+        if (cause instanceof TokenError && cause.code === 'TOKEN_WRONG_AUDIENCE')
+          throw new ServerError('SERVER_TOKEN_WRONG_AUDIENCE', `the Bearer token is not an API token: ${cause.message}`, {
+            cause,
+          });
         throw new ServerError('SERVER_NOT_LOGGED_IN', `the API token is not valid: ${(cause as Error).message}`, { cause });
       });
       const role = settings.apiClients[claims.client];

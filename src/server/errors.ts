@@ -3,7 +3,9 @@ import { errorClass } from '../core/errors.js';
 
 export const ServerErrorCodes = {
   SERVER_NOT_LOGGED_IN:
-    'No valid session or API token came with the request (401): log in, or send `Authorization: Bearer <Vault token>`.',
+    'No valid session or API token came with the request (401): log in, or send `Authorization: Bearer <API token>` (`dctrl token issue <client> --api`).',
+  SERVER_TOKEN_WRONG_AUDIENCE:
+    'The Bearer token is a bus token (the MQTT password, which any broker on the way sees), not an API token (401): issue one with `dctrl token issue <client> --api`.',
   SERVER_SESSION_EXPIRED:
     'The session was unused for server.sessionIdleMinutes or is older than server.sessionMaxHours (401): log in again.',
   SERVER_LOGIN_FAILED: 'The name or the password is wrong (401); the answer does not say which.',
@@ -29,6 +31,7 @@ export type ServerError = InstanceType<typeof ServerError>;
 
 export const HTTP_STATUS: Record<keyof typeof ServerErrorCodes, number> = {
   SERVER_NOT_LOGGED_IN: 401,
+  SERVER_TOKEN_WRONG_AUDIENCE: 401,
   SERVER_SESSION_EXPIRED: 401,
   SERVER_LOGIN_FAILED: 401,
   SERVER_LOGIN_RATE_LIMITED: 429,

@@ -115,7 +115,7 @@ export class SessionTable {
     }
     let claims: TokenClaims;
     try {
-      claims = await verifyToken(password.toString('utf8'), this.rootPublicKey, this.clock);
+      claims = await verifyToken(password.toString('utf8'), this.rootPublicKey, this.clock, 'bus');
     } catch (cause) {
       const reason = cause instanceof DctrlError ? `${cause.code}: ${cause.message}` : String(cause);
       throw new SubscriptionMgrError('SUBSCRIPTION_MGR_TOKEN_INVALID', reason, { cause, returnCode: BAD_USERNAME_OR_PASSWORD });

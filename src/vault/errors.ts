@@ -9,6 +9,8 @@ export const VaultErrorCodes = {
   VAULT_UNKNOWN_TOKEN: 'No token with this id was issued; `dctrl token list` shows the ids.',
   VAULT_TOKEN_REVOKED: 'The token was revoked; issue a new one with `dctrl token issue`.',
   VAULT_RENEW_MISMATCH: 'A client asked to renew a token that names another client.',
+  VAULT_RENEW_NOT_BUS_TOKEN:
+    'A client asked on the bus to renew an API token; API tokens are not renewed, issue a new one with `dctrl token issue <client> --api`.',
   VAULT_CLIENT_RETIRED:
     'The client was retired (`dctrl keys retire`); give it a new key with `dctrl keys rotate` to bring it back.',
   VAULT_GRANTS_INVALID: 'A topic filter in the grants is not a valid MQTT filter ("#" only last, "+" a whole level).',

@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { CLIENT_NAME_PATTERN, describeIssues } from '../core/envelope.js';
 import { exportPrivateKeyPem, generateSigningKey, importPrivateKeyPem, type SigningKey } from '../core/keys.js';
 import { deriveSealingKey, type SealingKey } from '../core/seal.js';
-import { grantsSchema, signToken, TokenError, type Grants } from '../core/token.js';
+import { grantsSchema, signToken, TokenError, type Grants, type TokenAudience } from '../core/token.js';
 import { VaultError } from './errors.js';
 import { SecretBox } from './secret-box.js';
 import { VaultStore, type TokenRow } from './store.js';
@@ -35,6 +35,7 @@ export interface TokenRecord {
   revokedAt: number | null;
   revokeReason: string | null;
   renewedFrom: string | null;
+  audience: TokenAudience;
 }
 
 export interface KeeperOptions {
@@ -201,8 +202,17 @@ export class VaultKeeper {
     return this.#store.versions();
   }
 
-  /** @throws VaultError VAULT_CLIENT_RETIRED for a retired client; ZodError for malformed grants. */
-  async issueToken(client: string, grants: Grants, ttlSeconds?: number, renewedFrom?: string): Promise<IssuedToken> {
+  /**
+   * A bus token by default (the MQTT password); an API token (`audience: 'api'`) is only for the REST API.
+   * @throws VaultError VAULT_CLIENT_RETIRED for a retired client; ZodError for malformed grants.
+   */
+  async issueToken(
+    client: string,
+    grants: Grants,
+    ttlSeconds?: number,
+    options: { renewedFrom?: string; audience?: TokenAudience } = {},
+  ): Promise<IssuedToken> {
+    const audience = options.audience ?? 'bus';
     assertClientName(client);
     const retiredAt = this.#store.getKey(client)?.retired_at ?? null;
     if (retiredAt !== null) {
@@ -220,7 +230,14 @@ export class VaultKeeper {
     const issuedAt = Math.floor(this.#clock.now() / 1000) * 1000;
     const expiresAt = issuedAt + (ttlSeconds !== undefined ? ttlSeconds * 1000 : this.#tokenTtlMs);
     const tokenId = ulid(issuedAt);
-    const token = await signToken(this.root.privateKey, { client, tokenId, issuedAt, expiresAt, grants: checked });
+    const token = await signToken(this.root.privateKey, {
+      client,
+      tokenId,
+      issuedAt,
+      expiresAt,
+      grants: checked,
+      audience,
+    });
     this.#store.insertToken({
       token_id: tokenId,
       client,
@@ -229,7 +246,8 @@ export class VaultKeeper {
       expires_at: expiresAt,
       revoked_at: null,
       revoke_reason: null,
-      renewed_from: renewedFrom ?? null,
+      renewed_from: options.renewedFrom ?? null,
+      audience,
     });
     return { token, tokenId, client, expiresAt };
   }
@@ -248,6 +266,12 @@ export class VaultKeeper {
       throw new VaultError('VAULT_RENEW_MISMATCH', `"${requester}" asked to renew a token of "${record.client}"`);
     }
     if (record.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `token ${tokenId} was revoked`);
+    if (record.audience !== 'bus') {
+      throw new VaultError(
+        'VAULT_RENEW_NOT_BUS_TOKEN',
+        `token ${tokenId} is an API token; only bus tokens are renewed on the bus. Issue a new one with \`dctrl token issue ${record.client} --api\``,
+      );
+    }
     if (record.expires_at <= this.#clock.now()) {
       throw new TokenError('TOKEN_EXPIRED', `token ${tokenId} expired; issue a new one with \`dctrl token issue\``);
     }
@@ -256,12 +280,9 @@ export class VaultKeeper {
       if (renewal.revoked_at !== null) throw new VaultError('VAULT_TOKEN_REVOKED', `the renewal of ${tokenId} was revoked`);
       return this.#resign(toRecord(renewal));
     }
-    return this.issueToken(
-      record.client,
-      JSON.parse(record.grants) as Grants,
-      (record.expires_at - record.issued_at) / 1000,
-      tokenId,
-    );
+    return this.issueToken(record.client, JSON.parse(record.grants) as Grants, (record.expires_at - record.issued_at) / 1000, {
+      renewedFrom: tokenId,
+    });
   }
 
   async #resign(record: TokenRecord): Promise<IssuedToken> {
@@ -271,6 +292,7 @@ export class VaultKeeper {
       issuedAt: record.issuedAt,
       expiresAt: record.expiresAt,
       grants: record.grants,
+      audience: record.audience,
     });
     return { token, tokenId: record.tokenId, client: record.client, expiresAt: record.expiresAt };
   }
@@ -310,6 +332,7 @@ function toRecord(row: TokenRow): TokenRecord {
     revokedAt: row.revoked_at,
     revokeReason: row.revoke_reason,
     renewedFrom: row.renewed_from,
+    audience: row.audience,
   };
 }
 

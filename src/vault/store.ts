@@ -24,6 +24,7 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO meta (name, value) VALUES ('directory_version', 1), ('revocation_version', 0);`,
   `ALTER TABLE signing_keys ADD COLUMN retired_at INTEGER;`,
   `CREATE TABLE secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL, created_at INTEGER NOT NULL);`,
+  `ALTER TABLE tokens ADD COLUMN audience TEXT NOT NULL DEFAULT 'bus';`,
 ];
 
 export interface KeyRow {
@@ -43,6 +44,7 @@ export interface TokenRow {
   revoked_at: number | null;
   revoke_reason: string | null;
   renewed_from: string | null;
+  audience: 'bus' | 'api';
 }
 
 export class VaultStore {
@@ -149,7 +151,7 @@ export class VaultStore {
   insertToken(row: TokenRow): void {
     this.#db
       .prepare(
-        'INSERT INTO tokens (token_id, client, grants, issued_at, expires_at, revoked_at, revoke_reason, renewed_from) VALUES (@token_id, @client, @grants, @issued_at, @expires_at, @revoked_at, @revoke_reason, @renewed_from)',
+        'INSERT INTO tokens (token_id, client, grants, issued_at, expires_at, revoked_at, revoke_reason, renewed_from, audience) VALUES (@token_id, @client, @grants, @issued_at, @expires_at, @revoked_at, @revoke_reason, @renewed_from, @audience)',
       )
       .run(row);
   }

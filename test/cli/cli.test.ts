@@ -97,6 +97,17 @@ describe('dctrl', () => {
     assert.match(dctrl(['token', 'list', '--data-dir', dataDir]).stdout, new RegExp(`${tokenId}\\s+door-front .* valid`));
     assert.match(dctrl(['token', 'revoke', tokenId, '--reason', 'fob lost', '--data-dir', dataDir]).stdout, /revoked/);
     assert.match(dctrl(['token', 'list', '--data-dir', dataDir]).stdout, /revoked \(fob lost\)/);
+    const api = dctrl(['token', 'issue', 'door-front', '--api', '--data-dir', dataDir]);
+    assert.equal(api.status, 0, api.stderr);
+    const apiTokenId = /token id:\s+(\S+)/.exec(api.stdout)![1]!;
+    assert.match(api.stdout, /for: +the REST API/);
+    assert.match(
+      dctrl(['token', 'list', '--data-dir', dataDir]).stdout,
+      new RegExp(`${apiTokenId}\\s+door-front\\s+api .* valid`),
+    );
+    const apiWithGrants = dctrl(['token', 'issue', 'door-front', '--api', '--pub', 'dctrl/x', '--data-dir', dataDir]);
+    assert.notEqual(apiWithGrants.status, 0);
+    assert.match(apiWithGrants.stderr, /CLI_OPTION_INVALID/);
     const unknown = dctrl(['token', 'revoke', 'nope', '--data-dir', dataDir]);
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /VAULT_UNKNOWN_TOKEN/);

@@ -11,7 +11,7 @@ import { createRegistry } from '../../src/core/messages.js';
 import type { Credentials, ServiceContext } from '../../src/core/service.js';
 import type { Grants } from '../../src/core/token.js';
 import { createSubscriptionMgr, type SubscriptionMgr } from '../../src/subscription-mgr/index.js';
-import { createVaultService, VaultKeeper, type VaultService } from '../../src/vault/index.js';
+import { createVaultService, VaultKeeper, type IssuedToken, type VaultService } from '../../src/vault/index.js';
 
 export interface Harness {
   config: Config;
@@ -23,6 +23,8 @@ export interface Harness {
   dataDir: string;
   shared: Record<string, unknown>;
   credentials(client: string, extra?: Partial<Grants>, ttlSeconds?: number): Promise<Credentials>;
+  /** A REST API token (Bearer) for `client`, as `dctrl token issue <client> --api` gives: the broker refuses it. */
+  apiToken(client: string): Promise<IssuedToken>;
   context(client: string, extra?: Partial<Grants>): Promise<ServiceContext>;
   /** A started bus client for `client`, stopped with the harness. */
   client(client: string, options?: { extra?: Partial<Grants>; brokerUrl?: string; instance?: string }): Promise<BusClient>;
@@ -95,6 +97,7 @@ export async function startHarness(options: { clock?: Clock; config?: ConfigInpu
     shared,
     credentials,
     context,
+    apiToken: (client) => keeper.issueToken(client, { pub: [], sub: [] }, config.vault.apiTokenTtlSeconds, { audience: 'api' }),
     async client(client, clientOptions = {}) {
       // A fresh directory, so clients made after new keys were added know them.
       keeper.ensureClient(client);

@@ -128,7 +128,9 @@ export async function startHostileSpace(): Promise<HostileSpace> {
     );
     await cli.start();
     stoppers.push(() => cli.stop());
-    const apiToken = (await credentialsFor(keeper, API_CLIENT)).token;
+    const apiToken = (
+      await keeper.issueToken(API_CLIENT, { pub: [], sub: [] }, hubConfig.vault.apiTokenTtlSeconds, { audience: 'api' })
+    ).token;
     handedOut.add(apiToken);
 
     // Open at all hours, so no test depends on when it runs; one drink on the vending machine.

@@ -110,6 +110,7 @@ async function stolenDoor(): Promise<BusClient> {
     issuedAt: now,
     expiresAt: now + 3_600_000,
     grants: defaultGrants(DOOR, { pub: ['dctrl/#'], sub: ['dctrl/#'] }),
+    audience: 'bus',
   });
   const shared: Record<string, unknown> = {};
   const thief = createBusClient(

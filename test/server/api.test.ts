@@ -331,7 +331,7 @@ describe('server: reports, ledger, invoices, devices, decisions and events', () 
       assert.equal(((await response.json()) as { code: string }).code, 'SERVER_FORBIDDEN', path);
       assert.equal((await hub.call(path)).status, 401, `${path} without a login`);
     }
-    const { token } = await hub.h.credentials('door-display');
+    const { token } = await hub.h.apiToken('door-display');
     const withToken = (path: string) => hub.call(path, { headers: { authorization: `Bearer ${token}` } });
     assert.equal((await withToken('/api/v1/devices')).status, 200);
     assert.equal((await withToken('/api/v1/events')).status, 403);

@@ -3,6 +3,10 @@
 // member reading another member's data, Vault tokens for machines, malformed queries and oversized bodies.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { createBusClient } from '../../src/auth-proxy/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { startServerHub, type ServerHub } from './hub.js';
 
@@ -35,6 +39,36 @@ describe('server: login, sessions and roles', () => {
   after(async () => {
     await hub.stop();
   });
+
+  const bearer = (token: string) => hub.call('/api/v1/members', { headers: { authorization: `Bearer ${token}` } });
+
+  /** The MQTT password a real bus client sends to a broker that is not ours: a listener that only reads CONNECT. */
+  const passwordSentToForeignBroker = async (client: string): Promise<string> => {
+    const sockets = new Set<Socket>();
+    let heard: (password: string) => void = () => undefined;
+    const password = new Promise<string>((resolve) => (heard = resolve));
+    const foreign = createServer((socket) => {
+      sockets.add(socket);
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (packet) => {
+        if (packet.cmd === 'connect' && packet.password) heard(packet.password.toString('utf8'));
+      });
+      socket.on('data', (chunk) => parser.parse(chunk));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
+    const { port } = foreign.address() as AddressInfo;
+    const bus = createBusClient(await hub.h.context(client), { brokerUrl: `mqtt://127.0.0.1:${port}` });
+    // start() never finishes: this broker never answers; stop() below ends the attempt.
+    void bus.start().catch(() => undefined);
+    try {
+      return await password;
+    } finally {
+      await bus.stop();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => foreign.close(resolve));
+    }
+  };
 
   test('an operator logs in, sees who they are and the member list; logging out ends the session', async () => {
     const cookie = await hub.login('root');
@@ -128,13 +162,43 @@ describe('server: login, sessions and roles', () => {
     assert.equal(own.member.name, 'Ada Lovelace');
   });
 
-  test('a machine calls the API with a Vault token mapped to a role; an unmapped or revoked token is refused', async () => {
-    const credentials = await hub.h.credentials('door-display');
-    const withToken = (token: string) => hub.call('/api/v1/members', { headers: { authorization: `Bearer ${token}` } });
-    assert.equal((await withToken(credentials.token)).status, 200);
-    const other = await hub.h.credentials('stranger');
-    assert.equal((await withToken(other.token)).status, 403);
-    assert.equal((await withToken('not.a.token')).status, 401);
+  test('a machine calls the API with a Vault API token mapped to a role; an unmapped or revoked token is refused', async () => {
+    const issued = await hub.h.apiToken('door-display');
+    assert.equal((await bearer(issued.token)).status, 200);
+    const other = await hub.h.apiToken('stranger');
+    assert.equal((await bearer(other.token)).status, 403);
+    assert.equal((await bearer('not.a.token')).status, 401);
+    hub.h.keeper.revokeToken(issued.tokenId, 'stolen');
+    await hub.h.vault.publishChanges();
+    // The server learns of revocations on the bus; ask until it has (each try is one real round trip).
+    for (let tries = 0; (await bearer(issued.token)).status !== 401; tries++) {
+      assert.ok(tries < 500, 'the server never learned of the revocation');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const refused = await bearer(issued.token);
+    assert.match(((await refused.json()) as { message: string }).message, /revoked/);
+  });
+
+  test('a bus token captured at CONNECT, as a foreign broker sees it, is refused by the REST API', async () => {
+    const captured = await passwordSentToForeignBroker('door-display');
+    const refused = await bearer(captured);
+    assert.equal(refused.status, 401);
+    const body = (await refused.json()) as { code: string; message: string };
+    assert.equal(body.code, 'SERVER_TOKEN_WRONG_AUDIENCE');
+    assert.match(body.message, /dctrl token issue <client> --api/);
+  });
+
+  test('the broker refuses an API token at CONNECT', async () => {
+    const issued = await hub.h.apiToken('door-display');
+    const connection = mqtt.connect(hub.h.brokerUrl, {
+      clientId: 'door-display',
+      username: 'door-display',
+      password: issued.token,
+      reconnectPeriod: 0,
+    });
+    const error = await new Promise<Error & { code?: number }>((resolve) => connection.once('error', resolve));
+    connection.end(true);
+    assert.equal(error.code, 4, 'CONNACK 4: bad user name or password');
   });
 
   test('malformed query parameters and path values are refused naming what was wrong', async () => {

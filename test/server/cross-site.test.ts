@@ -1,7 +1,7 @@
 // Requests from other sites, over real HTTP and in real Chromium, against the Server with the real PayoutMgr: a
 // cross-site POST carrying a treasurer's cookie (another Origin, Sec-Fetch-Site, or a text/plain or form body) is
 // refused for login, a fresh wallet address and PSBT broadcast, and hands nothing out; the dashboard itself, and
-// machines with a Bearer Vault token, keep working; the dashboard runs under its CSP without a violation and cannot
+// machines with a Bearer Vault API token, keep working; the dashboard runs under its CSP without a violation and cannot
 // be framed by another page.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -136,8 +136,8 @@ describe('server: requests from other sites', () => {
     assert.equal(logout.status, 204);
   });
 
-  test('a machine with a Bearer Vault token keeps working', async () => {
-    const { token } = await hub.h.credentials('treasury-bot');
+  test('a machine with a Bearer Vault API token keeps working', async () => {
+    const { token } = await hub.h.apiToken('treasury-bot');
     const response = await callFrom('127.0.0.1', `${hub.base}/api/v1/payout-wallet/address`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}` },

@@ -81,12 +81,12 @@ describe('tokens', () => {
     const keeper = open(tempDir(), { demo: true }, clock);
     const grants = defaultGrants('door');
     const issued = await keeper.issueToken('door', grants);
-    const claims = await verifyToken(issued.token, keeper.root.publicKey, clock);
+    const claims = await verifyToken(issued.token, keeper.root.publicKey, clock, 'bus');
     assert.deepEqual(claims.grants, grants);
     assert.equal(claims.expiresAt - claims.issuedAt, 3_600_000);
     clock.advance(60_000);
     const renewed = await keeper.renewToken(issued.tokenId, 'door');
-    assert.equal((await verifyToken(renewed.token, keeper.root.publicKey, clock)).expiresAt, renewed.expiresAt);
+    assert.equal((await verifyToken(renewed.token, keeper.root.publicKey, clock, 'bus')).expiresAt, renewed.expiresAt);
     await assert.rejects(keeper.renewToken(renewed.tokenId, 'vending'), { code: 'VAULT_RENEW_MISMATCH' });
     assert.equal(keeper.revokeToken(renewed.tokenId, 'stolen'), true);
     assert.equal(keeper.revokeToken(renewed.tokenId, 'again'), false);
@@ -96,6 +96,30 @@ describe('tokens', () => {
       [renewed.tokenId],
     );
     assert.throws(() => keeper.revokeToken('no-such-token', 'x'), { code: 'VAULT_UNKNOWN_TOKEN' });
+    keeper.close();
+  });
+
+  test('an API token verifies only as an API token, is never renewed on the bus, and is revoked like a bus token', async () => {
+    const clock = new ManualClock(Date.now());
+    const keeper = open(tempDir(), { demo: true }, clock);
+    const bus = await keeper.issueToken('door', defaultGrants('door'));
+    const api = await keeper.issueToken('door', { pub: [], sub: [] }, 600, { audience: 'api' });
+    assert.equal((await verifyToken(api.token, keeper.root.publicKey, clock, 'api')).audience, 'api');
+    await assert.rejects(verifyToken(api.token, keeper.root.publicKey, clock, 'bus'), { code: 'TOKEN_WRONG_AUDIENCE' });
+    await assert.rejects(verifyToken(bus.token, keeper.root.publicKey, clock, 'api'), { code: 'TOKEN_WRONG_AUDIENCE' });
+    await assert.rejects(keeper.renewToken(api.tokenId, 'door'), { code: 'VAULT_RENEW_NOT_BUS_TOKEN' });
+    assert.deepEqual(
+      new Map(keeper.listTokens().map((t) => [t.tokenId, t.audience])),
+      new Map([
+        [bus.tokenId, 'bus'],
+        [api.tokenId, 'api'],
+      ]),
+    );
+    assert.equal(keeper.revokeToken(api.tokenId, 'leaked'), true);
+    assert.deepEqual(
+      keeper.revocationList().revoked.map((r) => r.tokenId),
+      [api.tokenId],
+    );
     keeper.close();
   });
 
@@ -120,7 +144,7 @@ describe('tokens', () => {
     const keeper = open(tempDir(), { demo: true }, clock);
     const issued = await keeper.issueToken('door', defaultGrants('door'), 60);
     clock.advance(61_000);
-    await assert.rejects(verifyToken(issued.token, keeper.root.publicKey, clock), { code: 'TOKEN_EXPIRED' });
+    await assert.rejects(verifyToken(issued.token, keeper.root.publicKey, clock, 'bus'), { code: 'TOKEN_EXPIRED' });
     await assert.rejects(keeper.renewToken(issued.tokenId, 'door'), { code: 'TOKEN_EXPIRED' });
     keeper.close();
   });
@@ -130,7 +154,7 @@ describe('tokens', () => {
     const ours = open(tempDir(), { demo: true }, clock);
     const theirs = open(tempDir(), { demo: true }, clock);
     const foreign = await theirs.issueToken('door', defaultGrants('door'));
-    await assert.rejects(verifyToken(foreign.token, ours.root.publicKey, clock), { code: 'TOKEN_BAD_SIGNATURE' });
+    await assert.rejects(verifyToken(foreign.token, ours.root.publicKey, clock, 'bus'), { code: 'TOKEN_BAD_SIGNATURE' });
     await assert.rejects(ours.issueToken('door', { pub: ['dctrl/#/x'], sub: [] }), { code: 'VAULT_GRANTS_INVALID' });
     ours.close();
     theirs.close();

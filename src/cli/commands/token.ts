@@ -32,6 +32,7 @@ interface GrantOptions {
   pub?: string[];
   sub?: string[];
   ttl?: string;
+  api?: boolean;
 }
 
 function ttlSeconds(options: GrantOptions): number | undefined {
@@ -43,25 +44,41 @@ function ttlSeconds(options: GrantOptions): number | undefined {
 }
 
 export function registerTokenCommands(program: Command): void {
-  const token = program.command('token').description('issue, revoke and list bus access tokens');
+  const token = program.command('token').description('issue, revoke and list bus and REST API access tokens');
   token
     .command('issue <client>')
-    .description("issue a token with the client's default grants plus any given")
+    .description("issue a bus token with the client's default grants plus any given, or with --api a REST API token")
     .option('--pub <filter>', 'extra topic filter it may publish to (repeatable)', collect)
     .option('--sub <filter>', 'extra topic filter it may subscribe to (repeatable)', collect)
-    .option('--ttl <seconds>', 'lifetime in seconds (default vault.tokenTtlSeconds)')
-    .action(async (client: string, options: GrantOptions, command: Command) =>
-      withVault(command, async (keeper) => {
-        const grants = defaultGrants(client, { pub: options.pub ?? [], sub: options.sub ?? [] });
-        const issued = await keeper.issueToken(client, grants, ttlSeconds(options));
+    .option('--ttl <seconds>', 'lifetime in seconds (default vault.tokenTtlSeconds, with --api vault.apiTokenTtlSeconds)')
+    .option('--api', 'a token for the REST API (Bearer) only: the broker refuses it, and the REST API refuses bus tokens')
+    .action(async (client: string, options: GrantOptions, command: Command) => {
+      if (options.api && (options.pub !== undefined || options.sub !== undefined))
+        throw new CliError(
+          'CLI_OPTION_INVALID',
+          '--api issues a REST API token, which has no topic grants: drop --pub and --sub',
+        );
+      const config = configFrom(command.optsWithGlobals<GlobalOptions>());
+      return withVault(command, async (keeper) => {
+        const grants = options.api
+          ? { pub: [], sub: [] }
+          : defaultGrants(client, { pub: options.pub ?? [], sub: options.sub ?? [] });
+        const issued = options.api
+          ? await keeper.issueToken(client, grants, ttlSeconds(options) ?? config.vault.apiTokenTtlSeconds, {
+              audience: 'api',
+            })
+          : await keeper.issueToken(client, grants, ttlSeconds(options));
         print(`token id:   ${issued.tokenId}`);
         print(`client:     ${issued.client}`);
+        print(`for:        ${options.api ? 'the REST API (Authorization: Bearer)' : 'the bus (MQTT password)'}`);
         print(`expires at: ${new Date(issued.expiresAt).toISOString()}`);
-        print(`publish:    ${grants.pub.join(' ')}`);
-        print(`subscribe:  ${grants.sub.join(' ')}`);
+        if (!options.api) {
+          print(`publish:    ${grants.pub.join(' ')}`);
+          print(`subscribe:  ${grants.sub.join(' ')}`);
+        }
         print(issued.token);
-      }),
-    );
+      });
+    });
   token
     .command('revoke <tokenId>')
     .description('revoke a token; a running broker disconnects its holder within seconds')
@@ -81,11 +98,19 @@ export function registerTokenCommands(program: Command): void {
       withVault(command, (keeper) => {
         const tokens = keeper.listTokens({ includeExpired: options.all ?? false });
         if (options.json) return print(JSON.stringify(tokens, null, 2));
-        print(['TOKEN ID'.padEnd(26), 'CLIENT'.padEnd(20), 'EXPIRES'.padEnd(24), 'STATUS'].join('  '));
+        print(['TOKEN ID'.padEnd(26), 'CLIENT'.padEnd(20), 'FOR'.padEnd(4), 'EXPIRES'.padEnd(24), 'STATUS'].join('  '));
         for (const t of tokens) {
           const status =
             t.revokedAt !== null ? `revoked (${t.revokeReason ?? ''})` : t.expiresAt <= systemClock.now() ? 'expired' : 'valid';
-          print([t.tokenId.padEnd(26), t.client.padEnd(20), new Date(t.expiresAt).toISOString().padEnd(24), status].join('  '));
+          print(
+            [
+              t.tokenId.padEnd(26),
+              t.client.padEnd(20),
+              t.audience.padEnd(4),
+              new Date(t.expiresAt).toISOString().padEnd(24),
+              status,
+            ].join('  '),
+          );
         }
       }),
     );
