@@ -626,7 +626,13 @@ export function createBusinessMgr(context: ServiceContext, database: DatabaseHan
 
   const subscribeCache = async (client: BusClient): Promise<void> => {
     // A door enrolled since (a new key in the directory) can now be sealed to.
-    client.on(KeyDirectory, () => scheduleAllowLists());
+    let directoryVersion = 0;
+    client.on(KeyDirectory, (directory) => {
+      // Only a newer directory can name a new door; old ones replayed by a broker must not make work.
+      if (directory.version <= directoryVersion) return;
+      directoryVersion = directory.version;
+      scheduleAllowLists();
+    });
     await client.listen(MemberChanged, (changed) => {
       change(() => cache.applyFacts(changed.member));
       void refreshLine(changed.member.memberId);
